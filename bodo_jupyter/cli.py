@@ -1,0 +1,360 @@
+"""The ``bodo-jupyter`` command line, a thin layer over :mod:`bodo_jupyter.client`.
+
+Reads take ``--json`` for scripts; ``--wait`` follows a task step by step
+with a progress bar and exits non-zero when it fails. Errors are one line on
+stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from .client import Cluster, Platform, PlatformError, Task, TaskFailed
+
+out = Console()
+if not out.is_terminal:  # pipes and CI logs: do not squeeze tables into 80 columns
+    out = Console(width=200)
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+class CLIGroup(click.Group):
+    """Turns client errors into one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TaskFailed as e:
+            fail(f"{e.task.kind} {e.task.status}: {e.task.error or 'no reason given'} "
+                 f"(see `bodo-jupyter task show {e.task.id}`)")
+        except PlatformError as e:
+            fail(e.message)
+        except KeyboardInterrupt:
+            fail("interrupted", 130)
+
+
+def platform(ctx: click.Context) -> Platform:
+    obj = ctx.find_root().obj or {}
+    if "platform" not in obj:
+        obj["platform"] = Platform(url=obj.get("url"))
+        ctx.find_root().obj = obj
+    return obj["platform"]  # type: ignore[no-any-return]
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON.")(f)
+
+
+STATUS_STYLE = {"RUNNING": "green", "FINISHED": "green", "FAILED": "red", "CANCELLED": "yellow",
+                "INPROGRESS": "cyan", "NEW": "blue", "STOPPING": "yellow", "TERMINATED": "dim"}
+
+
+def styled(status: str) -> str:
+    return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
+
+
+# -- following a task ---------------------------------------------------------------
+
+
+def follow(task: Task, timeout: float | None = None) -> Task:
+    """Wait for a task, showing its steps; raises TaskFailed when it does not finish."""
+    titles = {s["name"]: s["title"] for s in task.steps}
+    total = max(1, len(titles))
+    if out.is_terminal:
+        columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                   TextColumn("{task.percentage:>3.0f}%"), TimeElapsedColumn()]
+        with Progress(*columns, console=out, transient=False) as bar:
+            pid = bar.add_task(f"{task.kind} {task.id}", total=100)
+
+            def show(t: Task, ev: dict[str, Any]) -> None:
+                label = titles.get(ev["step"], ev["step"])
+                msg = ev["message"] if ev["state"] in ("progress", "info", "failed") else label
+                bar.update(pid, completed=100 * ev["progress"],
+                           description=f"{t.kind} [dim]{ev['step']}[/]: {msg}"[:120])
+
+            task.wait(timeout, raise_on_error=False, on_event=show)
+            bar.update(pid, completed=100 * task.progress,
+                       description=f"{task.kind} {task.id} {styled(task.status)}")
+    else:
+        def show_plain(t: Task, ev: dict[str, Any]) -> None:
+            click.echo(f"[{100 * ev['progress']:3.0f}%] {ev['step']}: {ev['state']} "
+                       f"{ev['message']}".rstrip())
+
+        task.wait(timeout, raise_on_error=False, on_event=show_plain)
+        click.echo(f"{task.kind} {task.id} {task.status} ({total} steps)")
+    if task.status != "FINISHED":
+        raise TaskFailed(task)
+    return task
+
+
+# -- root -----------------------------------------------------------------------------
+
+
+@click.group(cls=CLIGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--url", envvar="BODO_JUPYTER_URL", default=None,
+              help="API URL (default: $BODO_JUPYTER_URL or the running control plane). "
+              "The token is read from $BODO_JUPYTER_TOKEN, never from a flag.")
+@click.version_option(package_name="bodo-jupyter")
+@click.pass_context
+def main(ctx: click.Context, url: str | None) -> None:
+    """bodo-jupyter: MPI clusters, notebooks and jobs from Jupyter."""
+    ctx.obj = {"url": url}
+
+
+@main.command()
+@click.option("--ip", default=None, help="Interface to listen on [127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [8765]; 0 picks one.")
+@click.option("--data-dir", default=None, help="Data directory (database, cluster files).")
+@click.option("--config", "config_file", default="", help="A bodo_jupyter_config.py to load.")
+def serve(ip: str | None, port: int | None, data_dir: str | None, config_file: str) -> None:
+    """Run the control plane and its REST API until interrupted."""
+    from .platform.app import serve as run
+
+    run(config_file=config_file, data_dir=data_dir, ip=ip, port=port)
+
+
+@main.command()
+@json_option
+@click.pass_context
+def info(ctx: click.Context, as_json: bool) -> None:
+    """Where the API is, who you are, which providers exist."""
+    p = platform(ctx)
+    data = p.info()
+    if as_json:
+        emit_json({**data, "url": p.url})
+        return
+    out.print(f"API           {p.url}")
+    out.print(f"version       {data['version']}")
+    out.print(f"user          {data['user']['name']} ({data['organization']['name']})")
+    provs = ", ".join(pr["name"] for pr in data["providers"])
+    out.print(f"providers     {provs} (default {data['default_provider']})")
+
+
+@main.command("instance-types")
+@click.option("--provider", default=None, help="Provider (default: the platform's default).")
+@click.option("--efa", is_flag=True, help="Only EFA-capable types.")
+@json_option
+@click.pass_context
+def instance_types(ctx: click.Context, provider: str | None, efa: bool, as_json: bool) -> None:
+    """Instance types a cluster can be made of."""
+    items = platform(ctx).instance_types(provider, efa or None)
+    if as_json:
+        emit_json(items)
+        return
+    if not items:
+        out.print("No instance types" + (" with EFA" if efa else "") + ".")
+        return
+    t = Table("NAME", "CORES", "VCPUS", "MEMORY (GiB)", "EFA", "PROVIDER", box=None)
+    for it in items:
+        t.add_row(it["name"], str(it["cores"]), str(it["vcpus"]), f"{it['memory_gib']:g}",
+                  "yes" if it["efa"] else "no", it["provider"])
+    out.print(t)
+
+
+# -- clusters -------------------------------------------------------------------------
+
+
+@main.group()
+def cluster() -> None:
+    """Create, list, show and delete clusters."""
+
+
+def cluster_table(clusters: list[Cluster]) -> Table:
+    t = Table("NAME", "STATUS", "PROVIDER", "INSTANCES", "TYPE", "RANKS", "CREATED", box=None)
+    for c in clusters:
+        t.add_row(c.name, styled(c.status), c.provider, str(c.instances), c.instance_type,
+                  str(c.core_count), (c.data.get("created_at") or "")[:19].replace("T", " "))
+    return t
+
+
+@cluster.command("create")
+@click.argument("name")
+@click.option("--instance-type", "-t", required=True, help="Instance type (see instance-types).")
+@click.option("--instances", "-n", type=int, default=1, show_default=True,
+              help="Number of instances (nodes).")
+@click.option("--efa", is_flag=True, help="Use EFA networking (EFA-capable types only).")
+@click.option("--provider", default=None, help="Provider (default: the platform's default).")
+@click.option("--wait", is_flag=True, help="Follow the create task until it ends.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after seconds.")
+@json_option
+@click.pass_context
+def cluster_create(ctx: click.Context, name: str, instance_type: str, instances: int, efa: bool,
+                   provider: str | None, wait: bool, timeout: float | None,
+                   as_json: bool) -> None:
+    """Create a cluster NAME of INSTANCES x INSTANCE_TYPE."""
+    import uuid
+
+    p = platform(ctx)
+    c = p.clusters.create(name, instance_type, instances, provider=provider, efa=efa,
+                          client_token=uuid.uuid4().hex)
+    assert c.task is not None
+    if not as_json:
+        out.print(f"Cluster {c.name} ({c.id}): {c.instances} x {c.instance_type}, "
+                  f"{c.core_count} MPI ranks; task {c.task.id} {styled(c.task.status)}")
+    if wait:
+        if as_json:
+            c.task.wait(timeout)
+        else:
+            follow(c.task, timeout)
+        c.refresh()
+        if not as_json:
+            out.print(f"Cluster {c.name} is {styled(c.status)}. Attach from a notebook with "
+                      f"`%load_ext bodo_jupyter` and `%bodo attach {c.name}`.")
+    if as_json:
+        emit_json({"cluster": c.data, "task": c.task.refresh().data})
+
+
+@cluster.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include terminated clusters.")
+@click.option("--status", default=None, help="Only these statuses (comma-separated).")
+@json_option
+@click.pass_context
+def cluster_list(ctx: click.Context, show_all: bool, status: str | None, as_json: bool) -> None:
+    """Clusters of your organisation."""
+    clusters = platform(ctx).clusters.list(status=status, all=show_all)
+    if as_json:
+        emit_json([c.data for c in clusters])
+        return
+    if not clusters:
+        out.print("No clusters. Create one with `bodo-jupyter cluster create NAME "
+                  "--instance-type local.medium --instances 2 --wait`.")
+        return
+    out.print(cluster_table(clusters))
+
+
+@cluster.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def cluster_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """One cluster in full, with its latest task."""
+    c = platform(ctx).clusters.get(name)
+    if as_json:
+        emit_json(c.data)
+        return
+    d = c.data
+    rows = [("name", c.name), ("id", c.id), ("status", styled(c.status)),
+            ("message", d.get("status_message") or ""), ("provider", c.provider),
+            ("instance type", c.instance_type), ("instances", str(c.instances)),
+            ("cores per instance", str(d["cores_per_instance"])),
+            ("MPI ranks (CORE_COUNT)", str(c.core_count)), ("EFA", "yes" if d["efa"] else "no"),
+            ("created", d.get("created_at") or ""), ("ready", d.get("ready_at") or "")]
+    if d.get("terminated_at"):
+        rows.append(("terminated", d["terminated_at"]))
+    lt = d.get("last_task")
+    if lt:
+        rows.append(("last task", f"{lt['id']} {lt['kind']} {styled(lt['status'])}"))
+    for k, v in rows:
+        if v:
+            out.print(f"{k:24}{v}", highlight=False)
+
+
+@cluster.command("delete")
+@click.argument("name")
+@click.option("--wait", is_flag=True, help="Follow the delete task until it ends.")
+@click.option("--timeout", type=float, default=None, help="With --wait: give up after seconds.")
+@click.pass_context
+def cluster_delete(ctx: click.Context, name: str, wait: bool, timeout: float | None) -> None:
+    """Delete a cluster and everything made for it."""
+    p = platform(ctx)
+    task = p.clusters.delete(name)
+    out.print(f"Deleting cluster {name}: task {task.id} {styled(task.status)}")
+    if wait:
+        follow(task, timeout)
+        out.print(f"Cluster {name} deleted.")
+
+
+# -- tasks ----------------------------------------------------------------------------
+
+
+@main.group()
+def task() -> None:
+    """List, show and cancel tasks."""
+
+
+@task.command("list")
+@click.option("--status", default=None, help="Only these statuses (comma-separated).")
+@click.option("--cluster", "cluster_ref", default=None, help="Only tasks of this cluster.")
+@click.option("--limit", type=int, default=50, show_default=True)
+@json_option
+@click.pass_context
+def task_list(ctx: click.Context, status: str | None, cluster_ref: str | None, limit: int,
+              as_json: bool) -> None:
+    """Tasks of your organisation, newest first."""
+    tasks = platform(ctx).tasks.list(status=status, cluster=cluster_ref, limit=limit)
+    if as_json:
+        emit_json([t.data for t in tasks])
+        return
+    if not tasks:
+        out.print("No tasks.")
+        return
+    t = Table("ID", "KIND", "CLUSTER", "STATUS", "PROGRESS", "CREATED", "ERROR", box=None)
+    for tk in tasks:
+        t.add_row(tk.id, tk.kind, tk.data.get("cluster_name") or "", styled(tk.status),
+                  f"{100 * tk.progress:.0f}%",
+                  (tk.data.get("created_at") or "")[:19].replace("T", " "),
+                  (tk.error or "")[:60])
+    out.print(t)
+
+
+@task.command("show")
+@click.argument("task_id")
+@json_option
+@click.pass_context
+def task_show(ctx: click.Context, task_id: str, as_json: bool) -> None:
+    """A task with its steps and every event."""
+    tk = platform(ctx).tasks.get(task_id)
+    if as_json:
+        emit_json(tk.data)
+        return
+    d = tk.data
+    out.print(f"task {tk.id}  {tk.kind}  {styled(tk.status)}  {100 * tk.progress:.0f}%",
+              highlight=False)
+    if d.get("cluster_name"):
+        out.print(f"cluster {d['cluster_name']} ({d['cluster_id']})", highlight=False)
+    if tk.error:
+        out.print(f"[red]error:[/] {tk.error}", highlight=False)
+    marks = {"done": "[green]✓[/]", "failed": "[red]✗[/]", "started": "[cyan]…[/]",
+             "pending": "[dim]·[/]"}
+    out.print("steps:")
+    for s in tk.steps:
+        out.print(f"  {marks.get(s['state'], '?')} {s['title']}"
+                  + (f" [dim]— {s['message']}[/]" if s["message"] and s["state"] != "pending"
+                     else ""), highlight=False)
+    out.print("events:")
+    for ev in d.get("events", []):
+        out.print(f"  {ev['time'][11:23]} {ev['step']:16} {ev['state']:9} {ev['message']}",
+                  highlight=False)
+
+
+@task.command("cancel")
+@click.argument("task_id")
+@click.option("--wait", is_flag=True, help="Wait until the task has rolled back.")
+@click.pass_context
+def task_cancel(ctx: click.Context, task_id: str, wait: bool) -> None:
+    """Cancel a task; what it made is rolled back."""
+    tk = platform(ctx).tasks.get(task_id).cancel()
+    out.print(f"Cancelling task {tk.id}")
+    if wait:
+        tk.wait(raise_on_error=False)
+        out.print(f"task {tk.id} {styled(tk.status)}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,151 @@
+"""``%bodo attach|detach|status`` and the ``%%px`` family on a cluster.
+
+``%bodo attach NAME`` connects the kernel to the cluster's controller and
+activates ipyparallel's own magics (``%px``, ``%%px``, ``%autopx``,
+``%pxresult``, ``%pxconfig``) on a blocking view of all ranks, so a ``%%px``
+cell costs what ipyparallel itself costs. Before attaching (or after
+detaching) those names answer with a hint instead of "magic not found".
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+
+PX_MAGICS = {"line": ("px", "autopx", "pxresult", "pxconfig"), "cell": ("px",)}
+
+USAGE = """Usage:
+  %bodo attach NAME [--timeout SECONDS]   connect to a cluster; enables %px, %%px, %autopx
+  %bodo detach                            disconnect
+  %bodo status                            the attached cluster and its ranks
+  %bodo list                              clusters of your organisation"""
+
+
+class _State:
+    client: Any = None
+    view: Any = None
+    cluster: Any = None
+
+
+state = _State()
+
+
+@magics_class
+class NotAttachedMagics(Magics):
+    """Placeholders that explain what to do instead of 'magic not found'."""
+
+    def _hint(self, *args: Any) -> None:
+        raise UsageError("not attached to a cluster: run `%bodo attach NAME` first "
+                         "(`%bodo list` shows your clusters)")
+
+    @line_cell_magic
+    def px(self, line: str = "", cell: str | None = None) -> None:
+        self._hint()
+
+    @line_magic
+    def autopx(self, line: str = "") -> None:
+        self._hint()
+
+    @line_magic
+    def pxresult(self, line: str = "") -> None:
+        self._hint()
+
+    @line_magic
+    def pxconfig(self, line: str = "") -> None:
+        self._hint()
+
+
+@magics_class
+class BodoMagics(Magics):
+    @line_magic
+    def bodo(self, line: str) -> Any:
+        try:
+            argv = shlex.split(line)
+        except ValueError as e:
+            raise UsageError(f"{e}\n{USAGE}") from None
+        if not argv:
+            raise UsageError(USAGE)
+        cmd, args = argv[0], argv[1:]
+        handler = getattr(self, f"_cmd_{cmd}", None)
+        if handler is None:
+            raise UsageError(f"unknown subcommand {cmd!r}\n{USAGE}")
+        return handler(args)
+
+    def _cmd_attach(self, args: list[str]) -> Any:
+        from .client import Platform, PlatformError
+
+        if not args or args[0].startswith("-"):
+            raise UsageError("usage: %bodo attach NAME [--timeout SECONDS]")
+        name, timeout = args[0], 30.0
+        if len(args) == 3 and args[1] == "--timeout":
+            timeout = float(args[2])
+        elif len(args) != 1:
+            raise UsageError("usage: %bodo attach NAME [--timeout SECONDS]")
+        try:
+            cluster = Platform().clusters.get(name)
+            client = cluster.attach(timeout=timeout)
+        except PlatformError as e:
+            raise UsageError(str(e)) from None
+        self._detach(quiet=True)
+        view = client[:]
+        view.block = True
+        view.activate()  # registers ipyparallel's %px family on this view
+        state.client, state.view, state.cluster = client, view, cluster
+        print(f"Attached to cluster {cluster.name}: {len(client.ids)} MPI ranks "
+              f"({cluster.instances} x {cluster.instance_type}). "
+              "Use %%px to run a cell on every rank.")
+        return None
+
+    def _detach(self, quiet: bool = False) -> None:
+        if state.client is not None:
+            try:
+                state.client.close()
+            except Exception:
+                pass
+            if not quiet:
+                print(f"Detached from cluster {state.cluster.name}.")
+        state.client = state.view = state.cluster = None
+        self.shell.register_magics(NotAttachedMagics)
+
+    def _cmd_detach(self, args: list[str]) -> None:
+        if state.client is None:
+            print("Not attached to a cluster.")
+            return
+        self._detach()
+
+    def _cmd_status(self, args: list[str]) -> Any:
+        if state.client is None:
+            print("Not attached to a cluster. Run `%bodo attach NAME`.")
+            return None
+        c = state.cluster.refresh()
+        print(f"Attached to {c.name} ({c.status}): {len(state.client.ids)}/{c.core_count} "
+              f"ranks registered, {c.instances} x {c.instance_type} on {c.provider}")
+        return None
+
+    def _cmd_list(self, args: list[str]) -> None:
+        from .client import Platform, PlatformError
+
+        try:
+            clusters = Platform().clusters.list()
+        except PlatformError as e:
+            raise UsageError(str(e)) from None
+        if not clusters:
+            print("No clusters. Create one with `bodo-jupyter cluster create`.")
+        for c in clusters:
+            print(f"{c.name:24} {c.status:11} {c.instances} x {c.instance_type} "
+                  f"({c.core_count} ranks)")
+
+
+def load_ipython_extension(ip: Any) -> None:
+    ip.register_magics(BodoMagics)
+    if state.client is None:
+        ip.register_magics(NotAttachedMagics)
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    if state.client is not None:
+        state.client.close()
+        state.client = state.view = state.cluster = None

@@ -1,0 +1,1 @@
+"""The control plane: state, tasks and providers. No UI and no Jupyter imports here."""

@@ -1,0 +1,120 @@
+"""The REST API (``/bodo/api/v1``), described by ``openapi.yaml`` beside it.
+
+Each handler is a mixin; :func:`make_handlers` combines them with the host's
+base class (token auth when standalone, jupyter-server auth in Jupyter).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+from .base import API_PREFIX, APIMixin
+
+OPENAPI = Path(__file__).with_name("openapi.yaml")
+
+
+class RootAPI(APIMixin):
+    async def get(self) -> None:
+        ident = self.identity()
+        plane = self.plane
+        self.send({
+            "version": version("bodo-jupyter"),
+            "user": {"id": ident.user_id, "name": ident.user_name},
+            "organization": {"id": ident.org_id, "name": ident.org_name},
+            "providers": [{"name": p.name, "display_name": p.display_name,
+                           "max_instances": p.max_instances}
+                          for p in plane.providers.values()],
+            "default_provider": plane.default_provider,
+        })
+
+
+class OpenAPISpecAPI(APIMixin):
+    async def get(self) -> None:
+        self.identity()
+        self.set_header("Content-Type", "application/yaml")  # type: ignore[attr-defined]
+        self.finish(OPENAPI.read_text())  # type: ignore[attr-defined]
+
+
+class InstanceTypesAPI(APIMixin):
+    async def get(self) -> None:
+        ident = self.identity()
+        items = await self.plane.clusters.instance_types(
+            ident, self.arg("provider"), self.bool_arg("efa"))
+        self.send({"items": items})
+
+
+class ClustersAPI(APIMixin):
+    async def get(self) -> None:
+        ident = self.identity()
+        self.send(self.plane.clusters.list(
+            ident, status=self.arg("status"),
+            include_terminated=bool(self.bool_arg("all")),
+            limit=self.int_arg("limit", 50), cursor=self.arg("cursor")))
+
+    async def post(self) -> None:
+        ident = self.identity()
+        cluster, task, created = await self.plane.clusters.create(ident, self.json_body())
+        self.send({"cluster": cluster, "task": task}, 202 if created else 200)
+
+
+class ClusterAPI(APIMixin):
+    async def get(self, ref: str) -> None:
+        self.send(self.plane.clusters.get(self.identity(), ref))
+
+    async def delete(self, ref: str) -> None:
+        cluster, task = await self.plane.clusters.delete(self.identity(), ref)
+        self.send({"cluster": cluster, "task": task}, 202)
+
+
+class ClusterConnectionAPI(APIMixin):
+    async def get(self, ref: str) -> None:
+        self.send(await self.plane.clusters.connection(self.identity(), ref))
+
+
+class TasksAPI(APIMixin):
+    async def get(self) -> None:
+        ident = self.identity()
+        self.send(self.plane.list_tasks(
+            ident, status=self.arg("status"), cluster=self.arg("cluster"),
+            limit=self.int_arg("limit", 50), cursor=self.arg("cursor")))
+
+
+class TaskAPI(APIMixin):
+    async def get(self, task_id: str) -> None:
+        ident = self.identity()
+        since = self.int_arg("since", 0)
+        wait = self.float_arg("wait", 0.0, maximum=60.0)
+        if wait > 0:
+            self.send(await self.plane.watch_task(ident, task_id, since, wait))
+        else:
+            self.send(self.plane.get_task(ident, task_id, since))
+
+
+class TaskCancelAPI(APIMixin):
+    async def post(self, task_id: str) -> None:
+        self.send(await self.plane.cancel_task(self.identity(), task_id), 202)
+
+
+ROUTES: list[tuple[str, type[APIMixin]]] = [
+    ("", RootAPI),
+    ("/openapi.yaml", OpenAPISpecAPI),
+    ("/instance-types", InstanceTypesAPI),
+    ("/clusters", ClustersAPI),
+    ("/clusters/([^/]+)", ClusterAPI),
+    ("/clusters/([^/]+)/connection", ClusterConnectionAPI),
+    ("/tasks", TasksAPI),
+    ("/tasks/([^/]+)", TaskAPI),
+    ("/tasks/([^/]+)/cancel", TaskCancelAPI),
+]
+
+
+def make_handlers(base: type, prefix: str = API_PREFIX,
+                  extra: dict[str, Any] | None = None) -> list[tuple[str, type, dict[str, Any]]]:
+    """Tornado routes with each API mixin combined with ``base`` (the host's auth)."""
+    out = []
+    for path, mixin in ROUTES:
+        cls = type(mixin.__name__.replace("API", "Handler"), (mixin, base), {})
+        out.append((prefix.rstrip("/") + path + "/?", cls, dict(extra or {})))
+    return out

@@ -1,0 +1,307 @@
+"""Cluster operations as the API offers them: validate, record, start a task.
+
+Requests never wait for a cluster: they check the input, write the Cluster
+and its Task in one transaction (so a bad request leaves nothing behind), and
+return at once. The task handlers in :mod:`cluster_tasks` do the slow part.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from .errors import BadRequest, Conflict, NotFound, Unavailable
+from .identity import Identity
+from .models import Cluster, ClusterStatus, Resource, Task, TaskStatus
+from .providers.base import ClusterProvider, ClusterSpec, InstanceType
+from .tasks import ResourceRecord
+from .validation import check_bool, check_fields, check_int, check_name, check_str
+from .views import apply_cursor, cluster_view, page, task_view
+
+if TYPE_CHECKING:
+    from .service import ControlPlane
+
+CREATE_FIELDS = ("name", "provider", "instance_type", "instances", "efa", "client_token")
+LIVE = (ClusterStatus.NEW, ClusterStatus.INPROGRESS, ClusterStatus.RUNNING,
+        ClusterStatus.FAILED, ClusterStatus.STOPPING)
+
+
+class ClusterService:
+    def __init__(self, plane: ControlPlane):
+        self.plane = plane
+        self.store = plane.store
+        self.engine = plane.engine
+
+    # -- providers and shapes ------------------------------------------------------
+
+    def provider(self, name: str | None) -> ClusterProvider:
+        name = name or self.plane.default_provider
+        p = self.plane.providers.get(name)
+        if p is None:
+            known = ", ".join(sorted(self.plane.providers)) or "none"
+            raise BadRequest(f"unknown provider {name!r}; enabled providers: {known}",
+                             field="provider")
+        return p
+
+    async def instance_types(self, identity: Identity, provider: str | None = None,
+                             efa: bool | None = None) -> list[dict[str, Any]]:
+        p = self.provider(provider)
+        types = await p.instance_types(identity)
+        if efa:
+            types = [t for t in types if t.efa]
+        return [{**t.to_dict(), "provider": p.name} for t in types]
+
+    async def _instance_type(self, identity: Identity, p: ClusterProvider,
+                             name: Any) -> InstanceType:
+        name = check_str(name, "instance_type", max_len=64)
+        types = await p.instance_types(identity)
+        for t in types:
+            if t.name == name:
+                return t
+        choices = ", ".join(t.name for t in types)
+        raise BadRequest(
+            f"unknown instance type {name!r} for provider {p.name}; choose one of: {choices}",
+            field="instance_type",
+        )
+
+    # -- lookups ---------------------------------------------------------------------
+
+    def _find(self, s: Any, identity: Identity, ref: str) -> Cluster:
+        """By id, else by name: the live cluster of that name, else the newest one."""
+        c = s.get(Cluster, ref)
+        if c is not None and c.org_id == identity.org_id:
+            return c
+        rows = s.scalars(
+            select(Cluster)
+            .where(Cluster.org_id == identity.org_id, Cluster.name == ref)
+            .order_by(Cluster.created_at.desc())
+        ).all()
+        for c in rows:
+            if c.status != ClusterStatus.TERMINATED:
+                return c
+        if rows:
+            return rows[0]
+        raise NotFound(f"cluster {ref!r} not found")
+
+    def _last_task(self, s: Any, cluster_id: str) -> Task | None:
+        return s.scalars(
+            select(Task).where(Task.cluster_id == cluster_id)
+            .order_by(Task.created_at.desc(), Task.id.desc()).limit(1)
+        ).first()
+
+    def view(self, s: Any, c: Cluster) -> dict[str, Any]:
+        return cluster_view(c, self._last_task(s, c.id))
+
+    def get(self, identity: Identity, ref: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            return self.view(s, self._find(s, identity, ref))
+
+    def list(self, identity: Identity, *, status: str | None = None,
+             include_terminated: bool = False, limit: int = 50,
+             cursor: str | None = None) -> dict[str, Any]:
+        limit = check_int(limit, "limit", minimum=1, maximum=500)
+        q = select(Cluster).where(Cluster.org_id == identity.org_id)
+        if status:
+            statuses = [x.strip().upper() for x in status.split(",") if x.strip()]
+            bad = [x for x in statuses if x not in ClusterStatus.__members__]
+            if bad:
+                raise BadRequest(f"unknown status {bad[0]!r}; one of: "
+                                 f"{', '.join(ClusterStatus.__members__)}", field="status")
+            q = q.where(Cluster.status.in_(statuses))
+        elif not include_terminated:
+            q = q.where(Cluster.status != ClusterStatus.TERMINATED)
+        q = apply_cursor(q, Cluster, cursor).limit(limit + 1)
+        with self.store.session() as s:
+            rows = list(s.scalars(q).all())
+            return page(rows, limit, [self.view(s, c) for c in rows])
+
+    def spec(self, c: Cluster, resources: list[Resource] | None = None) -> ClusterSpec:
+        p = self.provider(c.provider)
+        itype = next((t for t in self._known_types(p) if t.name == c.instance_type), None)
+        if itype is None:  # the type was removed from config after creation
+            itype = InstanceType(c.instance_type, c.cores_per_instance,
+                                 c.cores_per_instance, 0.0, c.efa)
+        return ClusterSpec(
+            id=c.id, org_id=c.org_id, name=c.name, instance_type=itype,
+            instances=c.instances, efa=c.efa, details=dict(c.details or {}),
+            resources=[ResourceRecord(r.id, r.kind, r.ref, dict(r.data))
+                       for r in resources or []],
+        )
+
+    @staticmethod
+    def _known_types(p: ClusterProvider) -> list[InstanceType]:
+        types = getattr(p, "types", None)
+        return types() if callable(types) else []
+
+    def load_spec(self, cluster_id: str) -> tuple[ClusterSpec, ClusterProvider]:
+        with self.store.session() as s:
+            c = s.get(Cluster, cluster_id)
+            if c is None:
+                raise NotFound(f"cluster {cluster_id} not found")
+            res = s.scalars(select(Resource).where(Resource.cluster_id == c.id,
+                                                   Resource.state == "active")).all()
+            return self.spec(c, list(res)), self.provider(c.provider)
+
+    def set_status(self, cluster_id: str, status: ClusterStatus, message: str = "", *,
+                   details: dict[str, Any] | None = None,
+                   only_if: tuple[ClusterStatus, ...] | None = None) -> bool:
+        with self.store.session() as s:
+            c = s.get(Cluster, cluster_id)
+            if c is None or (only_if is not None and c.status not in only_if):
+                return False
+            c.set_status(status, message)
+            if details is not None:
+                c.details = details
+        self.engine._notify()
+        return True
+
+    # -- create -----------------------------------------------------------------------
+
+    async def create(self, identity: Identity, body: Any) -> tuple[dict, dict, bool]:
+        """Validate and start a create; returns (cluster, task, created)."""
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        check_fields(body, CREATE_FIELDS)
+        name = check_name(body.get("name"))
+        p = self.provider(check_str(body.get("provider"), "provider", required=False) or None)
+        itype = await self._instance_type(identity, p, body.get("instance_type"))
+        instances = check_int(body.get("instances", 1), "instances", minimum=1,
+                              maximum=p.max_instances)
+        efa = check_bool(body.get("efa", False), "efa")
+        if efa and not itype.efa:
+            efa_types = [t.name for t in await p.instance_types(identity) if t.efa]
+            hint = (f"EFA-capable types: {', '.join(efa_types)}" if efa_types
+                    else f"provider {p.name} has no EFA-capable instance types")
+            raise BadRequest(f"instance type {itype.name} does not support EFA; {hint}",
+                             field="efa")
+        token = check_str(body.get("client_token"), "client_token", required=False,
+                          max_len=64) or None
+
+        with self.store.session() as s:
+            if token:
+                prior = s.scalars(select(Cluster).where(
+                    Cluster.org_id == identity.org_id, Cluster.client_token == token)).first()
+                if prior is not None:
+                    same = (prior.name, prior.provider, prior.instance_type, prior.instances,
+                            prior.efa) == (name, p.name, itype.name, instances, efa)
+                    if not same:
+                        raise Conflict(f"client_token {token!r} was already used for a "
+                                       f"different request (cluster {prior.name})",
+                                       field="client_token")
+                    task = self._last_task(s, prior.id)
+                    return self.view(s, prior), task_view(task, cluster_name=prior.name), False
+            existing = s.scalars(select(Cluster).where(
+                Cluster.org_id == identity.org_id, Cluster.name == name,
+                Cluster.status != ClusterStatus.TERMINATED)).first()
+            if existing is not None:
+                raise Conflict(f"a cluster named {name!r} already exists "
+                               f"(status {existing.status}); choose another name or delete it",
+                               field="name")
+        cluster = Cluster(
+            org_id=identity.org_id, name=name, provider=p.name, instance_type=itype.name,
+            instances=instances, cores_per_instance=itype.cores, efa=efa,
+            status=ClusterStatus.NEW, status_message="Waiting to start",
+            created_by=identity.user_id, client_token=token,
+        )
+        spec = ClusterSpec(id="", org_id=identity.org_id, name=name, instance_type=itype,
+                           instances=instances, efa=efa)
+        try:
+            with self.store.session() as s:
+                s.add(cluster)
+                s.flush()
+                spec.id = cluster.id
+                task = self.engine.new_task(kind="cluster.create", org_id=identity.org_id,
+                                            user_id=identity.user_id, cluster_id=cluster.id)
+                task.steps = [st.to_dict() for st in p.create_steps(spec)]
+                s.add(task)
+                s.flush()
+                out = self.view(s, cluster), task_view(task, cluster_name=name, all_events=[])
+        except IntegrityError:
+            # Lost a race with an identical request: report it like the check above.
+            raise Conflict(f"a cluster named {name!r} already exists", field="name") from None
+        self.engine.start(task.id)
+        return out[0], out[1], True
+
+    # -- delete -----------------------------------------------------------------------
+
+    def _open_tasks(self, s: Any, cluster_id: str) -> list[Task]:
+        return list(s.scalars(select(Task).where(
+            Task.cluster_id == cluster_id,
+            Task.status.in_([TaskStatus.NEW, TaskStatus.INPROGRESS]))).all())
+
+    async def delete(self, identity: Identity, ref: str) -> tuple[dict, dict]:
+        with self.store.session() as s:
+            c = self._find(s, identity, ref)
+            if c.status == ClusterStatus.TERMINATED:
+                raise Conflict(f"cluster {c.name!r} is already deleted")
+            open_tasks = self._open_tasks(s, c.id)
+            deleting = [t for t in open_tasks if t.kind == "cluster.delete"]
+            if deleting:
+                raise Conflict(f"cluster {c.name!r} is already being deleted "
+                               f"(task {deleting[0].id})")
+            to_cancel = [t.id for t in open_tasks]
+            spec = self.spec(c)
+            p = self.provider(c.provider)
+            task = self.engine.new_task(kind="cluster.delete", org_id=identity.org_id,
+                                        user_id=identity.user_id, cluster_id=c.id,
+                                        params={"cancelled_tasks": to_cancel})
+            task.steps = [st.to_dict() for st in p.delete_steps(spec)]
+            s.add(task)
+            c.set_status(ClusterStatus.STOPPING, "Deleting")
+            s.flush()
+            out = self.view(s, c), task_view(task, cluster_name=c.name, all_events=[])
+        for tid in to_cancel:
+            try:
+                await self.engine.cancel(tid, identity.org_id)
+            except Conflict:
+                pass  # it ended meanwhile
+        self.engine.start(task.id)
+        return out
+
+    # -- attach -----------------------------------------------------------------------
+
+    async def connection(self, identity: Identity, ref: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            c = self._find(s, identity, ref)
+            if c.status != ClusterStatus.RUNNING:
+                raise Conflict(f"cluster {c.name!r} is {c.status}, not RUNNING; "
+                               "it can be attached once its create task has finished")
+            spec, provider = self.spec(c), self.provider(c.provider)
+        info = await provider.connection_info(spec)
+        return {"cluster": spec.name, "cluster_id": spec.id, "core_count": spec.core_count,
+                "ipyparallel": info}
+
+    # -- health -----------------------------------------------------------------------
+
+    async def check_running(self) -> list[str]:
+        """Mark RUNNING clusters whose processes died as FAILED; returns their ids."""
+        with self.store.session() as s:
+            rows = s.scalars(select(Cluster).where(Cluster.status == ClusterStatus.RUNNING)).all()
+            specs = []
+            for c in rows:
+                res = s.scalars(select(Resource).where(Resource.cluster_id == c.id,
+                                                       Resource.state == "active")).all()
+                specs.append((self.spec(c, list(res)), c.provider))
+        failed = []
+        for spec, prov in specs:
+            reason = await self.provider(prov).check(spec)
+            if reason and self.set_status(spec.id, ClusterStatus.FAILED, reason,
+                                          only_if=(ClusterStatus.RUNNING,)):
+                self.plane.log.warning("cluster %s failed: %s", spec.name, reason)
+                failed.append(spec.id)
+        return failed
+
+    async def sweep_orphans(self) -> list[str]:
+        with self.store.session() as s:
+            live = set(s.scalars(select(Cluster.id).where(
+                Cluster.status != ClusterStatus.TERMINATED)).all())
+        swept: list[str] = []
+        for p in self.plane.providers.values():
+            swept += await p.sweep_orphans(live)
+        return swept
+
+    def require_ready(self) -> None:
+        if not self.plane.started:
+            raise Unavailable("the control plane is starting; try again in a moment")

@@ -1,0 +1,211 @@
+"""The control plane's records.
+
+An Organization owns everything; its Users share it. A Cluster is made and
+removed by Tasks; each Task keeps its TaskEvents (the steps a user sees under
+"details"). A Resource is anything a provider made for a cluster (a process
+group here, an EC2 instance or VPC in AWS), recorded the moment it exists so
+that teardown and recovery can always find it.
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    """Short, readable, unguessable ids such as ``c-5f2a9c81d3e0``."""
+    return f"{prefix}-{secrets.token_hex(6)}"
+
+
+class UTCDateTime(TypeDecorator):
+    """Store UTC without a zone (SQLite has none); always hand back aware datetimes."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class ClusterStatus(enum.StrEnum):
+    NEW = "NEW"
+    INPROGRESS = "INPROGRESS"
+    RUNNING = "RUNNING"
+    FAILED = "FAILED"
+    STOPPING = "STOPPING"
+    TERMINATED = "TERMINATED"
+
+
+class TaskStatus(enum.StrEnum):
+    NEW = "NEW"
+    INPROGRESS = "INPROGRESS"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def done(self) -> bool:
+        return self in (TaskStatus.FINISHED, TaskStatus.FAILED, TaskStatus.CANCELLED)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("o"))
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="organization")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("u"))
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    email: Mapped[str | None] = mapped_column(String(256))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    organization: Mapped[Organization] = relationship(back_populates="users")
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+    __table_args__ = (
+        # A name is taken while its cluster lives; a terminated cluster frees it.
+        Index(
+            "uq_clusters_live_name",
+            "org_id",
+            "name",
+            unique=True,
+            sqlite_where=text("status != 'TERMINATED'"),
+            postgresql_where=text("status != 'TERMINATED'"),
+        ),
+        Index("uq_clusters_client_token", "org_id", "client_token", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("c"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    provider: Mapped[str] = mapped_column(String(32))
+    instance_type: Mapped[str] = mapped_column(String(64))
+    instances: Mapped[int] = mapped_column(Integer)
+    cores_per_instance: Mapped[int] = mapped_column(Integer)
+    efa: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default=ClusterStatus.NEW, index=True)
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    client_token: Mapped[str | None] = mapped_column(String(64))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(default=None)
+    terminated_at: Mapped[datetime | None] = mapped_column(default=None)
+    # What the provider needs to find the cluster again (never secrets).
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    @property
+    def core_count(self) -> int:
+        return self.instances * self.cores_per_instance
+
+    def set_status(self, status: ClusterStatus, message: str = "") -> None:
+        self.status = status
+        self.status_message = message
+        now = utcnow()
+        if status == ClusterStatus.RUNNING:
+            self.ready_at = now
+        if status == ClusterStatus.TERMINATED:
+            self.terminated_at = now
+
+
+class Task(Base):
+    __tablename__ = "tasks"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("t"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(64))
+    cluster_id: Mapped[str | None] = mapped_column(ForeignKey("clusters.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.NEW, index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The steps the task will go through, [{"name": ..., "title": ...}], known
+    # up front so that a UI can show what is still to come.
+    steps: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    events: Mapped[list[TaskEvent]] = relationship(
+        back_populates="task", order_by="TaskEvent.seq", cascade="all, delete-orphan"
+    )
+
+
+class TaskEvent(Base):
+    __tablename__ = "task_events"
+    __table_args__ = (Index("ix_task_events_task_seq", "task_id", "seq", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[str] = mapped_column(ForeignKey("tasks.id"))
+    seq: Mapped[int] = mapped_column(Integer)
+    time: Mapped[datetime] = mapped_column(default=utcnow)
+    step: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))  # started | progress | done | failed | info
+    message: Mapped[str] = mapped_column(Text, default="")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+
+    task: Mapped[Task] = relationship(back_populates="events")
+
+
+class Resource(Base):
+    __tablename__ = "resources"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("r"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(64))
+    ref: Mapped[str] = mapped_column(String(256))
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)

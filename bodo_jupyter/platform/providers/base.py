@@ -1,0 +1,128 @@
+"""What a cluster provider must do.
+
+A provider turns a cluster spec into running MPI engines behind an
+ipyparallel controller, and back into nothing. Providers are traitlets
+Configurables registered under the ``bodo_jupyter.providers`` entry point, so
+an admin can add one without touching this package.
+
+The contract that keeps the platform leak-free:
+
+* ``provision`` records every thing it makes through ``ops.record_resource``
+  the moment it exists, and may be called again for the same cluster after a
+  restart: it must converge, never duplicate.
+* ``teardown`` removes every recorded resource, is idempotent, and only
+  forgets a resource once it is really gone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from traitlets import Integer
+from traitlets.config import LoggingConfigurable
+
+from ..tasks import Step
+
+if TYPE_CHECKING:
+    from ..identity import Identity
+    from ..tasks import ResourceRecord, TaskContext
+
+ENTRY_POINT_GROUP = "bodo_jupyter.providers"
+
+
+@dataclass(frozen=True)
+class InstanceType:
+    """A node shape: what the instance-type dropdown lists."""
+
+    name: str
+    cores: int
+    vcpus: int
+    memory_gib: float
+    efa: bool = False
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ClusterSpec:
+    """The cluster as a provider sees it: no ORM objects cross this line."""
+
+    id: str
+    org_id: str
+    name: str
+    instance_type: InstanceType
+    instances: int
+    efa: bool
+    details: dict[str, Any] = field(default_factory=dict)
+    #: The provider's live resources for this cluster (filled in for ``check``).
+    resources: list[ResourceRecord] = field(default_factory=list)
+
+    @property
+    def core_count(self) -> int:
+        return self.instances * self.instance_type.cores
+
+
+class ClusterProvider(LoggingConfigurable):
+    """Base class of cluster providers (local MPI, AWS, ...)."""
+
+    name: ClassVar[str] = ""
+    display_name: ClassVar[str] = ""
+
+    max_instances = Integer(
+        16, config=True, help="Largest number of instances one cluster may have."
+    )
+
+    def __init__(self, *, data_dir: Path, plane_id: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        #: Where this provider may keep files (per-cluster folders, logs).
+        self.data_dir = Path(data_dir)
+        #: Tags everything this control plane makes, so that two control planes
+        #: on one machine never touch each other's resources.
+        self.plane_id = plane_id
+
+    def create_steps(self, spec: ClusterSpec) -> list[Step]:
+        return [Step("provision", "Provisioning")]
+
+    def delete_steps(self, spec: ClusterSpec) -> list[Step]:
+        return [Step("teardown", "Removing resources")]
+
+    async def instance_types(self, identity: Identity) -> list[InstanceType]:
+        raise NotImplementedError
+
+    async def provision(self, spec: ClusterSpec, ops: TaskContext) -> dict[str, Any]:
+        """Make the cluster and wait until every engine answers; returns details."""
+        raise NotImplementedError
+
+    async def teardown(self, spec: ClusterSpec, ops: TaskContext, *,
+                       keep_logs: bool = False) -> None:
+        """Remove everything; ``keep_logs`` after a failed create, so users can read why."""
+        raise NotImplementedError
+
+    async def connection_info(self, spec: ClusterSpec) -> dict[str, Any]:
+        """The ipyparallel client connection dict for attaching to the cluster."""
+        raise NotImplementedError
+
+    async def check(self, spec: ClusterSpec) -> str | None:
+        """None when the cluster is healthy, else why it is not."""
+        return None
+
+    async def sweep_orphans(self, live_cluster_ids: set[str]) -> list[str]:
+        """Remove tagged resources of clusters that no longer exist; returns what went."""
+        return []
+
+    async def close(self) -> None:
+        """Release what the provider holds in this process (not the clusters)."""
+
+
+def provider_classes() -> dict[str, type[ClusterProvider]]:
+    """Providers installed in this environment, by name."""
+    found: dict[str, type[ClusterProvider]] = {}
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        cls = ep.load()
+        found[ep.name] = cls
+    return found

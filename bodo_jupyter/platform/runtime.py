@@ -1,0 +1,94 @@
+"""One control plane per data directory, and how clients find it.
+
+The running control plane holds an exclusive lock on ``control-plane.lock``
+and writes ``control-plane.json`` (URL, token, pid; mode 0600, like Jupyter's
+own runtime files) so that the CLI, the Python client and a Jupyter server
+started later can reach it without being told where it is.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+LOCK_NAME = "control-plane.lock"
+INFO_NAME = "control-plane.json"
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("BODO_JUPYTER_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "bodo-jupyter"
+
+
+class AlreadyRunning(Exception):
+    def __init__(self, info: dict[str, Any] | None):
+        self.info = info or {}
+        where = self.info.get("url", "unknown URL")
+        pid = self.info.get("pid", "?")
+        super().__init__(f"a control plane already runs for this data directory "
+                         f"(pid {pid}, {where})")
+
+
+class DataDirLock:
+    def __init__(self, data_dir: Path):
+        self.path = data_dir / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(fd)
+            if e.errno in (errno.EAGAIN, errno.EACCES):
+                raise AlreadyRunning(read_info(self.path.parent, check_alive=False)) from None
+            raise
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def write_info(data_dir: Path, info: dict[str, Any]) -> Path:
+    path = data_dir / INFO_NAME
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump({**info, "pid": os.getpid()}, f)
+    os.replace(tmp, path)
+    return path
+
+
+def remove_info(data_dir: Path) -> None:
+    path = data_dir / INFO_NAME
+    try:
+        info = json.loads(path.read_text())
+        if info.get("pid") == os.getpid():
+            path.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def read_info(data_dir: Path, check_alive: bool = True) -> dict[str, Any] | None:
+    """The running control plane's URL and token, or None when none runs."""
+    try:
+        info = json.loads((data_dir / INFO_NAME).read_text())
+    except (OSError, ValueError):
+        return None
+    if check_alive and not psutil.pid_exists(int(info.get("pid", -1))):
+        return None
+    return info

@@ -1,0 +1,106 @@
+"""The database: engine, sessions and schema migrations.
+
+SQLite in WAL mode under the data directory is the embedded default; any
+SQLAlchemy URL (``postgresql+psycopg://...``) works by configuration. The
+schema is owned by Alembic migrations from the first release, so an upgrade
+of the package never needs a hand-run script.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+from traitlets import Bool, Unicode
+from traitlets.config import LoggingConfigurable
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def sqlite_url(path: str | os.PathLike[str]) -> str:
+    return f"sqlite:///{os.fspath(path)}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Store(LoggingConfigurable):
+    """Owns the engine and hands out short transactions."""
+
+    db_url = Unicode(
+        "",
+        config=True,
+        help="SQLAlchemy URL of the database. Empty: SQLite file in the data directory.",
+    )
+    echo = Bool(False, config=True, help="Log every SQL statement (debugging only).")
+
+    def __init__(self, default_path: str | os.PathLike[str] | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        url = self.db_url or os.environ.get("BODO_JUPYTER_DB_URL", "")
+        if not url:
+            if default_path is None:
+                raise ValueError("Store needs db_url or a default SQLite path")
+            Path(default_path).parent.mkdir(parents=True, exist_ok=True)
+            url = sqlite_url(default_path)
+        self.url = url
+        self.engine: Engine = create_engine(url, echo=self.echo, future=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    def upgrade(self) -> None:
+        """Bring the schema to the newest migration (creates it on first start)."""
+        import logging
+
+        from alembic import command
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        with self.engine.begin() as conn:
+            cfg = alembic_config(conn)
+            command.upgrade(cfg, "head")
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        s = self._sessions()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def redacted_url(self) -> str:
+        """The URL without its password, for logs."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+def alembic_config(connection: Any = None) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg

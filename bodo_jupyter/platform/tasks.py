@@ -1,0 +1,412 @@
+"""The durable task engine.
+
+Every long action is a Task row: NEW -> INPROGRESS -> FINISHED, FAILED or
+CANCELLED. A handler runs it as a list of named steps; each step writes
+TaskEvents (what the user sees under "details"). The database is the truth:
+when the process dies mid-task, :meth:`TaskEngine.recover` finds the task
+still INPROGRESS on the next start and either resumes it (handlers are written
+so that running them again converges) or fails it and rolls back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlalchemy import func, select
+from traitlets import Float, Integer
+from traitlets.config import LoggingConfigurable
+
+from .errors import Conflict, NotFound, PlatformError
+from .models import Resource, Task, TaskEvent, TaskStatus, utcnow
+
+if TYPE_CHECKING:
+    from .store import Store
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    title: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "title": self.title}
+
+
+class TaskCancelled(Exception):
+    """Raised inside a handler when the user cancelled the task."""
+
+
+class TaskHandler:
+    """Runs one kind of task. Subclasses set ``kind`` and implement ``run``."""
+
+    kind: ClassVar[str]
+    #: Run again from the start after a restart (True), or fail and roll back.
+    resumable: ClassVar[bool] = True
+    #: Whether users may cancel it (a half-done delete helps nobody).
+    cancellable: ClassVar[bool] = True
+
+    def steps(self, task: Task) -> list[Step]:
+        return []
+
+    async def run(self, ctx: TaskContext) -> None:
+        raise NotImplementedError
+
+    async def rollback(self, ctx: TaskContext, status: TaskStatus, reason: str) -> None:
+        """Undo what ``run`` made after a failure or a cancel. Must be idempotent."""
+
+
+@dataclass
+class ResourceRecord:
+    id: str
+    kind: str
+    ref: str
+    data: dict[str, Any]
+
+
+class TaskContext:
+    """What a running handler may touch: its task's events, resources and params."""
+
+    def __init__(self, engine: TaskEngine, task: Task, steps: list[Step], resumed: bool):
+        self.engine = engine
+        self.store: Store = engine.store
+        self.log = engine.log
+        self.task_id = task.id
+        self.kind = task.kind
+        self.org_id = task.org_id
+        self.user_id = task.user_id
+        self.cluster_id = task.cluster_id
+        self.params = dict(task.params or {})
+        self.attempt = task.attempts
+        self.resumed = resumed
+        self.steps = steps
+        self._index = {s.name: i for i, s in enumerate(steps)}
+        self.current_step: str | None = None
+        self._step_fraction = 0.0
+
+    # -- events ---------------------------------------------------------------
+
+    def _progress_for(self, step: str, fraction: float) -> float:
+        if not self.steps:
+            return 0.0
+        i = self._index.get(step)
+        if i is None:
+            return -1.0  # an extra step (recovery, cleanup): leave progress as is
+        return min(1.0, (i + max(0.0, min(1.0, fraction))) / len(self.steps))
+
+    def event(self, step: str, state: str, message: str = "", fraction: float = 0.0) -> None:
+        progress = self._progress_for(step, fraction)
+        self.engine.add_event(self.task_id, step, state, message, progress)
+
+    @asynccontextmanager
+    async def step(self, name: str, message: str = "") -> AsyncIterator[TaskContext]:
+        """Run one named step, recording when it starts, ends or fails."""
+        self.check_cancelled()
+        title = message or next((s.title for s in self.steps if s.name == name), name)
+        self.current_step = name
+        self.event(name, "started", title, 0.0)
+        t0 = time.monotonic()
+        try:
+            yield self
+        except asyncio.CancelledError:
+            self.event(name, "failed", "interrupted", 0.0)
+            raise
+        except Exception as e:
+            msg = e.message if isinstance(e, PlatformError) else f"{type(e).__name__}: {e}"
+            self.event(name, "failed", msg, 0.0)
+            raise
+        self.event(name, "done", f"{title} ({time.monotonic() - t0:.1f}s)", 1.0)
+
+    def progress(self, fraction: float, message: str) -> None:
+        """Report progress inside the current step (e.g. 3/4 engines registered)."""
+        if self.current_step is not None:
+            self.event(self.current_step, "progress", message, fraction)
+
+    def info(self, message: str) -> None:
+        self.event(self.current_step or "info", "info", message, 0.0)
+
+    def check_cancelled(self) -> None:
+        if self.engine.cancel_requested(self.task_id):
+            raise TaskCancelled("cancelled")
+
+    # -- resources ------------------------------------------------------------
+
+    def record_resource(self, provider: str, kind: str, ref: str, data: dict[str, Any]) -> str:
+        """Write down a thing that now exists, before doing anything else with it."""
+        if self.cluster_id is None:
+            raise RuntimeError("resources belong to a cluster")
+        with self.store.session() as s:
+            r = Resource(
+                org_id=self.org_id,
+                cluster_id=self.cluster_id,
+                provider=provider,
+                kind=kind,
+                ref=ref,
+                data=data,
+            )
+            s.add(r)
+            s.flush()
+            return r.id
+
+    def resources(self, kind: str | None = None) -> list[ResourceRecord]:
+        """Live resources of this task's cluster, oldest first."""
+        with self.store.session() as s:
+            q = select(Resource).where(
+                Resource.cluster_id == self.cluster_id, Resource.state == "active"
+            )
+            if kind:
+                q = q.where(Resource.kind == kind)
+            rows = s.scalars(q.order_by(Resource.created_at, Resource.id)).all()
+            return [ResourceRecord(r.id, r.kind, r.ref, dict(r.data)) for r in rows]
+
+    def forget_resource(self, resource_id: str) -> None:
+        """Mark a resource as gone (after it was really removed)."""
+        with self.store.session() as s:
+            r = s.get(Resource, resource_id)
+            if r is not None:
+                r.state = "deleted"
+                r.deleted_at = utcnow()
+
+
+class TaskEngine(LoggingConfigurable):
+    """Runs tasks on the event loop, persists their progress, resumes them."""
+
+    max_concurrent_tasks = Integer(
+        16, config=True, help="Tasks running at once; the rest wait as NEW."
+    )
+    shutdown_grace = Float(
+        5.0, config=True, help="Seconds running tasks get to stop when the service stops."
+    )
+
+    def __init__(self, store: Store, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.store = store
+        self.handlers: dict[str, TaskHandler] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._seq: dict[str, int] = {}
+        self._cancel: set[str] = set()
+        self._changed = asyncio.Event()
+        self._waiters = 0
+        self._sem: asyncio.Semaphore | None = None
+        self._stopping = False
+        self.on_finished: list[Callable[[str, TaskStatus], None]] = []
+
+    def register(self, handler: TaskHandler) -> None:
+        self.handlers[handler.kind] = handler
+
+    # -- creating -------------------------------------------------------------
+
+    def new_task(self, *, kind: str, org_id: str, user_id: str, cluster_id: str | None,
+                 params: dict[str, Any] | None = None) -> Task:
+        """A Task row to add in the caller's transaction (with what it acts on)."""
+        handler = self.handlers[kind]
+        task = Task(
+            kind=kind, org_id=org_id, user_id=user_id, cluster_id=cluster_id,
+            params=params or {}, status=TaskStatus.NEW,
+        )
+        task.steps = [s.to_dict() for s in handler.steps(task)]
+        return task
+
+    def start(self, task_id: str, *, resumed: bool = False) -> None:
+        """Schedule a committed NEW (or recovered) task on the event loop."""
+        if task_id in self._running:
+            return
+        t = asyncio.get_running_loop().create_task(self._run(task_id, resumed))
+        self._running[task_id] = t
+        t.add_done_callback(lambda _t, tid=task_id: self._running.pop(tid, None))
+
+    # -- events and waiting -----------------------------------------------------
+
+    def _next_seq(self, s: Any, task_id: str) -> int:
+        if task_id not in self._seq:
+            last = s.scalar(select(func.max(TaskEvent.seq)).where(TaskEvent.task_id == task_id))
+            self._seq[task_id] = last or 0
+        self._seq[task_id] += 1
+        return self._seq[task_id]
+
+    def add_event(self, task_id: str, step: str, state: str, message: str,
+                  progress: float = -1.0) -> None:
+        with self.store.session() as s:
+            task = s.get(Task, task_id)
+            if task is None:
+                return
+            ev = TaskEvent(task_id=task_id, seq=self._next_seq(s, task_id), step=step,
+                           state=state, message=message,
+                           progress=task.progress if progress < 0 else progress)
+            if progress >= 0:
+                task.progress = max(task.progress, progress)
+            s.add(ev)
+        self._notify()
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def wait_for_change(self, timeout: float) -> None:
+        """Sleep until any task changes or ``timeout`` passes (for long polls)."""
+        ev = self._changed
+        try:
+            await asyncio.wait_for(ev.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    async def wait_done(self, task_id: str, timeout: float | None = None) -> TaskStatus:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self.store.session() as s:
+                task = s.get(Task, task_id)
+                if task is None:
+                    raise NotFound(f"task {task_id} not found")
+                status = TaskStatus(task.status)
+            if status.done:
+                return status
+            left = 5.0 if deadline is None else deadline - time.monotonic()
+            if left <= 0:
+                return status
+            await self.wait_for_change(min(left, 5.0))
+
+    # -- cancelling -------------------------------------------------------------
+
+    def cancel_requested(self, task_id: str) -> bool:
+        return task_id in self._cancel
+
+    async def cancel(self, task_id: str, org_id: str) -> Task:
+        """Ask a task to stop; its handler rolls back what it made."""
+        with self.store.session() as s:
+            task = s.get(Task, task_id)
+            if task is None or task.org_id != org_id:
+                raise NotFound(f"task {task_id} not found")
+            if TaskStatus(task.status).done:
+                raise Conflict(f"task {task_id} already ended as {task.status}")
+            handler = self.handlers.get(task.kind)
+            if handler is not None and not handler.cancellable:
+                raise Conflict(f"{task.kind} tasks cannot be cancelled")
+            task.cancel_requested = True
+            started = task.status == TaskStatus.INPROGRESS
+        self._cancel.add(task_id)
+        running = self._running.get(task_id)
+        if running is not None and started:
+            running.cancel()
+        elif running is None:
+            self.start(task_id)  # not scheduled here: the runner sees the flag and cancels
+        self._notify()
+        with self.store.session() as s:
+            return s.get(Task, task_id)
+
+    # -- running ----------------------------------------------------------------
+
+    async def _run(self, task_id: str, resumed: bool) -> None:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.max_concurrent_tasks)
+        async with self._sem:
+            with self.store.session() as s:
+                task = s.get(Task, task_id)
+                if task is None or TaskStatus(task.status).done:
+                    return
+                handler = self.handlers.get(task.kind)
+                if handler is None:
+                    task.status = TaskStatus.FAILED
+                    task.error = f"no handler for task kind {task.kind!r}"
+                    task.finished_at = utcnow()
+                    return
+                if task.cancel_requested:
+                    self._cancel.add(task_id)
+                task.status = TaskStatus.INPROGRESS
+                task.started_at = task.started_at or utcnow()
+                task.attempts += 1
+                steps = [Step(d["name"], d["title"]) for d in task.steps or []]
+                ctx = TaskContext(self, task, steps, resumed)
+            self._notify()
+            try:
+                if resumed:
+                    ctx.event("recover", "info",
+                              "The control plane restarted during this task; resuming it.")
+                ctx.check_cancelled()
+                await handler.run(ctx)
+            except (asyncio.CancelledError, TaskCancelled):
+                current = asyncio.current_task()
+                if current is not None:
+                    current.uncancel()
+                if self._stopping:
+                    ctx.event("shutdown", "info",
+                              "The control plane is stopping; this task resumes when it starts.")
+                    raise
+                await self._end(ctx, handler, TaskStatus.CANCELLED, "Cancelled by user")
+            except PlatformError as e:
+                await self._end(ctx, handler, TaskStatus.FAILED, e.message)
+            except Exception as e:
+                self.log.exception("task %s (%s) crashed", task_id, ctx.kind)
+                await self._end(ctx, handler, TaskStatus.FAILED,
+                                f"Internal error in step {ctx.current_step or 'start'}: "
+                                f"{type(e).__name__}: {e}")
+            else:
+                self._finish(task_id, TaskStatus.FINISHED, None)
+            finally:
+                self._cancel.discard(task_id)
+                self._seq.pop(task_id, None)
+
+    async def _end(self, ctx: TaskContext, handler: TaskHandler, status: TaskStatus,
+                   reason: str) -> None:
+        ctx.event("rollback", "started", f"{reason}; rolling back")
+        try:
+            await handler.rollback(ctx, status, reason)
+        except Exception as e:  # keep the first error; say that cleanup failed too
+            self.log.exception("rollback of task %s failed", ctx.task_id)
+            reason = f"{reason} (rollback also failed: {type(e).__name__}: {e})"
+            ctx.event("rollback", "failed", str(e))
+        else:
+            ctx.event("rollback", "done", "Rolled back")
+        self._finish(ctx.task_id, status, reason)
+
+    def _finish(self, task_id: str, status: TaskStatus, error: str | None) -> None:
+        with self.store.session() as s:
+            task = s.get(Task, task_id)
+            task.status = status
+            task.error = error
+            task.finished_at = utcnow()
+            if status == TaskStatus.FINISHED:
+                task.progress = 1.0
+        self.add_event(task_id, "end", status.value.lower(), error or "Done")
+        for cb in self.on_finished:
+            try:
+                cb(task_id, status)
+            except Exception:
+                self.log.exception("task end callback failed")
+
+    # -- restart ------------------------------------------------------------------
+
+    async def recover(self) -> list[str]:
+        """Resume (or fail and roll back) the tasks a previous process left open."""
+        with self.store.session() as s:
+            open_tasks = s.scalars(
+                select(Task)
+                .where(Task.status.in_([TaskStatus.NEW, TaskStatus.INPROGRESS]))
+                .order_by(Task.created_at)
+            ).all()
+            ids = [(t.id, t.status, t.kind) for t in open_tasks]
+        for task_id, status, kind in ids:
+            handler = self.handlers.get(kind)
+            was_running = status == TaskStatus.INPROGRESS
+            if handler is not None and not handler.resumable and was_running:
+                with self.store.session() as s:
+                    task = s.get(Task, task_id)
+                    ctx = TaskContext(self, task, [Step(**d) for d in task.steps or []], True)
+                await self._end(ctx, handler, TaskStatus.FAILED,
+                                "Interrupted by a restart of the control plane")
+            else:
+                self.log.info("resuming task %s (%s)", task_id, kind)
+                self.start(task_id, resumed=was_running)
+        return [i for i, _, _ in ids]
+
+    async def stop(self) -> None:
+        """Stop running tasks without ending them: they resume on the next start."""
+        self._stopping = True
+        running = list(self._running.values())
+        for t in running:
+            t.cancel()
+        if running:
+            await asyncio.wait(running, timeout=self.shutdown_grace)

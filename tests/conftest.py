@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .helpers import Serve, assert_no_cluster_processes, cluster_processes
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Nothing a test does touches the real user's Jupyter or bodo-jupyter folders."""
+    home = tmp_path_factory.mktemp("home")
+    saved = {k: os.environ.get(k) for k in ("BODO_JUPYTER_DATA_DIR", "BODO_JUPYTER_URL",
+                                            "BODO_JUPYTER_TOKEN", "JUPYTER_DATA_DIR",
+                                            "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")}
+    os.environ["BODO_JUPYTER_DATA_DIR"] = str(home / "bodo-data")
+    os.environ["JUPYTER_DATA_DIR"] = str(home / "jupyter-data")
+    os.environ["JUPYTER_RUNTIME_DIR"] = str(home / "jupyter-runtime")
+    os.environ["IPYTHONDIR"] = str(home / "ipython")
+    os.environ.pop("BODO_JUPYTER_URL", None)
+    os.environ.pop("BODO_JUPYTER_TOKEN", None)
+    before = set(cluster_processes())
+    yield home
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    # The whole suite must not leave a single cluster process behind.
+    leftover = set(cluster_processes()) - before
+    assert not leftover, f"cluster processes leaked by the test suite: {leftover}"
+
+
+@pytest.fixture(scope="module")
+def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    """One control plane per test module; every cluster is deleted at the end."""
+    s = Serve(tmp_path_factory.mktemp("plane")).start()
+    try:
+        yield s
+    finally:
+        try:
+            s.delete_all_clusters()
+        finally:
+            s.stop()
+        assert_no_cluster_processes(s.plane_id)

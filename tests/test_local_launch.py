@@ -1,0 +1,56 @@
+"""The local provider's argv and environment builders, without starting anything."""
+
+from pathlib import Path
+
+from bodo_jupyter.platform.providers.local_launch import (
+    ClusterPaths,
+    controller_argv,
+    engine_argv,
+    heartbeat_misses,
+    mpi_env,
+    mpiexec_argv,
+)
+
+
+def test_mpiexec_oversubscribes_for_local_clusters():
+    assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True) == [
+        "mpiexec", "-n", "4", "--map-by", ":OVERSUBSCRIBE"]
+    assert mpiexec_argv(mpiexec="mpiexec", ranks=2, oversubscribe=False) == ["mpiexec", "-n", "2"]
+
+
+def test_engines_run_one_engine_per_rank_with_rank_ids():
+    argv = engine_argv(mpiexec="/x/mpiexec", ranks=4, python="/x/python", profile_dir="/p",
+                       ipp_cluster_id="c-1", oversubscribe=True, wait_for_controller_s=60,
+                       nanny=False)
+    assert argv[:5] == ["/x/mpiexec", "-n", "4", "--map-by", ":OVERSUBSCRIBE"]
+    i = argv.index("/x/python")
+    assert argv[i:i + 4] == ["/x/python", "-m", "ipyparallel.engine", "--mpi"]
+    assert "--cluster-id=c-1" in argv and "--profile-dir=/p" in argv
+    assert "--IPEngine.wait_for_url_file=60" in argv
+    assert "--IPEngine.enable_nanny=False" in argv
+
+
+def test_controller_uses_threads_and_a_fast_heartbeat_with_the_same_grace():
+    argv = controller_argv(python="py", profile_dir=Path("/p"), ipp_cluster_id="c",
+                           ip="127.0.0.1", heartbeat_ms=250, heartbeat_grace_s=30)
+    assert argv[:3] == ["py", "-m", "ipyparallel.controller"]
+    assert "--usethreads" in argv
+    assert "--HeartMonitor.period=250" in argv
+    assert "--HeartMonitor.max_heartmonitor_misses=120" in argv
+    assert heartbeat_misses(3000, 1) == 3
+
+
+def test_env_handles_root_and_never_passes_the_api_token():
+    base = {"PATH": "/bin", "BODO_JUPYTER_TOKEN": "secret"}
+    env = mpi_env(base, as_root=True, cluster_name="demo", core_count=4, extra={"A": "1"})
+    assert env["OMPI_ALLOW_RUN_AS_ROOT"] == "1" and env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] == "1"
+    assert "BODO_JUPYTER_TOKEN" not in env
+    assert env["BODO_JUPYTER_CORE_COUNT"] == "4" and env["A"] == "1"
+    env = mpi_env(base, as_root=False, cluster_name="demo", core_count=4)
+    assert "OMPI_ALLOW_RUN_AS_ROOT" not in env
+
+
+def test_paths():
+    p = ClusterPaths(Path("/d/c-1"))
+    assert p.client_file("c-1") == Path("/d/c-1/profile/security/ipcontroller-c-1-client.json")
+    assert p.engines_log == Path("/d/c-1/logs/engines.log")
