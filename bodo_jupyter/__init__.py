@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 
 def attach(name: str, **kwargs: Any) -> Any:
-    from .attach import attach as _attach
+    from .connect import attach as _attach
 
     return _attach(name, **kwargs)
 

@@ -256,7 +256,7 @@ class Cluster:
 
     def attach(self, timeout: float = 30.0) -> Any:
         """An ipyparallel Client connected to every MPI rank of this cluster."""
-        from .attach import connect
+        from .connect import connect
 
         return connect(self, timeout=timeout)
 

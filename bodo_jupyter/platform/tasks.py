@@ -86,7 +86,9 @@ class TaskContext:
         self.steps = steps
         self._index = {s.name: i for i, s in enumerate(steps)}
         self.current_step: str | None = None
-        self._step_fraction = 0.0
+        #: Set while the handler rolls back: cleanup must run to the end even
+        #: though the task was cancelled.
+        self.rolling_back = False
 
     # -- events ---------------------------------------------------------------
 
@@ -130,7 +132,7 @@ class TaskContext:
         self.event(self.current_step or "info", "info", message, 0.0)
 
     def check_cancelled(self) -> None:
-        if self.engine.cancel_requested(self.task_id):
+        if not self.rolling_back and self.engine.cancel_requested(self.task_id):
             raise TaskCancelled("cancelled")
 
     # -- resources ------------------------------------------------------------
@@ -352,6 +354,7 @@ class TaskEngine(LoggingConfigurable):
     async def _end(self, ctx: TaskContext, handler: TaskHandler, status: TaskStatus,
                    reason: str) -> None:
         ctx.event("rollback", "started", f"{reason}; rolling back")
+        ctx.rolling_back = True
         try:
             await handler.rollback(ctx, status, reason)
         except Exception as e:  # keep the first error; say that cleanup failed too

@@ -201,9 +201,9 @@ class LocalProvider(ClusterProvider):
         code = processes.exit_code(rec)
         how = f"exited with code {code}" if code is not None else "exited"
         tail = processes.log_tail(rec.log)
-        msg = f"The {what} {how} before the cluster was ready."
+        msg = f"The {what} {how} before the cluster was ready"
         if tail:
-            msg += f" Last lines of {rec.log}:\n{tail}"
+            msg += f": {tail} (full log: {rec.log})"
         return ProvisionError(msg)
 
     async def _wait_for_engines(self, spec: ClusterSpec, paths: ClusterPaths,
@@ -335,7 +335,7 @@ class LocalProvider(ClusterProvider):
                 code = processes.exit_code(rec)
                 how = f" with code {code}" if code is not None else ""
                 tail = processes.log_tail(rec.log, lines=3)
-                return f"The {what} exited{how}." + (f" Last log lines:\n{tail}" if tail else "")
+                return f"The {what} exited{how}" + (f": {tail}" if tail else "")
         return None
 
     async def sweep_orphans(self, live_cluster_ids: set[str]) -> list[str]:

@@ -152,8 +152,12 @@ async def stop_session_async(rec: ProcessRecord, timeout: float = 10.0) -> list[
     return await asyncio.to_thread(stop_session, rec, timeout)
 
 
-def log_tail(path: str | os.PathLike[str], lines: int = 8, max_chars: int = 1500) -> str:
-    """The last lines of a log, for error messages a person can act on."""
+def log_tail(path: str | os.PathLike[str], lines: int = 6, max_chars: int = 600) -> str:
+    """The last meaningful lines of a log as one line, for an error message.
+
+    Rulers ("-----") and blank lines are dropped, so that what is left is
+    the words a person needs (OpenMPI frames its errors in rulers).
+    """
     try:
         with open(path, "rb") as f:
             f.seek(0, os.SEEK_END)
@@ -162,8 +166,9 @@ def log_tail(path: str | os.PathLike[str], lines: int = 8, max_chars: int = 1500
             text = f.read().decode("utf-8", "replace")
     except OSError:
         return ""
-    tail = [ln for ln in text.splitlines() if ln.strip()][-lines:]
-    return "\n".join(tail)[-max_chars:]
+    words = [" ".join(ln.split()) for ln in text.splitlines()]
+    tail = [w for w in words if w and any(ch.isalnum() for ch in w)][-lines:]
+    return " / ".join(tail)[-max_chars:]
 
 
 def tagged_sessions(tag_key: str, tag_value: str | None = None,

@@ -1,0 +1,140 @@
+"""A real Jupyter server for tests, and cells run in its kernels over the websocket
+the way JupyterLab runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+from .helpers import http, wait_for
+from .postgres import free_port
+
+JUPYTER_TOKEN = "jupyter-test-token-abcdef"
+
+
+class JupyterServer:
+    def __init__(self, root: Path, data_dir: Path, env: dict[str, str] | None = None):
+        self.root = root
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}/"
+        self.api = self.base + "bodo/api/v1"
+        self.env = {**os.environ, "BODO_JUPYTER_DATA_DIR": str(data_dir), **(env or {})}
+        self.env.pop("BODO_JUPYTER_URL", None)
+        self.env.pop("BODO_JUPYTER_TOKEN", None)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = root / "jupyter-server.log"
+
+    def start(self) -> JupyterServer:
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1",
+                 f"--port={self.port}", f"--IdentityProvider.token={JUPYTER_TOKEN}",
+                 f"--ServerApp.root_dir={self.root}", "--ServerApp.port_retries=0",
+                 *(["--allow-root"] if os.geteuid() == 0 else [])],
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
+
+        def up() -> bool:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise AssertionError(self.log.read_text()[-3000:])
+            status, info = self.call("GET", "")
+            return status == 200
+
+        wait_for(up, 60, interval=0.2, what="jupyter server")
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def call(self, method: str, path: str, body: Any = None,
+             token: str | None = JUPYTER_TOKEN) -> tuple[int, Any]:
+        try:
+            return http(self.api, method, path, body, token)
+        except OSError:
+            return 0, None
+
+    def delete_all_clusters(self) -> None:
+        """Clusters outlive the server that made them; tests clean up explicitly."""
+        status, page = self.call("GET", "/clusters")
+        for c in page["items"] if status == 200 else []:
+            if c["status"] not in ("TERMINATED", "STOPPING"):
+                st, out = self.call("DELETE", f"/clusters/{c['id']}")
+                if st == 202:
+                    self.call("GET", f"/tasks/{out['task']['id']}?wait=60")
+
+    def jupyter(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        return http(self.base.rstrip("/"), method, path, body, JUPYTER_TOKEN)
+
+    # -- kernels -----------------------------------------------------------------------
+
+    def start_kernel(self) -> str:
+        status, k = self.jupyter("POST", "/api/kernels", {"name": "python3"})
+        assert status == 201, k
+        return str(k["id"])
+
+    def run(self, kernel_id: str, *cells: str, timeout: float = 120) -> list[dict[str, Any]]:
+        return asyncio.run(self._run(kernel_id, list(cells), timeout))
+
+    async def _run(self, kernel_id: str, cells: list[str], timeout: float
+                   ) -> list[dict[str, Any]]:
+        url = (f"ws://127.0.0.1:{self.port}/api/kernels/{kernel_id}/channels"
+               f"?session_id={uuid.uuid4().hex}")
+        req = HTTPRequest(url, headers={"Authorization": f"token {JUPYTER_TOKEN}"})
+        ws = await websocket_connect(req)
+        results = []
+        try:
+            for code in cells:
+                results.append(await self._execute(ws, code, timeout))
+        finally:
+            ws.close()
+        return results
+
+    async def _execute(self, ws: Any, code: str, timeout: float) -> dict[str, Any]:
+        msg_id = uuid.uuid4().hex
+        ws.write_message(json.dumps({
+            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
+                       "msg_type": "execute_request", "version": "5.3"},
+            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+            "content": {"code": code, "silent": False, "store_history": True,
+                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+        }))
+        out: dict[str, Any] = {"stdout": "", "stderr": "", "results": [], "error": None,
+                               "reply": None}
+        idle = False
+        deadline = time.monotonic() + timeout
+        while not (idle and out["reply"] is not None):
+            raw = await asyncio.wait_for(ws.read_message(), deadline - time.monotonic())
+            if raw is None:
+                raise AssertionError("kernel websocket closed")
+            msg = json.loads(raw)
+            if msg.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            t, c = msg["msg_type"], msg["content"]
+            if t == "stream":
+                out[c["name"]] += c["text"]
+            elif t in ("execute_result", "display_data"):
+                out["results"].append(c["data"].get("text/plain", ""))
+            elif t == "error":
+                out["error"] = f"{c['ename']}: {c['evalue']}"
+            elif t == "status" and c["execution_state"] == "idle":
+                idle = True
+            elif t == "execute_reply":
+                out["reply"] = c["status"]
+        return out
