@@ -43,6 +43,9 @@ class JupyterAPIBase(APIHandler):
         if not self.authorizer.is_authorized(self, user, action, "bodo"):
             raise Forbidden(f"not allowed to {action} bodo-jupyter resources")
         plane: ControlPlane = self.settings["bodo_control_plane"]
+        if not plane.started:
+            off = self.settings.get("bodo_api_off")
+            raise Unavailable(off or "the control plane is starting; try again in a moment")
         return plane.local_identity
 
     async def prepare(self) -> None:  # type: ignore[override]
@@ -108,7 +111,9 @@ class BodoJupyterExtension(ExtensionApp):
         except AlreadyRunning as e:
             info = read_info(self.plane.path)
             if not info:
-                self.log.error("bodo-jupyter: %s, but its URL is unknown; the API is off", e)
+                reason = f"{e}, but its URL is unknown; stop it or use its API directly"
+                self.log.error("bodo-jupyter: %s", reason)
+                serverapp.web_app.settings["bodo_api_off"] = reason
                 return
             self.log.info("bodo-jupyter: forwarding the API to the control plane at %s",
                           info["url"])

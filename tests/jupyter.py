@@ -49,8 +49,7 @@ class JupyterServer:
             assert self.proc is not None
             if self.proc.poll() is not None:
                 raise AssertionError(self.log.read_text()[-3000:])
-            status, info = self.call("GET", "")
-            return status == 200
+            return self.call("GET", "")[0] == 200
 
         wait_for(up, 60, interval=0.2, what="jupyter server")
         return self

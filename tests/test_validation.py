@@ -22,7 +22,8 @@ def test_bad_names(name):
 
 def test_int_bounds():
     assert check_int(3, "instances", minimum=1, maximum=8) == 3
-    assert check_int("4", "instances", minimum=1, maximum=8) == 4
+    with pytest.raises(BadRequest, match="whole number"):
+        check_int("4", "instances", minimum=1, maximum=8)
     with pytest.raises(BadRequest, match="at least 1, got 0"):
         check_int(0, "instances", minimum=1, maximum=8)
     with pytest.raises(BadRequest, match="at most 8, got 9"):

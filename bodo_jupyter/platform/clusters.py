@@ -190,8 +190,11 @@ class ClusterService:
                         raise Conflict(f"client_token {token!r} was already used for a "
                                        f"different request (cluster {prior.name})",
                                        field="client_token")
-                    task = self._last_task(s, prior.id)
-                    return self.view(s, prior), task_view(task, cluster_name=prior.name), False
+                    task = s.scalars(select(Task).where(
+                        Task.cluster_id == prior.id, Task.kind == "cluster.create")).one()
+                    events = list(task.events)
+                    return (self.view(s, prior),
+                            task_view(task, cluster_name=prior.name, all_events=events), False)
             existing = s.scalars(select(Cluster).where(
                 Cluster.org_id == identity.org_id, Cluster.name == name,
                 Cluster.status != ClusterStatus.TERMINATED)).first()

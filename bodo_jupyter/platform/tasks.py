@@ -287,6 +287,8 @@ class TaskEngine(LoggingConfigurable):
             handler = self.handlers.get(task.kind)
             if handler is not None and not handler.cancellable:
                 raise Conflict(f"{task.kind} tasks cannot be cancelled")
+            if task.cancel_requested and task_id in self._cancel:
+                return task  # already cancelling (maybe rolling back): nothing more to do
             task.cancel_requested = True
             started = task.status == TaskStatus.INPROGRESS
         self._cancel.add(task_id)
@@ -356,7 +358,9 @@ class TaskEngine(LoggingConfigurable):
         ctx.event("rollback", "started", f"{reason}; rolling back")
         ctx.rolling_back = True
         try:
-            await handler.rollback(ctx, status, reason)
+            # Shielded: a rollback interrupted half-way would leave things half-made.
+            # (If the process stops meanwhile, the task stays open and resumes.)
+            await asyncio.shield(handler.rollback(ctx, status, reason))
         except Exception as e:  # keep the first error; say that cleanup failed too
             self.log.exception("rollback of task %s failed", ctx.task_id)
             reason = f"{reason} (rollback also failed: {type(e).__name__}: {e})"

@@ -26,10 +26,7 @@ def check_name(value: Any, what: str = "cluster name", field: str = "name") -> s
 
 def check_int(value: Any, field: str, *, minimum: int, maximum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            value = int(value)
-        else:
-            raise BadRequest(f"{field} must be a whole number, got {value!r}", field=field)
+        raise BadRequest(f"{field} must be a whole number, got {value!r}", field=field)
     if value < minimum:
         raise BadRequest(f"{field} must be at least {minimum}, got {value}", field=field)
     if value > maximum:

@@ -61,16 +61,19 @@ class ClustersAPI(APIMixin):
 
 class ClusterAPI(APIMixin):
     async def get(self, ref: str) -> None:
-        self.send(self.plane.clusters.get(self.identity(), ref))
+        ident = self.identity()
+        self.send(self.plane.clusters.get(ident, ref))
 
     async def delete(self, ref: str) -> None:
-        cluster, task = await self.plane.clusters.delete(self.identity(), ref)
+        ident = self.identity()
+        cluster, task = await self.plane.clusters.delete(ident, ref)
         self.send({"cluster": cluster, "task": task}, 202)
 
 
 class ClusterConnectionAPI(APIMixin):
     async def get(self, ref: str) -> None:
-        self.send(await self.plane.clusters.connection(self.identity(), ref))
+        ident = self.identity()
+        self.send(await self.plane.clusters.connection(ident, ref))
 
 
 class TasksAPI(APIMixin):
@@ -94,7 +97,8 @@ class TaskAPI(APIMixin):
 
 class TaskCancelAPI(APIMixin):
     async def post(self, task_id: str) -> None:
-        self.send(await self.plane.cancel_task(self.identity(), task_id), 202)
+        ident = self.identity()
+        self.send(await self.plane.cancel_task(ident, task_id), 202)
 
 
 ROUTES: list[tuple[str, type[APIMixin]]] = [

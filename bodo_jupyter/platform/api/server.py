@@ -12,7 +12,7 @@ from typing import Any
 
 from tornado import web
 
-from ..errors import Unauthorized
+from ..errors import Unauthorized, Unavailable
 from ..identity import Identity
 from .base import API_PREFIX
 from .handlers import make_handlers
@@ -29,7 +29,10 @@ class TokenAuthHandler(web.RequestHandler):
             raise Unauthorized("missing API token: send 'Authorization: token <token>'")
         if not hmac.compare_digest(given.strip().encode(), expected.encode()):
             raise Unauthorized("invalid API token")
-        return self.settings["bodo_control_plane"].local_identity  # type: ignore[no-any-return]
+        plane = self.settings["bodo_control_plane"]
+        if not plane.started:
+            raise Unavailable("the control plane is starting; try again in a moment")
+        return plane.local_identity  # type: ignore[no-any-return]
 
     def check_xsrf_cookie(self) -> None:
         """Token-authenticated API: no cookies, so no XSRF to check."""

