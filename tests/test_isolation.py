@@ -1,0 +1,62 @@
+"""Every read and write is scoped to the caller's organisation.
+
+Single-user installs have one organisation, but the control plane is built for
+many (JupyterHub sign-up adds them): a member of one organisation can neither
+see nor touch another's clusters and tasks -- it gets the same 404 as for
+something that does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bodo_jupyter.platform.errors import NotFound
+from bodo_jupyter.platform.models import Cluster, ClusterStatus, Task, TaskStatus
+from bodo_jupyter.platform.service import ControlPlane
+
+
+def test_organisations_do_not_see_each_other(tmp_path):
+    async def main() -> None:
+        plane = ControlPlane(data_dir=str(tmp_path))
+        await plane.start()
+        try:
+            ann = plane.ensure_user("ann", "acme")
+            bob = plane.ensure_user("bob", "globex")
+            carl = plane.ensure_user("carl", "acme")
+            with plane.store.session() as s:
+                c = Cluster(org_id=ann.org_id, name="shared-name", provider="local",
+                            instance_type="local.small", instances=1, cores_per_instance=1,
+                            created_by=ann.user_id, status=ClusterStatus.FAILED)
+                s.add(c)
+                s.flush()
+                t = Task(org_id=ann.org_id, user_id=ann.user_id, kind="cluster.create",
+                         cluster_id=c.id, status=TaskStatus.FAILED, steps=[])
+                s.add(t)
+                s.flush()
+                cid, tid = c.id, t.id
+
+            # A colleague in the same organisation shares it.
+            assert plane.clusters.get(carl, "shared-name")["id"] == cid
+            assert plane.get_task(carl, tid)["id"] == tid
+            # Another organisation sees nothing, by name or by id.
+            assert plane.clusters.list(bob)["items"] == []
+            assert plane.list_tasks(bob)["items"] == []
+            for ref in ("shared-name", cid):
+                with pytest.raises(NotFound):
+                    plane.clusters.get(bob, ref)
+                with pytest.raises(NotFound):
+                    await plane.clusters.delete(bob, ref)
+                with pytest.raises(NotFound):
+                    await plane.clusters.connection(bob, ref)
+            with pytest.raises(NotFound):
+                plane.get_task(bob, tid)
+            with pytest.raises(NotFound):
+                await plane.cancel_task(bob, tid)
+            # Names are per organisation: bob may use the same one.
+            assert plane.list_tasks(bob, cluster="shared-name")["items"] == []
+        finally:
+            await plane.stop()
+
+    asyncio.run(main())
