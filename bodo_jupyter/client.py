@@ -275,7 +275,14 @@ class Clusters:
             body["provider"] = provider
         if client_token:
             body["client_token"] = client_token
-        out = self.platform.request("POST", "/clusters", body)
+        try:
+            out = self.platform.request("POST", "/clusters", body)
+        except PlatformError as e:
+            if e.status or not client_token:
+                raise
+            # The request may or may not have arrived; with a client token the
+            # retry is safe: the control plane answers with the same cluster.
+            out = self.platform.request("POST", "/clusters", body)
         task = Task(self.platform, out["task"])
         cluster = Cluster(self.platform, out["cluster"], task)
         if wait:

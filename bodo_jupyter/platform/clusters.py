@@ -296,13 +296,16 @@ class ClusterService:
                 failed.append(spec.id)
         return failed
 
-    async def sweep_orphans(self) -> list[str]:
+    def is_live(self, cluster_id: str) -> bool:
+        """Whether a cluster record exists and is not TERMINATED (read now, not cached)."""
         with self.store.session() as s:
-            live = set(s.scalars(select(Cluster.id).where(
-                Cluster.status != ClusterStatus.TERMINATED)).all())
+            status = s.scalar(select(Cluster.status).where(Cluster.id == cluster_id))
+        return status is not None and status != ClusterStatus.TERMINATED
+
+    async def sweep_orphans(self) -> list[str]:
         swept: list[str] = []
         for p in self.plane.providers.values():
-            swept += await p.sweep_orphans(live)
+            swept += await p.sweep_orphans(self.is_live)
         return swept
 
     def require_ready(self) -> None:

@@ -16,6 +16,7 @@ The contract that keeps the platform leak-free:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -111,8 +112,12 @@ class ClusterProvider(LoggingConfigurable):
         """None when the cluster is healthy, else why it is not."""
         return None
 
-    async def sweep_orphans(self, live_cluster_ids: set[str]) -> list[str]:
-        """Remove tagged resources of clusters that no longer exist; returns what went."""
+    async def sweep_orphans(self, is_live: Callable[[str], bool]) -> list[str]:
+        """Remove tagged resources of clusters that no longer exist; returns their ids.
+
+        ``is_live`` is asked after the scan, right before removing anything, so
+        a cluster created while the scan ran is never mistaken for an orphan.
+        """
         return []
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +164,10 @@ class LocalProvider(ClusterProvider):
             # A resumed or retried create starts clean: nothing from an earlier
             # attempt may survive next to the new processes.
             stale = await self._stop_all(spec, ops)
+            if ops.attempt > 1:
+                # A crash between starting a process and recording it leaves it
+                # unrecorded; its tag still names this cluster.
+                stale += await self._stop_tagged(spec.id)
             if stale:
                 ops.info(f"Stopped {stale} process group(s) left by an interrupted attempt")
             await asyncio.to_thread(self._fresh_dirs, paths)
@@ -355,13 +360,13 @@ class LocalProvider(ClusterProvider):
                 return f"The {what} exited{how}" + (f": {tail}" if tail else "")
         return None
 
-    async def sweep_orphans(self, live_cluster_ids: set[str]) -> list[str]:
+    async def sweep_orphans(self, is_live: Callable[[str], bool]) -> list[str]:
         found = await asyncio.to_thread(
             processes.tagged_sessions, TAG_CLUSTER, None, {TAG_PLANE: self.plane_id}
         )
         swept = []
         for cluster_id, recs in found.items():
-            if cluster_id in live_cluster_ids:
+            if is_live(cluster_id):
                 continue
             for rec in recs:
                 self.log.warning("stopping orphan process group %s of cluster %s",
