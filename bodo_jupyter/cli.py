@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .client import Cluster, Platform, PlatformError, Task, TaskFailed
+from .client import Cluster, JobRun, Platform, PlatformError, Task, TaskFailed
 
 out = Console()
 if not out.is_terminal:  # pipes and CI logs: do not squeeze tables into 80 columns
@@ -354,6 +354,275 @@ def task_cancel(ctx: click.Context, task_id: str, wait: bool) -> None:
     if wait:
         tk.wait(raise_on_error=False)
         out.print(f"task {tk.id} {styled(tk.status)}")
+
+
+# -- jobs ------------------------------------------------------------------------------
+
+
+@main.group()
+def job() -> None:
+    """Run code from Git or S3 as `mpiexec -n <CORE_COUNT> python <command>`."""
+
+
+def parse_env_pairs(pairs: tuple[str, ...]) -> dict[str, str]:
+    env = {}
+    for p in pairs:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            raise PlatformError(f"--env takes NAME=value, got {p!r}")
+        env[k] = v
+    return env
+
+
+def run_line(r: JobRun) -> str:
+    bits = [r.id, styled(r.status)]
+    if r.exit_code is not None:
+        bits.append(f"exit {r.exit_code}")
+    if r.reason:
+        bits.append(r.reason)
+    return "  ".join(bits)
+
+
+@job.command("create")
+@click.argument("name")
+@click.option("--cluster", "cluster_ref", default=None,
+              help="An existing RUNNING cluster, not used by a notebook or another job.")
+@click.option("--instance-type", "-t", default=None,
+              help="Instead of --cluster: a new cluster of this type for each run.")
+@click.option("--instances", "-n", type=int, default=1, show_default=True,
+              help="With --instance-type: number of instances.")
+@click.option("--efa", is_flag=True, help="With --instance-type: EFA networking.")
+@click.option("--provider", default=None, help="With --instance-type: the provider.")
+@click.option("--command", "command", required=True,
+              help="What follows `mpiexec -n <CORE_COUNT> python`, e.g. \"ex.py 1\".")
+@click.option("--path", required=True,
+              help="Git repository URL (https://host/owner/repo) or S3 URI (s3://bucket/prefix).")
+@click.option("--ref", default=None, help="Git branch, tag or commit.")
+@click.option("--username", default=None, help="Git username (private repositories).")
+@click.option("--password-env", default=None, metavar="VAR",
+              help="Name of an environment variable holding the Git password or token.")
+@click.option("--env", "env_pairs", multiple=True, metavar="NAME=VALUE",
+              help="Environment variable for the job (repeatable).")
+@click.option("--at", "at", default=None, help="Run once at this ISO 8601 time.")
+@click.option("--cron", default=None, help="Run on this cron schedule (5 fields, or 6 with "
+              "seconds last).")
+@click.option("--timezone", default=None, help="Time zone of --cron/--at (IANA, e.g. "
+              "Europe/Paris) [UTC].")
+@click.option("--max-concurrent", type=int, default=None,
+              help="With --cron: runs of this job at once [1].")
+@click.option("--timeout", type=int, default=None, help="Stop a run after so many seconds.")
+@click.option("--retries", type=int, default=0, show_default=True,
+              help="Run again after a failure, so many times.")
+@click.option("--retry-delay", type=int, default=0, show_default=True,
+              help="Seconds between a failure and the retry.")
+@click.option("--wait", is_flag=True, help="With no schedule: follow the run until it ends.")
+@json_option
+@click.pass_context
+def job_create(ctx: click.Context, name: str, cluster_ref: str | None,
+               instance_type: str | None, instances: int, efa: bool, provider: str | None,
+               command: str, path: str, ref: str | None, username: str | None,
+               password_env: str | None, env_pairs: tuple[str, ...], at: str | None,
+               cron: str | None, timezone: str | None, max_concurrent: int | None,
+               timeout: int | None, retries: int, retry_delay: int, wait: bool,
+               as_json: bool) -> None:
+    """Create a job NAME; with no --at/--cron it runs now."""
+    import os
+
+    if bool(cluster_ref) == bool(instance_type):
+        raise PlatformError("give --cluster NAME (an existing cluster) or --instance-type "
+                            "TYPE (a new cluster for each run)")
+    if at and cron:
+        raise PlatformError("give --at or --cron, not both")
+    password = None
+    if password_env:
+        password = os.environ.get(password_env)
+        if password is None:
+            raise PlatformError(f"--password-env {password_env}: that variable is not set")
+    schedule: dict[str, object] | str = "now"
+    if at:
+        schedule = {"type": "at", "at": at}
+    elif cron:
+        schedule = {"type": "cron", "cron": cron}
+        if max_concurrent is not None:
+            schedule["max_concurrent_runs"] = max_concurrent
+    if timezone and isinstance(schedule, dict):
+        schedule["timezone"] = timezone
+    j = platform(ctx).jobs.create(
+        name, command=command, path=path, cluster=cluster_ref, instance_type=instance_type,
+        instances=instances, efa=efa, provider=provider, schedule=schedule, ref=ref,
+        git_username=username, git_password=password, env=parse_env_pairs(env_pairs) or None,
+        timeout_s=timeout, retries=retries, retry_delay_s=retry_delay)
+    run = j.last_run
+    if not as_json:
+        for n in j.notices:
+            out.print(f"[yellow]note:[/] {n}", highlight=False)
+        sched = j.data["schedule"]
+        when = {"now": "now", "at": f"at {sched['at']}",
+                "cron": f"on '{sched['cron']}' ({sched['timezone']}), next {sched['next_run_at']}"
+                }[sched["type"]]
+        out.print(f"Job {j.name} ({j.id}) runs {when}: {j.data['command_line']}",
+                  highlight=False)
+        if run:
+            out.print(f"run {run.id} {styled(run.status)}")
+    if wait and run is not None:
+        if as_json:
+            run.task().wait(raise_on_error=False)
+        else:
+            follow(run.task().refresh())
+        run.refresh()
+        if not as_json:
+            out.print(f"run {run_line(run)}")
+    if as_json:
+        emit_json({**j.refresh().data, "notices": j.notices})
+    if run is not None and run.done and run.status != "FINISHED":
+        raise PlatformError(f"run {run.id} {run.status}: {run.reason}")
+
+
+@job.command("list")
+@json_option
+@click.pass_context
+def job_list(ctx: click.Context, as_json: bool) -> None:
+    """Jobs of your organisation."""
+    jobs = platform(ctx).jobs.list()
+    if as_json:
+        emit_json([j.data for j in jobs])
+        return
+    if not jobs:
+        out.print("No jobs. Create one with `bodo-jupyter job create`.")
+        return
+    t = Table("NAME", "SCHEDULE", "NEXT RUN", "CLUSTER", "LAST RUN", "COMMAND", box=None)
+    for j in jobs:
+        d = j.data
+        sched = d["schedule"]
+        kind = sched["type"] if sched["type"] != "cron" else f"cron {sched['cron']}"
+        if not sched["active"] and sched["type"] != "now":
+            kind += " (inactive)"
+        where = d["cluster"]["name"] if d["cluster"] else \
+            f"new {d['new_cluster']['instances']} x {d['new_cluster']['instance_type']}"
+        last = d.get("last_run")
+        t.add_row(j.name, kind, (sched["next_run_at"] or "")[:19].replace("T", " "), where,
+                  styled(last["status"]) if last else "", d["command"])
+    out.print(t)
+
+
+@job.command("show")
+@click.argument("name")
+@json_option
+@click.pass_context
+def job_show(ctx: click.Context, name: str, as_json: bool) -> None:
+    """A job in full (the Git password is never shown)."""
+    j = platform(ctx).jobs.get(name)
+    if as_json:
+        emit_json(j.data)
+        return
+    d = j.data
+    sched = d["schedule"]
+    rows = [("name", j.name), ("id", j.id), ("command", d["command_line"]),
+            ("path", d["path"] + (f" @ {d['ref']}" if d["ref"] else "")),
+            ("cluster", d["cluster"]["name"] if d["cluster"] else
+             f"new for each run: {d['new_cluster']['instances']} x "
+             f"{d['new_cluster']['instance_type']}"),
+            ("schedule", sched["type"] + (f" {sched['cron']} ({sched['timezone']})"
+                                          if sched["cron"] else "")
+             + (f" {sched['at']}" if sched["at"] else "")),
+            ("active", "yes" if sched["active"] else "no"),
+            ("next run", sched["next_run_at"] or ""),
+            ("git user", d["git_username"] or ""),
+            ("git password", "set (encrypted)" if d["git_password_set"] else ""),
+            ("env", " ".join(f"{k}={v}" for k, v in d["env"].items())),
+            ("timeout", f"{d['timeout_s']}s" if d["timeout_s"] else ""),
+            ("retries", f"{d['retries']} (delay {d['retry_delay_s']}s)" if d["retries"] else "")]
+    last = j.last_run
+    if last:
+        rows.append(("last run", run_line(last)))
+    for k, v in rows:
+        if v:
+            out.print(f"{k:14}{v}", highlight=False)
+
+
+@job.command("runs")
+@click.argument("name")
+@json_option
+@click.pass_context
+def job_runs(ctx: click.Context, name: str, as_json: bool) -> None:
+    """History of a job's runs, newest first."""
+    runs = platform(ctx).jobs.get(name).runs()
+    if as_json:
+        emit_json([r.data for r in runs])
+        return
+    if not runs:
+        out.print("No runs yet.")
+        return
+    t = Table("RUN", "STATUS", "TRIGGER", "STARTED", "EXIT", "REASON", box=None)
+    for r in runs:
+        d = r.data
+        t.add_row(r.id, styled(r.status), d["trigger"],
+                  (d["started_at"] or "")[:19].replace("T", " "),
+                  "" if r.exit_code is None else str(r.exit_code), r.reason or "")
+    out.print(t)
+
+
+@job.command("logs")
+@click.argument("name")
+@click.option("--run", "run_id", default="latest", show_default=True, help="Which run.")
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+@click.pass_context
+def job_logs(ctx: click.Context, name: str, run_id: str, follow: bool) -> None:
+    """The full output of a run, every rank's line prefixed with its rank."""
+    run = platform(ctx).jobs.get(name).run(run_id)
+    for chunk in run.logs(follow=follow):
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+
+
+@job.command("run")
+@click.argument("name")
+@click.option("--wait", is_flag=True, help="Follow the run until it ends.")
+@click.pass_context
+def job_run_now(ctx: click.Context, name: str, wait: bool) -> None:
+    """Run a job now (also a scheduled or inactive one)."""
+    run = platform(ctx).jobs.get(name).run_now()
+    out.print(f"run {run.id} {styled(run.status)}")
+    if wait:
+        follow(run.task())
+        out.print(f"run {run_line(run.refresh())}")
+
+
+@job.command("cancel")
+@click.argument("name")
+@click.pass_context
+def job_cancel(ctx: click.Context, name: str) -> None:
+    """Cancel the job's active runs (their dedicated clusters are deleted)."""
+    res = platform(ctx).jobs.get(name).cancel()
+    out.print(f"Cancelling {len(res['cancelled_tasks'])} run(s) of job {name}")
+
+
+@job.command("deactivate")
+@click.argument("name")
+@click.pass_context
+def job_deactivate(ctx: click.Context, name: str) -> None:
+    """Stop scheduling new runs of a job."""
+    platform(ctx).jobs.get(name).set_active(False)
+    out.print(f"Job {name} is inactive.")
+
+
+@job.command("activate")
+@click.argument("name")
+@click.pass_context
+def job_activate(ctx: click.Context, name: str) -> None:
+    """Schedule a job again, from its next due time on."""
+    j = platform(ctx).jobs.get(name).set_active(True)
+    out.print(f"Job {name} is active; next run {j.data['schedule']['next_run_at']}.")
+
+
+@job.command("delete")
+@click.argument("name")
+@click.pass_context
+def job_delete(ctx: click.Context, name: str) -> None:
+    """Delete a job: cancel its runs, remove its logs and stored secret."""
+    res = platform(ctx).jobs.delete(name)
+    out.print(f"Job {name} deleted" + (f"; cancelled {len(res['cancelled_tasks'])} run(s)"
+                                       if res["cancelled_tasks"] else "") + ".")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -74,6 +74,7 @@ class Platform:
         self.timeout = timeout
         self.clusters = Clusters(self)
         self.tasks = Tasks(self)
+        self.jobs = Jobs(self)
 
     def __repr__(self) -> str:
         return f"<Platform {self.url}>"
@@ -302,3 +303,147 @@ class Clusters:
     def delete(self, name_or_id: str, wait: bool = False,
                timeout: float | None = None) -> Task:
         return self.get(name_or_id).delete(wait=wait, timeout=timeout)
+
+
+class JobRun:
+    """One run of a job: status, reason, exit code, logs."""
+
+    def __init__(self, job: Job, data: dict[str, Any]):
+        self.job = job
+        self.platform = job.platform
+        self._update(data)
+
+    def _update(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.id: str = data["id"]
+        self.status: str = data["status"]
+        self.reason: str | None = data.get("reason")
+        self.exit_code: int | None = data.get("exit_code")
+        self.task_id: str | None = data.get("task_id")
+
+    def __repr__(self) -> str:
+        return f"<JobRun {self.id} of {self.job.name} {self.status}>"
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE
+
+    def refresh(self) -> JobRun:
+        self._update(self.platform.request("GET", f"/jobs/{self.job.id}/runs/{self.id}"))
+        return self
+
+    def task(self) -> Task:
+        return self.platform.tasks.get(self.task_id or "")
+
+    def wait(self, timeout: float | None = None, raise_on_error: bool = True,
+             on_event: Callable[[Task, dict[str, Any]], None] | None = None) -> JobRun:
+        """Block until the run ends (its task's long poll), then read it again."""
+        self.task().wait(timeout, raise_on_error=False, on_event=on_event)
+        self.refresh()
+        if raise_on_error and self.status != "FINISHED":
+            raise PlatformError(f"run {self.id} of job {self.job.name} {self.status}: "
+                                f"{self.reason or 'no reason given'}", code=self.status.lower())
+        return self
+
+    def logs(self, follow: bool = False, offset: int = 0) -> Iterator[str]:
+        """The run's log text, in chunks; ``follow`` keeps reading until the run ends."""
+        while True:
+            chunk = self.platform.request(
+                "GET", f"/jobs/{self.job.id}/runs/{self.id}/logs",
+                params={"offset": offset, "wait": "20" if follow else None},
+                timeout=self.platform.timeout + (20 if follow else 0))
+            if chunk["text"]:
+                yield chunk["text"]
+            offset = chunk["next_offset"]
+            if not follow or chunk["complete"]:
+                return
+
+    def log_text(self) -> str:
+        return "".join(self.logs())
+
+
+class Job:
+    """A job: what to run, where and when."""
+
+    def __init__(self, platform: Platform, data: dict[str, Any]):
+        self.platform = platform
+        self._update(data)
+
+    def _update(self, data: dict[str, Any]) -> None:
+        self.data = data
+        self.id: str = data["id"]
+        self.name: str = data["name"]
+        self.notices: list[str] = data.get("notices", [])
+
+    def __repr__(self) -> str:
+        return f"<Job {self.name} {self.data['schedule']['type']}>"
+
+    def refresh(self) -> Job:
+        self._update(self.platform.request("GET", f"/jobs/{self.id}"))
+        return self
+
+    @property
+    def last_run(self) -> JobRun | None:
+        last = self.data.get("last_run")
+        return JobRun(self, last) if last else None
+
+    def runs(self) -> list[JobRun]:
+        return [JobRun(self, r) for r in self.platform.paginate(f"/jobs/{self.id}/runs", {})]
+
+    def run(self, run_id: str = "latest") -> JobRun:
+        return JobRun(self, self.platform.request("GET", f"/jobs/{self.id}/runs/{run_id}"))
+
+    def run_now(self) -> JobRun:
+        return JobRun(self, self.platform.request("POST", f"/jobs/{self.id}/runs", {}))
+
+    def cancel(self) -> dict[str, Any]:
+        return self.platform.request("POST", f"/jobs/{self.id}/cancel", {})  # type: ignore[no-any-return]
+
+    def set_active(self, active: bool) -> Job:
+        self._update(self.platform.request("PATCH", f"/jobs/{self.id}", {"active": active}))
+        return self
+
+    def delete(self) -> dict[str, Any]:
+        return self.platform.request("DELETE", f"/jobs/{self.id}",  # type: ignore[no-any-return]
+                                     timeout=self.platform.timeout + 120)
+
+
+class Jobs:
+    def __init__(self, platform: Platform):
+        self.platform = platform
+
+    def create(self, name: str, *, command: str, path: str, cluster: str | None = None,
+               instance_type: str | None = None, instances: int = 1, efa: bool = False,
+               provider: str | None = None, schedule: dict[str, Any] | str | None = None,
+               ref: str | None = None, git_username: str | None = None,
+               git_password: str | None = None, env: dict[str, str] | None = None,
+               timeout_s: int | None = None, retries: int = 0,
+               retry_delay_s: int = 0) -> Job:
+        """``cluster`` names a RUNNING cluster; or give ``instance_type`` (and
+        ``instances``) for a new cluster made for each run and deleted after it."""
+        if cluster and instance_type:
+            raise PlatformError("give either cluster (an existing one) or instance_type "
+                                "(a new one for the job), not both")
+        target: Any = cluster
+        if not cluster:
+            target = {"instance_type": instance_type, "instances": instances, "efa": efa}
+            if provider:
+                target["provider"] = provider
+        body: dict[str, Any] = {"name": name, "cluster": target, "command": command,
+                                "path": path, "schedule": schedule or "now",
+                                "retries": retries, "retry_delay_s": retry_delay_s}
+        for k, v in (("ref", ref), ("git_username", git_username),
+                     ("git_password", git_password), ("env", env), ("timeout_s", timeout_s)):
+            if v is not None:
+                body[k] = v
+        return Job(self.platform, self.platform.request("POST", "/jobs", body))
+
+    def get(self, name_or_id: str) -> Job:
+        quoted = urllib.parse.quote(name_or_id, safe="")
+        return Job(self.platform, self.platform.request("GET", f"/jobs/{quoted}"))
+
+    def list(self) -> list[Job]:
+        return [Job(self.platform, j) for j in self.platform.paginate("/jobs", {})]
+
+    def delete(self, name_or_id: str) -> dict[str, Any]:
+        return self.get(name_or_id).delete()

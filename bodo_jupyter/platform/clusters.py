@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from .errors import BadRequest, Conflict, NotFound, Unavailable
 from .identity import Identity
-from .models import Cluster, ClusterStatus, Resource, Task, TaskStatus
+from .models import Cluster, ClusterStatus, Job, JobRun, Resource, Task, TaskStatus
 from .providers.base import ClusterProvider, ClusterSpec, InstanceType
 from .tasks import ResourceRecord
 from .validation import check_bool, check_fields, check_int, check_name, check_str
@@ -92,7 +92,13 @@ class ClusterService:
         ).first()
 
     def view(self, s: Any, c: Cluster) -> dict[str, Any]:
-        return cluster_view(c, self._last_task(s, c.id))
+        dedicated = None
+        if c.dedicated_run_id:
+            run = s.get(JobRun, c.dedicated_run_id)
+            job = s.get(Job, run.job_id) if run else None
+            dedicated = {"run_id": c.dedicated_run_id, "job_id": job.id if job else None,
+                         "job_name": job.name if job else None}
+        return cluster_view(c, self._last_task(s, c.id), dedicated)
 
     def get(self, identity: Identity, ref: str) -> dict[str, Any]:
         with self.store.session() as s:
@@ -202,11 +208,18 @@ class ClusterService:
                 raise Conflict(f"a cluster named {name!r} already exists "
                                f"(status {existing.status}); choose another name or delete it",
                                field="name")
+        cluster, task = self._insert(identity, name, p, itype, instances, efa, token=token)
+        return cluster, task, True
+
+    def _insert(self, identity: Identity, name: str, p: ClusterProvider, itype: InstanceType,
+                instances: int, efa: bool, *, token: str | None = None,
+                dedicated_run_id: str | None = None) -> tuple[dict, dict]:
+        """Write the Cluster and its create Task in one transaction, then start the task."""
         cluster = Cluster(
             org_id=identity.org_id, name=name, provider=p.name, instance_type=itype.name,
             instances=instances, cores_per_instance=itype.cores, efa=efa,
             status=ClusterStatus.NEW, status_message="Waiting to start",
-            created_by=identity.user_id, client_token=token,
+            created_by=identity.user_id, client_token=token, dedicated_run_id=dedicated_run_id,
         )
         spec = ClusterSpec(id="", org_id=identity.org_id, name=name, instance_type=itype,
                            instances=instances, efa=efa)
@@ -225,7 +238,17 @@ class ClusterService:
             # Lost a race with an identical request: report it like the check above.
             raise Conflict(f"a cluster named {name!r} already exists", field="name") from None
         self.engine.start(task.id)
-        return out[0], out[1], True
+        return out
+
+    async def create_dedicated(self, identity: Identity, *, name: str, provider: str,
+                               instance_type: str, instances: int, efa: bool,
+                               run_id: str) -> tuple[str, str]:
+        """A cluster made for one job run (listed as such, deleted when the run ends)."""
+        p = self.provider(provider)
+        itype = await self._instance_type(identity, p, instance_type)
+        cluster, task = self._insert(identity, name, p, itype, instances, efa,
+                                     dedicated_run_id=run_id)
+        return cluster["id"], task["id"]
 
     # -- delete -----------------------------------------------------------------------
 
@@ -234,11 +257,13 @@ class ClusterService:
             Task.cluster_id == cluster_id,
             Task.status.in_([TaskStatus.NEW, TaskStatus.INPROGRESS]))).all())
 
-    async def delete(self, identity: Identity, ref: str) -> tuple[dict, dict]:
+    async def delete(self, identity: Identity, ref: str, *,
+                     by_run: str | None = None) -> tuple[dict, dict]:
         with self.store.session() as s:
             c = self._find(s, identity, ref)
             if c.status == ClusterStatus.TERMINATED:
                 raise Conflict(f"cluster {c.name!r} is already deleted")
+            self._refuse_if_in_use(s, c, by_run)
             open_tasks = self._open_tasks(s, c.id)
             deleting = [t for t in open_tasks if t.kind == "cluster.delete"]
             if deleting:
@@ -262,6 +287,22 @@ class ClusterService:
                 pass  # it ended meanwhile
         self.engine.start(task.id)
         return out
+
+    def _refuse_if_in_use(self, s: Any, c: Cluster, by_run: str | None) -> None:
+        """A cluster a job run uses is not deleted under it: cancel the run instead."""
+        jobs = self.plane.jobs
+        if c.dedicated_run_id and c.dedicated_run_id != by_run:
+            run = s.get(JobRun, c.dedicated_run_id)
+            if run is not None and run.status in ("NEW", "INPROGRESS"):
+                job = s.get(Job, run.job_id)
+                raise Conflict(f"cluster {c.name!r} belongs to run {run.id} of job "
+                               f"{job.name!r} and is deleted when it ends; cancel the run "
+                               "to end it now")
+        held = jobs.holder(s, c.id)
+        if held is not None and held.id != by_run:
+            raise Conflict(jobs.holder_message(s, c, held).replace(
+                "choose another cluster or create a new one for this job",
+                "cancel the run first"))
 
     # -- attach -----------------------------------------------------------------------
 

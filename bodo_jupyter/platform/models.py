@@ -139,6 +139,8 @@ class Cluster(Base):
     terminated_at: Mapped[datetime | None] = mapped_column(default=None)
     # What the provider needs to find the cluster again (never secrets).
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Set for a cluster made for one job run; it is deleted when the run ends.
+    dedicated_run_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
     @property
     def core_count(self) -> int:
@@ -209,3 +211,90 @@ class Resource(Base):
     state: Mapped[str] = mapped_column(String(16), default="active", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class JobRunStatus(enum.StrEnum):
+    """Mirrors the run's task: the platform guide's job statuses."""
+
+    NEW = "NEW"
+    INPROGRESS = "INPROGRESS"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+
+class Job(Base):
+    """What to run, where and when; each execution is a JobRun."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index(
+            "uq_jobs_live_name",
+            "org_id",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("j"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Where: an existing cluster, or the spec of a cluster made for each run.
+    cluster_id: Mapped[str | None] = mapped_column(ForeignKey("clusters.id"), default=None)
+    cluster_spec: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # When.
+    schedule_type: Mapped[str] = mapped_column(String(8))  # now | at | cron
+    run_at: Mapped[datetime | None] = mapped_column(default=None)
+    cron: Mapped[str | None] = mapped_column(String(128), default=None)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    max_concurrent_runs: Mapped[int] = mapped_column(Integer, default=1)
+    # What.
+    command: Mapped[str] = mapped_column(Text)
+    argv: Mapped[list[str]] = mapped_column(JSON, default=list)
+    source_type: Mapped[str] = mapped_column(String(8))  # git | s3
+    path: Mapped[str] = mapped_column(Text)
+    ref: Mapped[str | None] = mapped_column(String(256), default=None)
+    git_username: Mapped[str | None] = mapped_column(String(256), default=None)
+    git_password_enc: Mapped[str | None] = mapped_column(Text, default=None)  # encrypted
+    env: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    timeout_s: Mapped[int | None] = mapped_column(Integer, default=None)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    retry_delay_s: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class JobRun(Base):
+    __tablename__ = "job_runs"
+    __table_args__ = (
+        # One run per due time: the scheduler can never start a time twice.
+        Index("uq_job_runs_due", "job_id", "due_at", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("r"))
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"), default=None)
+    trigger: Mapped[str] = mapped_column(String(16))  # now | at | cron | manual
+    due_at: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16), default=JobRunStatus.NEW, index=True)
+    phase: Mapped[str] = mapped_column(String(32), default="queued")
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    exit_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    command_line: Mapped[str | None] = mapped_column(Text, default=None)
+    source_revision: Mapped[str | None] = mapped_column(String(64), default=None)
+    cluster_id: Mapped[str | None] = mapped_column(ForeignKey("clusters.id"), default=None,
+                                                   index=True)
+    # True while the run has the cluster to itself (fetching or running).
+    holding_cluster: Mapped[bool] = mapped_column(Boolean, default=False)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)

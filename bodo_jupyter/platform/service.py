@@ -22,9 +22,15 @@ from .cluster_tasks import CreateCluster, DeleteCluster
 from .clusters import ClusterService
 from .errors import BadRequest, NotFound
 from .identity import Identity
+from .jobs.logs import JobLogs
+from .jobs.run_task import RunJob
+from .jobs.scheduler import JobScheduler
+from .jobs.service import JobService
+from .jobs.sources import SourceFetcher
 from .models import Cluster, Organization, Task, TaskEvent, User
 from .providers.base import ClusterProvider, provider_classes
 from .runtime import DataDirLock, default_data_dir, remove_info, write_info
+from .secrets import SecretBox
 from .store import Store
 from .tasks import TaskEngine
 from .validation import check_int
@@ -92,6 +98,14 @@ class ControlPlane(LoggingConfigurable):
         self.clusters = ClusterService(self)
         self.engine.register(CreateCluster(self.clusters))
         self.engine.register(DeleteCluster(self.clusters))
+        # Jobs: secrets at rest, sources, logs, runs as tasks, the scheduler.
+        self.secrets = SecretBox(parent=self, data_dir=self.path)
+        self.fetcher = SourceFetcher(parent=self)
+        self.job_logs = JobLogs(parent=self, root=self.path / "job-logs")
+        self.jobs = JobService(self)
+        self.engine.register(RunJob(self))
+        self.engine.on_finished.append(self.jobs.on_task_finished)
+        self.scheduler = JobScheduler(parent=self, plane=self)
         self._lock = DataDirLock(self.path)
         self._loops: list[asyncio.Task[None]] = []
         self.started = False
@@ -110,6 +124,7 @@ class ControlPlane(LoggingConfigurable):
             await self.engine.recover()
             self._loops.append(asyncio.create_task(self._health_loop()))
             self._loops.append(asyncio.create_task(self._sweep_loop()))
+            self._loops.append(asyncio.create_task(self.scheduler.run_forever()))
         except BaseException:
             self._lock.release()
             raise

@@ -11,6 +11,7 @@ so that running them again converges) or fails it and rolls back.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -49,6 +50,9 @@ class TaskHandler:
     resumable: ClassVar[bool] = True
     #: Whether users may cancel it (a half-done delete helps nobody).
     cancellable: ClassVar[bool] = True
+    #: Counts against TaskEngine.max_concurrent_tasks. Tasks that mostly wait
+    #: (job runs) opt out, so they cannot starve cluster creation.
+    concurrency_limited: ClassVar[bool] = True
 
     def steps(self, task: Task) -> list[Step]:
         return []
@@ -306,7 +310,11 @@ class TaskEngine(LoggingConfigurable):
     async def _run(self, task_id: str, resumed: bool) -> None:
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.max_concurrent_tasks)
-        async with self._sem:
+        with self.store.session() as s:
+            task = s.get(Task, task_id)
+            handler = self.handlers.get(task.kind) if task is not None else None
+        limited = handler is None or handler.concurrency_limited
+        async with self._sem if limited else contextlib.nullcontext():
             with self.store.session() as s:
                 task = s.get(Task, task_id)
                 if task is None or TaskStatus(task.status).done:

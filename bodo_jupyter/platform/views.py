@@ -15,14 +15,15 @@ from typing import Any
 from sqlalchemy import Select, and_, or_
 
 from .errors import BadRequest
-from .models import Cluster, Task, TaskEvent
+from .models import Cluster, Job, JobRun, Task, TaskEvent
 
 
 def iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t else None
 
 
-def cluster_view(c: Cluster, last_task: Task | None = None) -> dict[str, Any]:
+def cluster_view(c: Cluster, last_task: Task | None = None,
+                 dedicated_to: dict[str, str] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": c.id,
         "name": c.name,
@@ -40,6 +41,8 @@ def cluster_view(c: Cluster, last_task: Task | None = None) -> dict[str, Any]:
         "ready_at": iso(c.ready_at),
         "terminated_at": iso(c.terminated_at),
         "last_task": None,
+        # Set when the cluster was made for one job run and goes away with it.
+        "dedicated_to": dedicated_to,
     }
     if last_task is not None:
         out["last_task"] = {"id": last_task.id, "kind": last_task.kind,
@@ -97,6 +100,71 @@ def task_view(t: Task, *, cluster_name: str | None = None,
         out["last_seq"] = all_events[-1].seq if all_events else 0
     if events is not None:
         out["events"] = [event_view(e) for e in events]
+    return out
+
+
+def job_view(j: Job, *, cluster_name: str | None,
+             last_run: dict[str, Any] | None) -> dict[str, Any]:
+    """A job as users see it; the Git password is never shown, only whether one is set."""
+    import shlex
+
+    return {
+        "id": j.id,
+        "name": j.name,
+        "cluster": ({"id": j.cluster_id, "name": cluster_name} if j.cluster_id else None),
+        "new_cluster": ({k: j.cluster_spec[k] for k in
+                         ("provider", "instance_type", "instances", "efa")}
+                        if j.cluster_spec else None),
+        "schedule": {
+            "type": j.schedule_type,
+            "at": iso(j.run_at),
+            "cron": j.cron,
+            "timezone": j.timezone,
+            "max_concurrent_runs": j.max_concurrent_runs,
+            "active": j.active,
+            "next_run_at": iso(j.next_run_at),
+        },
+        "command": j.command,
+        "command_line": f"mpiexec -n <CORE_COUNT> python {shlex.join(j.argv)}",
+        "source_type": j.source_type,
+        "path": j.path,
+        "ref": j.ref,
+        "git_username": j.git_username,
+        "git_password_set": j.git_password_enc is not None,
+        "env": dict(j.env or {}),
+        "timeout_s": j.timeout_s,
+        "retries": j.retries,
+        "retry_delay_s": j.retry_delay_s,
+        "created_by": j.created_by,
+        "created_at": iso(j.created_at),
+        "updated_at": iso(j.updated_at),
+        "last_run": last_run,
+    }
+
+
+def run_view(r: JobRun, *, job_name: str, cluster_name: str | None,
+             log_size: int | None = None) -> dict[str, Any]:
+    out = {
+        "id": r.id,
+        "job_id": r.job_id,
+        "job_name": job_name,
+        "status": r.status,
+        "phase": r.phase,
+        "trigger": r.trigger,
+        "due_at": iso(r.due_at),
+        "reason": r.reason,
+        "exit_code": r.exit_code,
+        "command_line": r.command_line,
+        "source_revision": r.source_revision,
+        "cluster": {"id": r.cluster_id, "name": cluster_name} if r.cluster_id else None,
+        "attempts": r.attempts,
+        "task_id": r.task_id,
+        "created_at": iso(r.created_at),
+        "started_at": iso(r.started_at),
+        "finished_at": iso(r.finished_at),
+    }
+    if log_size is not None:
+        out["log_size"] = log_size
     return out
 
 

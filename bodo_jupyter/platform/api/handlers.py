@@ -101,6 +101,62 @@ class TaskCancelAPI(APIMixin):
         self.send(await self.plane.cancel_task(ident, task_id), 202)
 
 
+class JobsAPI(APIMixin):
+    async def get(self) -> None:
+        ident = self.identity()
+        self.send(self.plane.jobs.list(ident, limit=self.int_arg("limit", 50),
+                                       cursor=self.arg("cursor")))
+
+    async def post(self) -> None:
+        ident = self.identity()
+        self.send(await self.plane.jobs.create(ident, self.json_body()), 201)
+
+
+class JobAPI(APIMixin):
+    async def get(self, ref: str) -> None:
+        ident = self.identity()
+        self.send(self.plane.jobs.get(ident, ref))
+
+    async def patch(self, ref: str) -> None:
+        ident = self.identity()
+        self.send(self.plane.jobs.update(ident, ref, self.json_body()))
+
+    async def delete(self, ref: str) -> None:
+        ident = self.identity()
+        self.send(await self.plane.jobs.delete(ident, ref))
+
+
+class JobCancelAPI(APIMixin):
+    async def post(self, ref: str) -> None:
+        ident = self.identity()
+        self.send(await self.plane.jobs.cancel(ident, ref), 202)
+
+
+class JobRunsAPI(APIMixin):
+    async def get(self, ref: str) -> None:
+        ident = self.identity()
+        self.send(self.plane.jobs.runs(ident, ref, limit=self.int_arg("limit", 50),
+                                       cursor=self.arg("cursor")))
+
+    async def post(self, ref: str) -> None:
+        ident = self.identity()
+        self.send(await self.plane.jobs.run_now(ident, ref), 202)
+
+
+class JobRunAPI(APIMixin):
+    async def get(self, ref: str, run_id: str) -> None:
+        ident = self.identity()
+        self.send(self.plane.jobs.run(ident, ref, run_id))
+
+
+class JobRunLogsAPI(APIMixin):
+    async def get(self, ref: str, run_id: str) -> None:
+        ident = self.identity()
+        self.send(await self.plane.jobs.logs(
+            ident, ref, run_id, self.int_arg("offset", 0),
+            self.float_arg("wait", 0.0, maximum=60.0), self.int_arg("limit", 0) or None))
+
+
 ROUTES: list[tuple[str, type[APIMixin]]] = [
     ("", RootAPI),
     ("/openapi.yaml", OpenAPISpecAPI),
@@ -111,6 +167,12 @@ ROUTES: list[tuple[str, type[APIMixin]]] = [
     ("/tasks", TasksAPI),
     ("/tasks/([^/]+)", TaskAPI),
     ("/tasks/([^/]+)/cancel", TaskCancelAPI),
+    ("/jobs", JobsAPI),
+    ("/jobs/([^/]+)", JobAPI),
+    ("/jobs/([^/]+)/cancel", JobCancelAPI),
+    ("/jobs/([^/]+)/runs", JobRunsAPI),
+    ("/jobs/([^/]+)/runs/([^/]+)", JobRunAPI),
+    ("/jobs/([^/]+)/runs/([^/]+)/logs", JobRunLogsAPI),
 ]
 
 

@@ -112,6 +112,38 @@ class ClusterProvider(LoggingConfigurable):
         """None when the cluster is healthy, else why it is not."""
         return None
 
+    # -- jobs: running `mpiexec -n <CORE_COUNT> python <command>` on the cluster --------
+
+    def region(self, spec: ClusterSpec) -> str | None:
+        """The AWS region the cluster is in (S3 sources must be there too)."""
+        return None
+
+    def job_workspace(self, spec: ClusterSpec, run_id: str) -> Path:
+        """Folder, visible to every node of the cluster, where a run's source goes."""
+        raise NotImplementedError
+
+    def job_command(self, spec: ClusterSpec, args: list[str]) -> list[str]:
+        """The full argv of a job: ``mpiexec -n <CORE_COUNT> ... python <args>``."""
+        raise NotImplementedError
+
+    async def start_job(self, spec: ClusterSpec, args: list[str], *, cwd: Path,
+                        env: dict[str, str], log_path: Path, exit_path: Path,
+                        run_id: str) -> dict[str, Any]:
+        """Start the job under a supervisor; returns what ``job_state`` needs later."""
+        raise NotImplementedError
+
+    async def job_state(self, handle: dict[str, Any], exit_path: Path) -> int | None:
+        """The job's exit code once it ended; None while it runs.
+
+        Raises ProvisionError when it is neither running nor has an exit code
+        (its supervisor died).
+        """
+        raise NotImplementedError
+
+    async def stop_job(self, handle: dict[str, Any]) -> None:
+        """Stop a running job (TERM, then KILL) and everything it started."""
+        raise NotImplementedError
+
     async def sweep_orphans(self, is_live: Callable[[str], bool]) -> list[str]:
         """Remove tagged resources of clusters that no longer exist; returns their ids.
 

@@ -26,7 +26,7 @@ from ..identity import Identity
 from ..tasks import Step, TaskContext
 from . import processes
 from .base import ClusterProvider, ClusterSpec, InstanceType
-from .local_launch import ClusterPaths, controller_argv, engine_argv, mpi_env
+from .local_launch import ClusterPaths, controller_argv, engine_argv, mpi_env, mpiexec_argv
 from .processes import ProcessRecord
 
 TAG_CLUSTER = "BODO_JUPYTER_CLUSTER_ID"
@@ -333,6 +333,68 @@ class LocalProvider(ClusterProvider):
             await asyncio.to_thread(shutil.rmtree, paths.profile_dir, True)
             if not keep_logs:
                 await asyncio.to_thread(shutil.rmtree, paths.root, True)
+
+    # -- jobs ------------------------------------------------------------------------
+
+    region_name = Unicode(
+        config=True,
+        help="AWS region local clusters count as being in, for S3 job sources "
+        "(default: $AWS_REGION, $AWS_DEFAULT_REGION, else us-east-1).",
+    )
+
+    @default("region_name")
+    def _default_region(self) -> str:
+        return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") \
+            or "us-east-1"
+
+    def region(self, spec: ClusterSpec) -> str | None:
+        return self.region_name
+
+    def job_workspace(self, spec: ClusterSpec, run_id: str) -> Path:
+        return self.data_dir / "jobs" / run_id
+
+    def job_command(self, spec: ClusterSpec, args: list[str]) -> list[str]:
+        return [
+            *mpiexec_argv(mpiexec=self.mpiexec, ranks=spec.core_count,
+                          oversubscribe=self.oversubscribe,
+                          extra=[*self.mpiexec_args, "--output", "tag"]),
+            self.python, *args,
+        ]
+
+    async def start_job(self, spec: ClusterSpec, args: list[str], *, cwd: Path,
+                        env: dict[str, str], log_path: Path, exit_path: Path,
+                        run_id: str) -> dict[str, Any]:
+        argv = [self.python, "-m", "bodo_jupyter.platform.jobs.supervise",
+                "--log", str(log_path), "--exit", str(exit_path), "--",
+                *self.job_command(spec, args)]
+        full_env = self._env(spec)
+        full_env.update(env)
+        full_env.update({"PYTHONUNBUFFERED": "1", "BODO_JUPYTER_JOB_RUN": run_id,
+                         TAG_CLUSTER: spec.id, TAG_PLANE: self.plane_id})
+        rec = await asyncio.to_thread(processes.spawn, argv, env=full_env, cwd=cwd,
+                                      log_path=exit_path.with_suffix(".supervisor.log"))
+        return rec.to_dict()
+
+    async def job_state(self, handle: dict[str, Any], exit_path: Path) -> int | None:
+        rec = ProcessRecord.from_dict(handle)
+        alive = processes.leader_alive(rec)
+        try:
+            data = json.loads(await asyncio.to_thread(exit_path.read_text))
+            return int(data["exit_code"])
+        except FileNotFoundError:
+            if alive:
+                return None
+        except (ValueError, KeyError):
+            if alive:
+                return None  # being written
+        raise ProvisionError("the job's supervisor stopped without recording an exit code"
+                             + (f": {processes.log_tail(rec.log)}" if rec.log else ""))
+
+    async def stop_job(self, handle: dict[str, Any]) -> None:
+        rec = ProcessRecord.from_dict(handle)
+        left = await processes.stop_session_async(rec, self.stop_timeout)
+        if left:
+            raise ProvisionError(f"could not stop job processes {left}")
 
     # -- running clusters ----------------------------------------------------------
 

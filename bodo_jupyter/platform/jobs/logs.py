@@ -1,0 +1,61 @@
+"""Where job logs live and how they are read back, whole or from an offset.
+
+Logs are files under the data directory, one per run, written by the run's
+supervisor as the ranks print; they stay after the cluster is gone and are
+removed with the job.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from traitlets import Integer
+from traitlets.config import LoggingConfigurable
+
+
+class JobLogs(LoggingConfigurable):
+    max_read_bytes = Integer(
+        1 << 20, config=True, help="Largest chunk of a log one API call returns."
+    )
+
+    def __init__(self, root: Path, **kwargs: object):
+        super().__init__(**kwargs)
+        self.root = Path(root)
+
+    def path(self, org_id: str, job_id: str, run_id: str) -> Path:
+        return self.root / org_id / job_id / f"{run_id}.log"
+
+    def create(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.close(fd)
+
+    def append(self, path: Path, line: str) -> None:
+        """A line from the platform itself (fetch results, retries), between rank output."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(f"[platform] {line}\n")
+
+    def size(self, path: Path) -> int:
+        try:
+            return path.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def read(self, path: Path, offset: int, limit: int | None = None) -> tuple[str, int]:
+        """Text from byte ``offset`` (whole lines when more follows) and the next offset."""
+        limit = min(limit or self.max_read_bytes, self.max_read_bytes)
+        try:
+            with open(path, "rb") as f:
+                f.seek(offset)
+                chunk = f.read(limit)
+        except FileNotFoundError:
+            return "", offset
+        if len(chunk) == limit and b"\n" in chunk:
+            chunk = chunk[: chunk.rindex(b"\n") + 1]
+        return chunk.decode("utf-8", "replace"), offset + len(chunk)
+
+    def remove_job(self, org_id: str, job_id: str) -> None:
+        shutil.rmtree(self.root / org_id / job_id, ignore_errors=True)

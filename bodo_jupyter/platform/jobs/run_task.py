@@ -1,0 +1,382 @@
+"""One job run as a durable task.
+
+Steps: get a cluster (wait for an existing one, or create one for this run),
+fetch the source, run ``mpiexec -n <CORE_COUNT> python <command>`` under a
+supervisor, and delete the dedicated cluster whatever the end. Failures carry
+a reason a person can act on (exit code, timeout, fetch failure, ...);
+retries repeat the whole run after a delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from traitlets import Float, Integer
+from traitlets.config import LoggingConfigurable
+
+from ..errors import PlatformError, ProvisionError
+from ..identity import Identity
+from ..models import Cluster, ClusterStatus, Job, JobRun, JobRunStatus, Task, TaskStatus, utcnow
+from ..tasks import Step, TaskContext, TaskHandler
+from .sources import SourceFetchFailed, script_problem
+
+if TYPE_CHECKING:
+    from ..service import ControlPlane
+
+
+class RunFailed(PlatformError):
+    status = 500
+    code = "run_failed"
+
+    def __init__(self, message: str, retryable: bool = True):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class JobRunner(LoggingConfigurable):
+    """Knobs of job runs."""
+
+    max_queued_runs = Integer(
+        10, config=True,
+        help="Runs that may wait for one busy cluster (or one job's free slot); more fail "
+        "with 'queue full'.",
+    )
+    poll_interval = Float(0.05, config=True, help="Seconds between checks of a running job.")
+
+
+class RunJob(TaskHandler):
+    kind = "job.run"
+    resumable = True
+    concurrency_limited = False  # a run mostly waits; it must not block cluster tasks
+
+    def __init__(self, plane: ControlPlane):
+        self.plane = plane
+        self.store = plane.store
+        self.runner = JobRunner(parent=plane)
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    # -- declared steps -------------------------------------------------------------
+
+    def steps(self, task: Task) -> list[Step]:
+        dedicated = task.cluster_id is None
+        first = Step("create-cluster", "Creating a cluster for this run") if dedicated \
+            else Step("wait-cluster", "Waiting for the cluster")
+        out = [first, Step("fetch", "Fetching the source"),
+               Step("run", "Running mpiexec -n <CORE_COUNT> python <command>")]
+        if dedicated:
+            out.append(Step("delete-cluster", "Deleting the run's cluster"))
+        return out
+
+    # -- records ------------------------------------------------------------------------
+
+    def _load(self, run_id: str) -> tuple[JobRun, Job]:
+        with self.store.session() as s:
+            run = s.get(JobRun, run_id)
+            job = s.get(Job, run.job_id)
+            return run, job
+
+    def _update(self, run_id: str, **fields: Any) -> None:
+        with self.store.session() as s:
+            run = s.get(JobRun, run_id)
+            for k, v in fields.items():
+                setattr(run, k, v)
+        self.plane.engine._notify()
+
+    def _log(self, run: JobRun, line: str) -> None:
+        self.plane.job_logs.append(self.plane.job_logs.path(run.org_id, run.job_id, run.id),
+                                   line)
+
+    def _identity(self, job: Job) -> Identity:
+        return Identity(job.created_by, "", job.org_id, "")
+
+    # -- the run ------------------------------------------------------------------------
+
+    async def run(self, ctx: TaskContext) -> None:
+        run_id = ctx.params["run_id"]
+        run, job = self._load(run_id)
+        if job.deleted_at is not None:
+            raise RunFailed("the job was deleted", retryable=False)
+        self._update(run_id, status=JobRunStatus.INPROGRESS, started_at=run.started_at or utcnow())
+        await self._wait_for_slot(ctx, run, job)
+        # After a restart with the job still running, follow it instead of starting again.
+        following = bool(ctx.resumed and run.details.get("handle"))
+        attempt = run.attempts
+        while True:
+            if not following:
+                attempt += 1
+                self._update(run_id, attempts=attempt, details={}, exit_code=None)
+                if attempt > 1:
+                    self._log(run, f"attempt {attempt} of {job.retries + 1}")
+            try:
+                await self._attempt(ctx, run_id, following)
+                break
+            except RunFailed as e:
+                if not e.retryable or attempt > job.retries:
+                    raise
+                self._update(run_id, reason=e.message)
+                self._log(run, f"attempt {attempt} failed: {e.message}; retrying in "
+                               f"{job.retry_delay_s}s")
+                ctx.info(f"attempt {attempt} failed ({e.message}); retrying in "
+                         f"{job.retry_delay_s}s")
+                await asyncio.sleep(job.retry_delay_s)
+                following = False
+        await self._cleanup(ctx, run_id)
+
+    async def _attempt(self, ctx: TaskContext, run_id: str, following: bool) -> None:
+        run, job = self._load(run_id)
+        cluster_id = await self._get_cluster(ctx, run, job)
+        try:
+            spec, provider = self.plane.clusters.load_spec(cluster_id)
+            workdir = provider.job_workspace(spec, run.id) / "src"
+            if not following:
+                await self._fetch(ctx, run_id, job, workdir)
+            await self._execute(ctx, run_id, spec, provider, workdir, following)
+        finally:
+            if job.cluster_id:
+                self._release(run_id, job.cluster_id)
+
+    # -- clusters -------------------------------------------------------------------------
+
+    async def _wait_for_slot(self, ctx: TaskContext, run: JobRun, job: Job) -> None:
+        """At most ``max_concurrent_runs`` runs of a job at once; the rest wait in order."""
+        announced = False
+        while True:
+            with self.store.session() as s:
+                ahead = s.scalar(select(func.count()).select_from(JobRun).where(
+                    JobRun.job_id == job.id, JobRun.id != run.id,
+                    JobRun.status == JobRunStatus.INPROGRESS,
+                    JobRun.created_at <= run.created_at,
+                    JobRun.phase != "queued-slot"))
+                waiting = s.scalar(select(func.count()).select_from(JobRun).where(
+                    JobRun.job_id == job.id, JobRun.phase == "queued-slot"))
+            if ahead < job.max_concurrent_runs:
+                return
+            if not announced:
+                if waiting >= self.runner.max_queued_runs:
+                    raise RunFailed(f"queue full: {waiting} runs of job {job.name!r} are "
+                                    "already waiting", retryable=False)
+                self._update(run.id, phase="queued-slot")
+                ctx.info(f"queued: {ahead} run(s) of this job still running "
+                         f"(max_concurrent_runs {job.max_concurrent_runs})")
+                announced = True
+            await self.plane.engine.wait_for_change(1.0)
+
+    async def _get_cluster(self, ctx: TaskContext, run: JobRun, job: Job) -> str:
+        if job.cluster_id:
+            return await self._acquire(ctx, run, job.cluster_id)
+        return await self._dedicated(ctx, run, job)
+
+    async def _acquire(self, ctx: TaskContext, run: JobRun, cluster_id: str) -> str:
+        """Wait until the cluster is free, then hold it (a busy cluster queues runs)."""
+        lock = self._locks.setdefault(cluster_id, asyncio.Lock())
+        async with ctx.step("wait-cluster"):
+            if lock.locked():
+                with self.store.session() as s:
+                    queued = s.scalar(select(func.count()).select_from(JobRun).where(
+                        JobRun.cluster_id == cluster_id, JobRun.phase == "queued"))
+                    holder = self.plane.jobs.holder(s, cluster_id)
+                    by = ""
+                    if holder is not None:
+                        by = f" by job {s.get(Job, holder.job_id).name!r} (run {holder.id})"
+                if queued >= self.runner.max_queued_runs:
+                    raise RunFailed(f"queue full: {queued} runs already wait for this cluster",
+                                    retryable=False)
+                self._update(run.id, phase="queued")
+                ctx.progress(0.0, f"queued: the cluster is in use{by}")
+            await lock.acquire()
+            try:
+                with self.store.session() as s:
+                    c = s.get(Cluster, cluster_id)
+                    if c.status != ClusterStatus.RUNNING:
+                        raise RunFailed(f"cluster {c.name!r} is {c.status}, not RUNNING"
+                                        + (f": {c.status_message}" if c.status_message else ""),
+                                        retryable=False)
+                    name = c.name
+                self._update(run.id, phase="fetching", holding_cluster=True)
+                ctx.progress(1.0, f"cluster {name} is ready")
+            except BaseException:
+                lock.release()
+                raise
+        return cluster_id
+
+    def _release(self, run_id: str, cluster_id: str) -> None:
+        self._update(run_id, holding_cluster=False)
+        lock = self._locks.get(cluster_id)
+        if lock is not None and lock.locked():
+            lock.release()
+
+    async def _dedicated(self, ctx: TaskContext, run: JobRun, job: Job) -> str:
+        """Create (or, after a restart, keep waiting for) this run's own cluster."""
+        async with ctx.step("create-cluster"):
+            cluster_id = run.cluster_id
+            if cluster_id is None:
+                spec = dict(job.cluster_spec or {})
+                name = f"{job.name[:40]}-{run.id[-6:]}"
+                cluster_id, task_id = await self.plane.clusters.create_dedicated(
+                    self._identity(job), name=name, provider=spec["provider"],
+                    instance_type=spec["instance_type"], instances=spec["instances"],
+                    efa=spec["efa"], run_id=run.id)
+                self._update(run.id, cluster_id=cluster_id, phase="creating-cluster")
+                ctx.info(f"cluster {name} ({cluster_id}) is being created for this run")
+            else:
+                task_id = self._create_task_of(cluster_id)
+            status = await self._follow(ctx, task_id, "cluster")
+            if status != TaskStatus.FINISHED:
+                with self.store.session() as s:
+                    err = s.get(Task, task_id).error
+                raise RunFailed(f"the run's cluster could not be created: {err}")
+            self._update(run.id, phase="fetching")
+        return cluster_id
+
+    def _create_task_of(self, cluster_id: str) -> str:
+        with self.store.session() as s:
+            return s.scalars(select(Task.id).where(Task.cluster_id == cluster_id,
+                                                   Task.kind == "cluster.create")).one()
+
+    async def _follow(self, ctx: TaskContext, task_id: str, what: str) -> TaskStatus:
+        """Wait for a child task, repeating its progress in this one."""
+        seen = 0
+        while True:
+            with self.store.session() as s:
+                task = s.get(Task, task_id)
+                status = TaskStatus(task.status)
+                progress = task.progress
+                last = task.events[-1] if task.events else None
+                if last is not None and last.seq > seen:
+                    seen = last.seq
+                    ctx.progress(progress, f"{what}: {last.message}")
+            if status.done:
+                return status
+            await self.plane.engine.wait_for_change(1.0)
+
+    async def _cleanup(self, ctx: TaskContext, run_id: str) -> None:
+        """Remove the run's workspace and its own cluster, if any; idempotent.
+
+        The log stays (it lives apart from the workspace) until the job is deleted.
+        """
+        run, job = self._load(run_id)
+        if run.cluster_id is not None:
+            spec, provider = self.plane.clusters.load_spec(run.cluster_id)
+            await asyncio.to_thread(shutil.rmtree, provider.job_workspace(spec, run.id), True)
+        if not job.cluster_spec or run.cluster_id is None:
+            return
+        async with ctx.step("delete-cluster"):
+            with self.store.session() as s:
+                c = s.get(Cluster, run.cluster_id)
+                status = c.status
+                open_delete = s.scalars(select(Task.id).where(
+                    Task.cluster_id == c.id, Task.kind == "cluster.delete",
+                    Task.status.in_([TaskStatus.NEW, TaskStatus.INPROGRESS]))).first()
+            if status == ClusterStatus.TERMINATED:
+                return
+            if open_delete is None:
+                _, task = await self.plane.clusters.delete(self._identity(job), run.cluster_id,
+                                                           by_run=run.id)
+                open_delete = task["id"]
+            result = await self._follow(ctx, open_delete, "cluster")
+            if result != TaskStatus.FINISHED:
+                raise ProvisionError(f"the run's cluster could not be deleted; delete it "
+                                     f"from the cluster list (task {open_delete})")
+
+    # -- source ----------------------------------------------------------------------------
+
+    async def _fetch(self, ctx: TaskContext, run_id: str, job: Job, workdir: Path) -> None:
+        run, job = self._load(run_id)
+        fetcher = self.plane.fetcher
+        async with ctx.step("fetch"):
+            self._update(run.id, phase="fetching")
+            try:
+                if job.source_type == "git":
+                    password = (self.plane.secrets.decrypt(job.git_password_enc)
+                                if job.git_password_enc else None)
+                    ref = f" at {job.ref}" if job.ref else ""
+                    ctx.progress(0.0, f"git clone {job.path}{ref}")
+                    got = await asyncio.to_thread(fetcher.fetch_git, job.path, job.ref, workdir,
+                                                  job.git_username, password)
+                    del password
+                    msg = f"fetched {job.path}{ref} at commit {got.revision} ({got.files} files)"
+                else:
+                    spec, provider = self.plane.clusters.load_spec(run.cluster_id or "")
+                    bucket, _, prefix = job.path[len("s3://"):].partition("/")
+                    got = await asyncio.to_thread(fetcher.fetch_s3, bucket, prefix, workdir,
+                                                  provider.region(spec))
+                    msg = f"fetched {got.files} files from {job.path}"
+            except SourceFetchFailed as e:
+                retryable = e.message.startswith(("cannot reach", "git took longer"))
+                raise RunFailed(f"source fetch failed: {e.message}", retryable) from None
+            self._log(run, msg)
+            ctx.progress(1.0, msg)
+            problem = script_problem(workdir, list(job.argv))
+            if problem:
+                raise RunFailed(problem, retryable=False)
+            self._update(run.id, source_revision=got.revision)
+
+    # -- execution -------------------------------------------------------------------------
+
+    async def _execute(self, ctx: TaskContext, run_id: str, spec: Any, provider: Any,
+                       workdir: Path, following: bool) -> None:
+        run, job = self._load(run_id)
+        log_path = self.plane.job_logs.path(run.org_id, run.job_id, run.id)
+        command_line = " ".join(provider.job_command(spec, list(job.argv)))
+        async with ctx.step("run", f"Running on {spec.core_count} MPI ranks: {command_line}"):
+            if following:
+                handle = run.details["handle"]
+                exit_path = Path(run.details["exit_path"])
+                ctx.info("the job kept running while the control plane restarted; "
+                         "following it again")
+            else:
+                exit_path = workdir.parent / f"exit-{run.attempts}.json"
+                exit_path.unlink(missing_ok=True)
+                handle = await provider.start_job(
+                    spec, list(job.argv), cwd=workdir, env=dict(job.env), log_path=log_path,
+                    exit_path=exit_path, run_id=run.id)
+                self._update(run.id, phase="running", command_line=command_line,
+                             details={"handle": handle, "exit_path": str(exit_path),
+                                      "started": time.time()})
+                run, job = self._load(run_id)
+            started = float(run.details.get("started", time.time()))
+            try:
+                code = await self._wait_exit(provider, handle, exit_path, job.timeout_s, started)
+            except asyncio.CancelledError:
+                await provider.stop_job(handle)
+                self._log(run, "cancelled by user: job stopped")
+                raise
+            except TimeoutError:
+                await provider.stop_job(handle)
+                reason = f"timed out after {job.timeout_s}s"
+                self._log(run, f"{reason}: job stopped")
+                raise RunFailed(reason) from None
+            except ProvisionError as e:
+                raise RunFailed(e.message) from None
+            self._update(run.id, exit_code=code, phase="ran")
+            if code != 0:
+                how = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
+                raise RunFailed(f"the command failed with {how}")
+
+    async def _wait_exit(self, provider: Any, handle: dict[str, Any], exit_path: Path,
+                         timeout: int | None, started: float) -> int:
+        while True:
+            code = await provider.job_state(handle, exit_path)
+            if code is not None:
+                return code
+            if timeout is not None and time.time() - started > timeout:
+                raise TimeoutError
+            await asyncio.sleep(self.runner.poll_interval)
+
+    # -- after a failure or cancel ------------------------------------------------------------
+
+    async def rollback(self, ctx: TaskContext, status: TaskStatus, reason: str) -> None:
+        run, job = self._load(ctx.params["run_id"])
+        if job.cluster_id and run.holding_cluster:
+            self._release(run.id, job.cluster_id)
+        handle = run.details.get("handle")
+        if handle and run.phase == "running" and run.cluster_id:
+            with self.store.session() as s:
+                provider_name = s.get(Cluster, run.cluster_id).provider
+            await self.plane.clusters.provider(provider_name).stop_job(handle)
+        await self._cleanup(ctx, run.id)

@@ -1,0 +1,352 @@
+"""Job operations as the API offers them: create, list, show, run now, cancel,
+delete, and read logs. Runs themselves are tasks (see :mod:`run_task`)."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..errors import BadRequest, Conflict, NotFound
+from ..identity import Identity
+from ..models import Cluster, ClusterStatus, Job, JobRun, JobRunStatus, Task, TaskStatus, utcnow
+from ..validation import check_bool, check_fields, check_int
+from ..views import apply_cursor, iso, job_view, page, run_view
+from .spec import PREFIX, JobSpec, next_cron_time, parse_job
+
+if TYPE_CHECKING:
+    from ..service import ControlPlane
+
+ACTIVE_RUN = (JobRunStatus.NEW, JobRunStatus.INPROGRESS)
+
+
+class JobService:
+    def __init__(self, plane: ControlPlane):
+        self.plane = plane
+        self.store = plane.store
+        self.engine = plane.engine
+        self.clusters = plane.clusters
+        self.changed = asyncio.Event()  # wakes the scheduler
+
+    def _wake(self) -> None:
+        self.changed.set()
+
+    # -- lookups ---------------------------------------------------------------------
+
+    def find(self, s: Any, identity: Identity, ref: str) -> Job:
+        job = s.get(Job, ref)
+        if job is not None and job.org_id == identity.org_id and job.deleted_at is None:
+            return job
+        job = s.scalars(select(Job).where(Job.org_id == identity.org_id, Job.name == ref,
+                                          Job.deleted_at.is_(None))).first()
+        if job is None:
+            raise NotFound(f"job {ref!r} not found")
+        return job
+
+    def find_run(self, s: Any, job: Job, run_id: str | None) -> JobRun:
+        if run_id in (None, "", "latest"):
+            run = s.scalars(select(JobRun).where(JobRun.job_id == job.id)
+                            .order_by(JobRun.created_at.desc(), JobRun.id.desc())).first()
+            if run is None:
+                raise NotFound(f"job {job.name!r} has no runs yet")
+            return run
+        run = s.get(JobRun, run_id)
+        if run is None or run.job_id != job.id:
+            raise NotFound(f"run {run_id!r} of job {job.name!r} not found")
+        return run
+
+    def _names(self, s: Any, ids: set[str | None]) -> dict[str, str]:
+        ids = {i for i in ids if i}
+        if not ids:
+            return {}
+        return dict(s.execute(select(Cluster.id, Cluster.name).where(Cluster.id.in_(ids))).all())
+
+    def view(self, s: Any, job: Job) -> dict[str, Any]:
+        last = s.scalars(select(JobRun).where(JobRun.job_id == job.id)
+                         .order_by(JobRun.created_at.desc(), JobRun.id.desc())).first()
+        names = self._names(s, {job.cluster_id, last.cluster_id if last else None})
+        return job_view(job, cluster_name=names.get(job.cluster_id or ""),
+                        last_run=run_view(last, job_name=job.name,
+                                          cluster_name=names.get(last.cluster_id or ""))
+                        if last else None)
+
+    def run_detail(self, s: Any, job: Job, run: JobRun) -> dict[str, Any]:
+        names = self._names(s, {run.cluster_id})
+        path = self.plane.job_logs.path(run.org_id, run.job_id, run.id)
+        return run_view(run, job_name=job.name, cluster_name=names.get(run.cluster_id or ""),
+                        log_size=self.plane.job_logs.size(path))
+
+    # -- holders: who has a cluster -----------------------------------------------------
+
+    def holder(self, s: Any, cluster_id: str, exclude_job: str | None = None) -> JobRun | None:
+        q = select(JobRun).where(JobRun.cluster_id == cluster_id,
+                                 JobRun.holding_cluster.is_(True),
+                                 JobRun.status.in_(ACTIVE_RUN))
+        if exclude_job:
+            q = q.where(JobRun.job_id != exclude_job)
+        return s.scalars(q).first()
+
+    def holder_message(self, s: Any, cluster: Cluster, run: JobRun) -> str:
+        job = s.get(Job, run.job_id)
+        return (f"cluster {cluster.name!r} is in use by job {job.name!r} (run {run.id}); "
+                "choose another cluster or create a new one for this job")
+
+    # -- create ---------------------------------------------------------------------------
+
+    async def _check_cluster(self, identity: Identity, spec: JobSpec
+                             ) -> tuple[str | None, dict[str, Any] | None, str | None]:
+        """Existing cluster id (RUNNING, free) or a validated dedicated spec; its region."""
+        if spec.cluster_ref:
+            with self.store.session() as s:
+                try:
+                    c = self.clusters._find(s, identity, spec.cluster_ref)
+                except NotFound as e:
+                    raise BadRequest(e.message, field="cluster") from None
+                if c.status != ClusterStatus.RUNNING:
+                    raise Conflict(f"cluster {c.name!r} is {c.status}; a job needs a RUNNING "
+                                   "cluster, or a new one made for it", field="cluster")
+                if c.dedicated_run_id:
+                    raise Conflict(f"cluster {c.name!r} was made for another job's run",
+                                   field="cluster")
+                held = self.holder(s, c.id)
+                if held is not None:
+                    raise Conflict(self.holder_message(s, c, held), field="cluster")
+                cluster_spec = self.clusters.spec(c)
+                region = self.clusters.provider(c.provider).region(cluster_spec)
+                return c.id, None, region
+        raw = dict(spec.cluster_spec or {})
+        p = self.clusters.provider(raw.get("provider"))
+        itype = await self.clusters._instance_type(identity, p, raw["instance_type"])
+        instances = check_int(raw.get("instances", 1), "instances", minimum=1,
+                              maximum=p.max_instances)
+        if raw.get("efa") and not itype.efa:
+            raise BadRequest(f"instance type {itype.name} does not support EFA", field="efa")
+        from ..providers.base import ClusterSpec
+
+        region = p.region(ClusterSpec("", identity.org_id, "", itype, instances, raw["efa"]))
+        return None, {"provider": p.name, "instance_type": itype.name, "instances": instances,
+                      "efa": bool(raw.get("efa")), "cores_per_instance": itype.cores}, region
+
+    async def create(self, identity: Identity, body: Any) -> dict[str, Any]:
+        now = utcnow()
+        spec = parse_job(body, now)
+        cluster_id, cluster_spec, region = await self._check_cluster(identity, spec)
+        if spec.source.type == "s3" and region:
+            bucket_region = await asyncio.to_thread(self.plane.fetcher.bucket_region,
+                                                    spec.source.bucket or "")
+            if bucket_region != region:
+                where = "the new cluster" if cluster_spec else "the cluster"
+                raise BadRequest(f"S3 bucket {spec.source.bucket!r} is in {bucket_region} but "
+                                 f"{where} is in {region}: the bucket must be in the cluster's "
+                                 "region", field="path")
+        with self.store.session() as s:
+            if s.scalars(select(Job.id).where(Job.org_id == identity.org_id,
+                                              Job.name == spec.name,
+                                              Job.deleted_at.is_(None))).first():
+                raise Conflict(f"a job named {spec.name!r} already exists; choose another name "
+                               "or delete it", field="name")
+        job = Job(
+            org_id=identity.org_id, name=spec.name, created_by=identity.user_id,
+            cluster_id=cluster_id, cluster_spec=cluster_spec,
+            schedule_type=spec.schedule.type, run_at=spec.schedule.run_at,
+            cron=spec.schedule.cron, timezone=spec.schedule.timezone,
+            max_concurrent_runs=spec.schedule.max_concurrent_runs,
+            command=spec.command, argv=spec.argv, source_type=spec.source.type,
+            path=spec.source.path, ref=spec.ref, git_username=spec.git_username,
+            git_password_enc=self.plane.secrets.encrypt(spec.git_password)
+            if spec.git_password else None,
+            env=spec.env, timeout_s=spec.timeout_s, retries=spec.retries,
+            retry_delay_s=spec.retry_delay_s,
+        )
+        if job.schedule_type == "at":
+            job.next_run_at = spec.schedule.run_at
+        elif job.schedule_type == "cron":
+            job.next_run_at = next_cron_time(job.cron or "", job.timezone, now)
+        run_task: str | None = None
+        try:
+            with self.store.session() as s:
+                s.add(job)
+                s.flush()
+                if job.schedule_type == "now":
+                    run_task = self.new_run(s, job, "now", None).task_id
+                out = self.view(s, job)
+        except IntegrityError:
+            raise Conflict(f"a job named {spec.name!r} already exists", field="name") from None
+        if run_task:
+            self.engine.start(run_task)
+        self._wake()
+        out["notices"] = spec.notices
+        return out
+
+    def new_run(self, s: Any, job: Job, trigger: str, due_at: datetime | None) -> JobRun:
+        """A run and its task, in the caller's transaction."""
+        run = JobRun(job_id=job.id, org_id=job.org_id, trigger=trigger, due_at=due_at,
+                     cluster_id=job.cluster_id, status=JobRunStatus.NEW)
+        s.add(run)
+        s.flush()
+        task = self.engine.new_task(kind="job.run", org_id=job.org_id, user_id=job.created_by,
+                                    cluster_id=job.cluster_id,
+                                    params={"run_id": run.id, "job_id": job.id})
+        s.add(task)
+        s.flush()
+        run.task_id = task.id
+        self.plane.job_logs.create(self.plane.job_logs.path(job.org_id, job.id, run.id))
+        return run
+
+    # -- reads ------------------------------------------------------------------------------
+
+    def get(self, identity: Identity, ref: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            return self.view(s, self.find(s, identity, ref))
+
+    def list(self, identity: Identity, *, limit: int = 50,
+             cursor: str | None = None) -> dict[str, Any]:
+        limit = check_int(limit, "limit", minimum=1, maximum=500)
+        q = select(Job).where(Job.org_id == identity.org_id, Job.deleted_at.is_(None))
+        q = apply_cursor(q, Job, cursor).limit(limit + 1)
+        with self.store.session() as s:
+            rows = list(s.scalars(q).all())
+            return page(rows, limit, [self.view(s, j) for j in rows])
+
+    def runs(self, identity: Identity, ref: str, *, limit: int = 50,
+             cursor: str | None = None) -> dict[str, Any]:
+        limit = check_int(limit, "limit", minimum=1, maximum=500)
+        with self.store.session() as s:
+            job = self.find(s, identity, ref)
+            q = apply_cursor(select(JobRun).where(JobRun.job_id == job.id), JobRun, cursor)
+            rows = list(s.scalars(q.limit(limit + 1)).all())
+            return page(rows, limit, [self.run_detail(s, job, r) for r in rows])
+
+    def run(self, identity: Identity, ref: str, run_id: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            job = self.find(s, identity, ref)
+            return self.run_detail(s, job, self.find_run(s, job, run_id))
+
+    async def logs(self, identity: Identity, ref: str, run_id: str | None, offset: int,
+                   wait: float, limit: int | None = None) -> dict[str, Any]:
+        """Log text from ``offset``; with ``wait``, hold until there is more or the run ended."""
+        if offset < 0:
+            raise BadRequest("offset must be >= 0", field="offset")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            with self.store.session() as s:
+                job = self.find(s, identity, ref)
+                run = self.find_run(s, job, run_id)
+                done = run.status not in ACTIVE_RUN
+                path = self.plane.job_logs.path(run.org_id, run.job_id, run.id)
+                rid, status = run.id, run.status
+            text, nxt = await asyncio.to_thread(self.plane.job_logs.read, path, offset, limit)
+            left = deadline - loop.time()
+            if text or done or left <= 0:
+                return {"run_id": rid, "status": status, "text": text, "offset": offset,
+                        "next_offset": nxt, "complete": done and nxt >= self.plane.job_logs
+                        .size(path)}
+            await asyncio.sleep(min(0.1, left))
+
+    # -- changes ------------------------------------------------------------------------------
+
+    async def run_now(self, identity: Identity, ref: str) -> dict[str, Any]:
+        with self.store.session() as s:
+            job = self.find(s, identity, ref)
+            run = self.new_run(s, job, "manual", None)
+            out = self.run_detail(s, job, run)
+        self.engine.start(out["task_id"])
+        return out
+
+    def update(self, identity: Identity, ref: str, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        check_fields(body, ("active",))
+        active = check_bool(body.get("active"), "active")
+        with self.store.session() as s:
+            job = self.find(s, identity, ref)
+            if job.schedule_type == "now" and active:
+                raise BadRequest("a job scheduled 'now' has nothing to reactivate; "
+                                 "use run-now", field="active")
+            if active and not job.active:
+                now = utcnow()
+                if job.schedule_type == "cron":
+                    # No catch-up for the time it was off: the next time from now on.
+                    job.next_run_at = next_cron_time(job.cron or "", job.timezone, now)
+                elif job.schedule_type == "at" and job.run_at and job.run_at > now \
+                        and not s.scalars(select(JobRun.id).where(
+                            JobRun.job_id == job.id, JobRun.trigger == "at")).first():
+                    job.next_run_at = job.run_at
+            job.active = active
+            if not active:
+                job.next_run_at = None
+            s.flush()
+            out = self.view(s, job)
+        self._wake()
+        return out
+
+    async def cancel(self, identity: Identity, ref: str) -> dict[str, Any]:
+        """Cancel every active run of the job."""
+        with self.store.session() as s:
+            job = self.find(s, identity, ref)
+            tasks = [r.task_id for r in s.scalars(select(JobRun).where(
+                JobRun.job_id == job.id, JobRun.status.in_(ACTIVE_RUN))).all() if r.task_id]
+            name = job.name
+        if not tasks:
+            raise Conflict(f"job {name!r} has no active run to cancel")
+        for tid in tasks:
+            try:
+                await self.engine.cancel(tid, identity.org_id)
+            except Conflict:
+                pass
+        return {"job": name, "cancelled_tasks": tasks}
+
+    async def delete(self, identity: Identity, ref: str) -> dict[str, Any]:
+        """Deactivate, cancel active runs, wait for their clean-up, then remove."""
+        with self.store.session() as s:
+            job = self.find(s, identity, ref)
+            job.active = False
+            job.next_run_at = None
+            job_id, org_id, name = job.id, job.org_id, job.name
+            tasks = [r.task_id for r in s.scalars(select(JobRun).where(
+                JobRun.job_id == job.id, JobRun.status.in_(ACTIVE_RUN))).all() if r.task_id]
+        for tid in tasks:
+            try:
+                await self.engine.cancel(tid, identity.org_id)
+            except Conflict:
+                pass
+        for tid in tasks:
+            await self.engine.wait_done(tid, timeout=120)
+        with self.store.session() as s:
+            job = s.get(Job, job_id)
+            job.deleted_at = utcnow()
+            job.git_password_enc = None  # the secret goes with the job
+        self.plane.job_logs.remove_job(org_id, job_id)
+        self._wake()
+        return {"job": name, "deleted": True, "cancelled_tasks": tasks}
+
+    # -- task end ------------------------------------------------------------------------------
+
+    def on_task_finished(self, task_id: str, status: TaskStatus) -> None:
+        with self.store.session() as s:
+            task = s.get(Task, task_id)
+            if task is None or task.kind != "job.run":
+                return
+            run = s.get(JobRun, task.params.get("run_id"))
+            if run is None:
+                return
+            run.status = JobRunStatus(status.value)
+            run.finished_at = utcnow()
+            run.holding_cluster = False
+            run.phase = "done"
+            if status != TaskStatus.FINISHED and not run.reason:
+                run.reason = task.error or status.value.lower()
+            if status == TaskStatus.CANCELLED:
+                run.reason = "cancelled by user"
+
+
+def command_preview(argv: list[str]) -> str:
+    return f"{PREFIX} {shlex.join(argv)}"
+
+
+__all__ = ["JobService", "command_preview", "iso"]

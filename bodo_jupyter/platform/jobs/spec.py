@@ -1,0 +1,272 @@
+"""The job form, checked and normalised. Pure: no database, no network.
+
+Each check raises :class:`BadRequest` naming the field and what to do, so
+the API, the CLI and the UI can put the message next to the field.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+
+from ..errors import BadRequest
+from ..validation import check_bool, check_fields, check_int, check_name, check_str
+
+JOB_FIELDS = ("name", "cluster", "schedule", "command", "path", "ref", "git_username",
+              "git_password", "env", "timeout_s", "retries", "retry_delay_s")
+CLUSTER_SPEC_FIELDS = ("provider", "instance_type", "instances", "efa")
+SCHEDULE_FIELDS = ("type", "at", "cron", "timezone", "max_concurrent_runs")
+PREFIX = "mpiexec -n <CORE_COUNT> python"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+RESERVED_ENV = ("BODO_JUPYTER_", "OMPI_", "PMIX_", "PRTE_")
+REF_RE = re.compile(r"^[A-Za-z0-9._/+-]+$")
+SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+MAX_TIMEOUT_S = 7 * 24 * 3600
+
+
+@dataclass
+class Schedule:
+    type: str  # now | at | cron
+    run_at: datetime | None = None
+    cron: str | None = None
+    timezone: str = "UTC"
+    max_concurrent_runs: int = 1
+
+
+@dataclass
+class Source:
+    type: str  # git | s3
+    path: str
+    bucket: str | None = None
+    prefix: str = ""
+
+
+@dataclass
+class JobSpec:
+    name: str
+    cluster_ref: str | None
+    cluster_spec: dict[str, Any] | None
+    schedule: Schedule
+    command: str
+    argv: list[str]
+    source: Source
+    ref: str | None = None
+    git_username: str | None = None
+    git_password: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    timeout_s: int | None = None
+    retries: int = 0
+    retry_delay_s: int = 0
+    notices: list[str] = field(default_factory=list)
+
+
+def parse_command(command: Any) -> list[str]:
+    """What the user types after the prefix, as an argv list (never a shell line)."""
+    command = check_str(command, "command", max_len=4096).strip()
+    if not command:
+        raise BadRequest(f"command is required: what follows `{PREFIX}`, e.g. 'ex.py 1'",
+                         field="command")
+    try:
+        argv = shlex.split(command)
+    except ValueError as e:
+        raise BadRequest(f"command cannot be split into arguments: {e}", field="command") \
+            from None
+    if not argv:
+        raise BadRequest(f"command is required: what follows `{PREFIX}`", field="command")
+    first = argv[0].rsplit("/", 1)[-1]
+    if first in ("python", "python3", "mpiexec", "mpirun", "srun"):
+        raise BadRequest(
+            f"the command runs as `{PREFIX} <command>`: leave out {argv[0]!r} and start with "
+            "your script, e.g. 'ex.py 1'", field="command")
+    return argv
+
+
+def parse_path(path: Any) -> tuple[Source, list[str]]:
+    """A Git repository URL (https) or an S3 URI; returns the source and notices."""
+    path = check_str(path, "path", max_len=2048).strip()
+    notices: list[str] = []
+    if path.startswith("s3://"):
+        rest = path[len("s3://"):]
+        bucket, _, prefix = rest.partition("/")
+        if not BUCKET_RE.match(bucket or ""):
+            raise BadRequest(f"invalid S3 bucket name {bucket!r} in path", field="path")
+        if ".." in prefix.split("/"):
+            raise BadRequest("S3 prefix must not contain '..'", field="path")
+        return Source("s3", f"s3://{bucket}/{prefix}", bucket, prefix), notices
+    parts = urlsplit(path)
+    if parts.scheme in ("http", "https", "git", "ssh", "file") or "@" in path.split("/")[0]:
+        if parts.scheme != "https":
+            raise BadRequest(f"Git URLs must use https:// (got {path!r})", field="path")
+        if parts.username or parts.password:
+            raise BadRequest("do not put credentials in the Git URL: give them as "
+                             "git_username and git_password (stored encrypted)", field="path")
+        if not parts.hostname or not parts.path.strip("/"):
+            raise BadRequest(f"{path!r} does not name a repository", field="path")
+        if parts.query or parts.fragment:
+            raise BadRequest("Git URL must not have a query or fragment; give a branch, tag or "
+                             "commit as ref", field="path")
+        clean = parts.path.rstrip("/")
+        if clean.endswith(".git"):
+            clean = clean[: -len(".git")]
+            normal = urlunsplit(("https", parts.netloc, clean, "", ""))
+            notices.append(f"path ends in '.git': using the repository URL {normal}")
+        normal = urlunsplit(("https", parts.netloc, clean, "", ""))
+        return Source("git", normal), notices
+    raise BadRequest("path must be a Git repository URL (https://host/owner/repo) or an S3 "
+                     f"URI (s3://bucket/prefix), got {path!r}", field="path")
+
+
+def parse_ref(ref: Any) -> str | None:
+    ref = check_str(ref, "ref", required=False, max_len=256).strip()
+    if not ref:
+        return None
+    if ref.startswith("-") or not REF_RE.match(ref) or ".." in ref or ref.endswith((".", "/")):
+        raise BadRequest(f"invalid Git reference {ref!r}: give a branch, tag or commit SHA",
+                         field="ref")
+    return ref
+
+
+def is_sha(ref: str) -> bool:
+    return bool(SHA_RE.match(ref))
+
+
+def parse_env(env: Any) -> dict[str, str]:
+    if env is None:
+        return {}
+    if not isinstance(env, dict):
+        raise BadRequest("env must be an object of NAME: value", field="env")
+    out = {}
+    for k, v in env.items():
+        if not isinstance(k, str) or not ENV_NAME.match(k):
+            raise BadRequest(f"invalid environment variable name {k!r}: letters, digits and "
+                             "'_', not starting with a digit", field="env")
+        if k.startswith(RESERVED_ENV):
+            raise BadRequest(f"environment variable {k} is reserved by the platform",
+                             field="env")
+        if not isinstance(v, str):
+            raise BadRequest(f"value of {k} must be a string", field="env")
+        if len(v) > 32768:
+            raise BadRequest(f"value of {k} is too long", field="env")
+        out[k] = v
+    return out
+
+
+def parse_zone(tz: Any) -> ZoneInfo:
+    tz = check_str(tz, "timezone", required=False, max_len=64) or "UTC"
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BadRequest(f"unknown time zone {tz!r}; use an IANA name such as "
+                         "'Europe/Paris' or 'UTC'", field="timezone") from None
+
+
+def parse_schedule(raw: Any, now: datetime) -> Schedule:
+    if raw is None or raw == "now":
+        return Schedule("now")
+    if not isinstance(raw, dict):
+        raise BadRequest("schedule must be 'now' or an object with a type", field="schedule")
+    check_fields(raw, SCHEDULE_FIELDS)
+    kind = raw.get("type", "now")
+    zone = parse_zone(raw.get("timezone"))
+    if kind == "now":
+        return Schedule("now", timezone=zone.key)
+    if kind == "at":
+        at = check_str(raw.get("at"), "at", max_len=64)
+        try:
+            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadRequest(f"at must be an ISO 8601 date and time, got {at!r}",
+                             field="at") from None
+        if when.tzinfo is None:
+            if raw.get("timezone") is None:
+                raise BadRequest("at has no UTC offset: add one (e.g. +01:00) or give a "
+                                 "timezone", field="at")
+            when = when.replace(tzinfo=zone)
+        if when <= now:
+            raise BadRequest(f"at {when.isoformat()} is in the past (it is now "
+                             f"{now.astimezone(when.tzinfo).isoformat(timespec='seconds')})",
+                             field="at")
+        return Schedule("at", run_at=when.astimezone(UTC), timezone=zone.key)
+    if kind == "cron":
+        expr = " ".join(check_str(raw.get("cron"), "cron", max_len=128).split())
+        if not croniter.is_valid(expr) or len(expr.split()) not in (5, 6):
+            raise BadRequest(f"invalid cron expression {expr!r}: five fields (minute hour "
+                             "day-of-month month day-of-week), optionally a sixth for seconds",
+                             field="cron")
+        conc = check_int(raw.get("max_concurrent_runs", 1), "max_concurrent_runs",
+                         minimum=1, maximum=16)
+        return Schedule("cron", cron=expr, timezone=zone.key, max_concurrent_runs=conc)
+    raise BadRequest(f"unknown schedule type {kind!r}: one of now, at, cron", field="schedule")
+
+
+def next_cron_time(expr: str, zone: str, after: datetime) -> datetime:
+    """The first time strictly after ``after`` that ``expr`` fires, in UTC.
+
+    Evaluated in the job's time zone, so '0 9 * * *' stays 9:00 local across
+    daylight-saving changes.
+    """
+    local = after.astimezone(ZoneInfo(zone))
+    nxt = croniter(expr, local).get_next(datetime)
+    return nxt.astimezone(UTC)
+
+
+def parse_cluster(raw: Any) -> tuple[str | None, dict[str, Any] | None]:
+    """An existing cluster (name or id) or the spec of a new job-dedicated one."""
+    if isinstance(raw, str) and raw.strip():
+        return raw.strip(), None
+    if isinstance(raw, dict):
+        check_fields(raw, CLUSTER_SPEC_FIELDS)
+        spec = {"provider": check_str(raw.get("provider"), "provider", required=False) or None,
+                "instance_type": check_str(raw.get("instance_type"), "instance_type",
+                                           max_len=64),
+                "instances": raw.get("instances", 1),
+                "efa": check_bool(raw.get("efa", False), "efa")}
+        return None, spec
+    raise BadRequest("cluster is required: the name of a RUNNING cluster, or "
+                     "{instance_type, instances} for a new cluster made for this job",
+                     field="cluster")
+
+
+def parse_job(body: Any, now: datetime) -> JobSpec:
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    check_fields(body, JOB_FIELDS)
+    name = check_name(body.get("name"), "job name")
+    cluster_ref, cluster_spec = parse_cluster(body.get("cluster"))
+    schedule = parse_schedule(body.get("schedule"), now)
+    argv = parse_command(body.get("command"))
+    command = str(body["command"]).strip()
+    source, notices = parse_path(body.get("path"))
+    ref = parse_ref(body.get("ref"))
+    user = check_str(body.get("git_username"), "git_username", required=False) or None
+    password = body.get("git_password")
+    if password is not None and not isinstance(password, str):
+        raise BadRequest("git_password must be a string", field="git_password")
+    password = password or None
+    if source.type == "s3":
+        for f, v in (("ref", ref), ("git_username", user), ("git_password", password)):
+            if v:
+                raise BadRequest(f"{f} only applies to Git sources, not S3", field=f)
+    if password and not user:
+        raise BadRequest("git_password needs git_username (for tokens, any non-empty "
+                         "username works with most hosts)", field="git_username")
+    timeout = body.get("timeout_s")
+    if timeout is not None:
+        timeout = check_int(timeout, "timeout_s", minimum=1, maximum=MAX_TIMEOUT_S)
+    return JobSpec(
+        name=name, cluster_ref=cluster_ref, cluster_spec=cluster_spec, schedule=schedule,
+        command=command, argv=argv, source=source, ref=ref, git_username=user,
+        git_password=password, env=parse_env(body.get("env")), timeout_s=timeout,
+        retries=check_int(body.get("retries", 0), "retries", minimum=0, maximum=10),
+        retry_delay_s=check_int(body.get("retry_delay_s", 0), "retry_delay_s", minimum=0,
+                                maximum=86400),
+        notices=notices,
+    )

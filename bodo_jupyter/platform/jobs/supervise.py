@@ -1,0 +1,125 @@
+"""Runs a job's ``mpiexec`` and keeps its output whole, rank by rank.
+
+``python -m bodo_jupyter.platform.jobs.supervise --log L --exit E -- mpiexec ...``
+
+The supervisor, not the control plane, owns the job's process: it writes
+every line of every rank to the log as it comes (``[rank 3] ...``,
+``[rank 3:stderr] ...``), forwards SIGTERM/SIGINT to ``mpiexec`` (which passes
+them to the ranks), and finally writes the exit code to E. So a job keeps
+running, logging and finishing properly while the control plane restarts, and
+the control plane learns the outcome from E when it comes back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from typing import IO
+
+RANK_TAG = re.compile(r"\[(\d+),(\d+)\]<(stdout|stderr)>: ?")
+
+
+def format_output(stream: str, line: str) -> list[str]:
+    """OpenMPI's tagged output (``--output tag``) as rank-prefixed log lines.
+
+    A rank's partial line (no newline) can be glued to the next rank's tag;
+    each tag starts a segment of its own. Lines without a tag come from
+    mpiexec itself.
+    """
+    line = line.rstrip("\n")
+    matches = list(RANK_TAG.finditer(line))
+    if not matches:
+        return [f"[mpiexec{':stderr' if stream == 'stderr' else ''}] {line}"] if line else []
+    out = []
+    head = line[: matches[0].start()]
+    if head.strip():
+        out.append(f"[mpiexec] {head}")
+    for i, m in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(line)
+        text = line[m.end():end]
+        rank, which = m.group(2), m.group(3)
+        out.append(f"[rank {rank}{':stderr' if which == 'stderr' else ''}] {text}")
+    return out
+
+
+class LogWriter:
+    def __init__(self, path: str):
+        self.f = open(path, "a", encoding="utf-8", errors="replace")
+        self.lock = threading.Lock()
+
+    def write(self, lines: list[str]) -> None:
+        if not lines:
+            return
+        with self.lock:
+            self.f.write("".join(ln + "\n" for ln in lines))
+            self.f.flush()
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def pump(stream_name: str, pipe: IO[str], log: LogWriter) -> None:
+    for line in iter(pipe.readline, ""):
+        log.write(format_output(stream_name, line))
+    pipe.close()
+
+
+def write_exit(path: str, code: int, started: float) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump({"exit_code": code, "seconds": round(time.time() - started, 3)}, f)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--exit", required=True, dest="exit_file")
+    ap.add_argument("command", nargs=argparse.REMAINDER)
+    args = ap.parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        ap.error("no command given")
+    log = LogWriter(args.log)
+    started = time.time()
+    log.write([f"[platform] $ {' '.join(command)}"])
+    try:
+        child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 stdin=subprocess.DEVNULL, text=True, errors="replace",
+                                 bufsize=1)
+    except OSError as e:
+        log.write([f"[platform] cannot start {command[0]}: {e}"])
+        log.close()
+        write_exit(args.exit_file, 127, started)
+        return 127
+
+    def forward(signum: int, _frame: object) -> None:
+        try:
+            child.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    threads = [threading.Thread(target=pump, args=(name, pipe, log), daemon=True)
+               for name, pipe in (("stdout", child.stdout), ("stderr", child.stderr))]
+    for t in threads:
+        t.start()
+    code = child.wait()
+    for t in threads:
+        t.join(timeout=10)
+    log.write([f"[platform] exit code {code}"])
+    log.close()
+    write_exit(args.exit_file, code, started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

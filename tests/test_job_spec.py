@@ -1,0 +1,209 @@
+"""The job form and the builders behind jobs, without any server."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bodo_jupyter.platform.errors import BadRequest
+from bodo_jupyter.platform.jobs.scheduler import latest_due
+from bodo_jupyter.platform.jobs.sources import (
+    explain_git_error,
+    git_commands,
+    git_config_args,
+    git_env,
+    s3_target,
+    script_problem,
+)
+from bodo_jupyter.platform.jobs.spec import (
+    next_cron_time,
+    parse_command,
+    parse_env,
+    parse_job,
+    parse_path,
+    parse_ref,
+    parse_schedule,
+)
+from bodo_jupyter.platform.jobs.supervise import format_output
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def base(**kw):
+    return {"name": "etl", "cluster": "c1", "command": "ex.py 1",
+            "path": "https://github.com/acme/etl", **kw}
+
+
+def test_command_is_an_argv_list_not_a_shell_line():
+    assert parse_command("ex.py 1") == ["ex.py", "1"]
+    assert parse_command("ex.py 'two words' --flag=x") == ["ex.py", "two words", "--flag=x"]
+    # A ';' is an argument, never a second command.
+    assert parse_command("ex.py; rm -rf ~") == ["ex.py;", "rm", "-rf", "~"]
+    assert parse_command("-m pkg.main") == ["-m", "pkg.main"]
+
+
+@pytest.mark.parametrize(("command", "needle"), [
+    ("", "command is required"),
+    ("   ", "command is required"),
+    ("python ex.py", "leave out 'python'"),
+    ("/usr/bin/python3 ex.py", "leave out"),
+    ("mpiexec -n 4 python ex.py", "leave out 'mpiexec'"),
+    ("ex.py 'unclosed", "cannot be split"),
+    (42, "must be a string"),
+])
+def test_bad_commands(command, needle):
+    with pytest.raises(BadRequest, match=needle) as e:
+        parse_command(command)
+    assert e.value.field == "command"
+
+
+def test_git_paths_are_normalised_and_s3_paths_parsed():
+    src, notices = parse_path("https://github.com/acme/etl")
+    assert (src.type, src.path, notices) == ("git", "https://github.com/acme/etl", [])
+    src, notices = parse_path("https://github.com/acme/etl.git/")
+    assert src.path == "https://github.com/acme/etl"
+    assert notices == ["path ends in '.git': using the repository URL https://github.com/acme/etl"]
+    src, _ = parse_path("s3://my-bucket/jobs/etl")
+    assert (src.type, src.bucket, src.prefix) == ("s3", "my-bucket", "jobs/etl")
+
+
+@pytest.mark.parametrize(("path", "needle"), [
+    ("http://github.com/acme/etl", "must use https"),
+    ("git@github.com:acme/etl.git", "must use https"),
+    ("https://bob:pw@github.com/acme/etl", "do not put credentials"),
+    ("https://github.com/", "does not name a repository"),
+    ("https://github.com/acme/etl?ref=x", "query or fragment"),
+    ("s3://Bad_Bucket/x", "invalid S3 bucket"),
+    ("s3://bucket/../x", "must not contain '..'"),
+    ("/home/me/code", "must be a Git repository URL"),
+    ("", "path is required"),
+])
+def test_bad_paths(path, needle):
+    with pytest.raises(BadRequest, match=needle):
+        parse_path(path)
+
+
+def test_refs_and_env():
+    assert parse_ref("feature/x-1") == "feature/x-1"
+    assert parse_ref("") is None
+    for bad in ("-upload-pack=x", "a..b", "a b", "main/"):
+        with pytest.raises(BadRequest, match="invalid Git reference"):
+            parse_ref(bad)
+    assert parse_env({"A_1": "x"}) == {"A_1": "x"}
+    for bad, needle in (({"1A": "x"}, "invalid environment"), ({"A-B": "x"}, "invalid"),
+                        ({"OMPI_MCA_btl": "tcp"}, "reserved"), ({"A": 1}, "must be a string"),
+                        ([1], "must be an object")):
+        with pytest.raises(BadRequest, match=needle):
+            parse_env(bad)
+
+
+def test_schedules():
+    assert parse_schedule(None, NOW).type == "now"
+    at = parse_schedule({"type": "at", "at": "2026-11-26T09:00:00+01:00"}, NOW)
+    assert at.run_at == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+    local = parse_schedule({"type": "at", "at": "2026-11-26T09:00",
+                            "timezone": "Europe/Paris"}, NOW)
+    assert local.run_at == at.run_at
+    cron = parse_schedule({"type": "cron", "cron": "0  9 * * 1-5", "timezone": "Europe/Paris",
+                           "max_concurrent_runs": 2}, NOW)
+    assert (cron.cron, cron.timezone, cron.max_concurrent_runs) == ("0 9 * * 1-5",
+                                                                    "Europe/Paris", 2)
+    for raw, needle in (
+        ({"type": "at", "at": "2026-11-24T09:00:00Z"}, "is in the past"),
+        ({"type": "at", "at": "2026-11-26T09:00"}, "has no UTC offset"),
+        ({"type": "at", "at": "tomorrow"}, "ISO 8601"),
+        ({"type": "cron", "cron": "61 * * * *"}, "invalid cron"),
+        ({"type": "cron", "cron": "* * *"}, "invalid cron"),
+        ({"type": "cron", "cron": "* * * * *", "timezone": "Mars/Base"}, "unknown time zone"),
+        ({"type": "weekly"}, "unknown schedule type"),
+        ({"type": "cron", "cron": "* * * * *", "every": 2}, "unknown field"),
+    ):
+        with pytest.raises(BadRequest, match=needle):
+            parse_schedule(raw, NOW)
+
+
+def test_cron_follows_the_time_zone_across_daylight_saving():
+    # 09:00 in Paris is 08:00 UTC in winter and 07:00 UTC in summer.
+    winter = next_cron_time("0 9 * * *", "Europe/Paris", datetime(2026, 1, 10, tzinfo=UTC))
+    summer = next_cron_time("0 9 * * *", "Europe/Paris", datetime(2026, 7, 10, tzinfo=UTC))
+    assert (winter.hour, summer.hour) == (8, 7)
+    # Seconds as a sixth field (croniter's convention): every 2 seconds.
+    t = next_cron_time("* * * * * */2", "UTC", NOW)
+    assert t - NOW == timedelta(seconds=2)
+    assert latest_due("* * * * * */2", "UTC", NOW, NOW + timedelta(seconds=9)) == \
+        NOW + timedelta(seconds=8)
+
+
+def test_whole_form():
+    spec = parse_job(base(ref="dev", git_username="u", git_password="p", env={"X": "1"},
+                          retries=2, retry_delay_s=5, timeout_s=60), NOW)
+    assert spec.argv == ["ex.py", "1"] and spec.ref == "dev" and spec.retries == 2
+    spec = parse_job(base(cluster={"instance_type": "local.small", "instances": 2}), NOW)
+    assert spec.cluster_ref is None and spec.cluster_spec["instances"] == 2
+    for body, field in ((base(git_password="p"), "git_username"),
+                        (base(path="s3://b-1/x", ref="main"), "ref"),
+                        (base(cluster=None), "cluster"), (base(timeout_s=0), "timeout_s"),
+                        (base(retries=11), "retries"), (base(name="Bad Name"), "name"),
+                        ({**base(), "colour": "red"}, "colour")):
+        with pytest.raises(BadRequest) as e:
+            parse_job(body, NOW)
+        assert e.value.field == field, (body, e.value.message)
+
+
+def test_git_builders_keep_secrets_off_the_command_line(tmp_path):
+    config = git_config_args(ca_file="/ca.pem", with_credentials=True)
+    cmds = git_commands("https://h/o/r", tmp_path / "src", "feature", config)
+    assert len(cmds) == 1 and cmds[0][-4:] == ["feature", "--", "https://h/o/r",
+                                               str(tmp_path / "src")]
+    assert "http.sslCAInfo=/ca.pem" in cmds[0]
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    cmds = git_commands("https://h/o/r", tmp_path / "src", sha, config)
+    assert "init" in cmds[0]
+    assert any(sha in c for c in cmds) and cmds[-1][-1] == "FETCH_HEAD"
+    env = git_env({"PATH": "/bin", "GIT_DIR": "/x"}, "alice", "tok3n")
+    assert env["BODO_GIT_PASSWORD"] == "tok3n" and "GIT_DIR" not in env
+    assert env["GIT_TERMINAL_PROMPT"] == "0"
+    assert not any("tok3n" in part for c in cmds for part in c)
+
+
+@pytest.mark.parametrize(("stderr", "needle"), [
+    ("fatal: Authentication failed for 'https://h/o/r/'", "Git authentication failed"),
+    ("fatal: could not read Username for 'https://h': terminal prompts disabled",
+     "Git authentication failed"),
+    ("warning: Could not find remote branch nope to clone.\nfatal: Remote branch nope not "
+     "found in upstream origin", "reference 'nope' not found"),
+    ("fatal: repository 'https://h/o/r/' not found", "repository https://h/o/r not found"),
+    ("fatal: unable to access 'https://h/': Could not resolve host: h", "cannot reach"),
+])
+def test_git_errors_are_explained(stderr, needle):
+    msg = explain_git_error(stderr + " secret-tok", "https://h/o/r", "nope", ("secret-tok",))
+    assert needle in msg and "secret-tok" not in msg
+
+
+def test_s3_keys_map_inside_the_workspace(tmp_path):
+    assert s3_target(tmp_path, "jobs/etl", "jobs/etl/main.py") == tmp_path / "main.py"
+    assert s3_target(tmp_path, "jobs/etl/", "jobs/etl/pkg/a.py") == tmp_path / "pkg" / "a.py"
+    assert s3_target(tmp_path, "jobs/etl", "jobs/etl/") is None
+    assert s3_target(tmp_path, "", "../../etc/passwd") is None
+
+
+def test_script_checks(tmp_path: Path):
+    (tmp_path / "ex.py").write_text("")
+    assert script_problem(tmp_path, ["ex.py", "1"]) is None
+    assert script_problem(tmp_path, ["-m", "x"]) is None
+    assert "not found" in script_problem(tmp_path, ["nope.py"])
+    assert "ex.py" in script_problem(tmp_path, ["nope.py"])
+    assert "outside" in script_problem(tmp_path, ["../x.py"])
+
+
+def test_rank_tagged_output_becomes_rank_prefixed_lines():
+    assert format_output("stdout", "[1,3]<stdout>: hello\n") == ["[rank 3] hello"]
+    assert format_output("stderr", "[1,0]<stderr>: oops\n") == ["[rank 0:stderr] oops"]
+    # Partial lines of two ranks glued together are split again.
+    assert format_output("stdout", "[1,1]<stdout>: a[1,0]<stdout>: b\n") == [
+        "[rank 1] a", "[rank 0] b"]
+    assert format_output("stderr", "prterun detected a failure\n") == [
+        "[mpiexec:stderr] prterun detected a failure"]
+    assert format_output("stdout", "\n") == []

@@ -1,0 +1,368 @@
+"""Jobs for real: a private Git repository behind HTTPS + basic auth, S3 in moto's
+server, local MPI clusters, the CLI, and no secret or process left anywhere."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from bodo_jupyter.client import Platform
+
+from .git_server import GitServer
+from .helpers import Serve, assert_no_cluster_processes, wait_for
+from .moto_server import moto_server
+
+pytestmark = pytest.mark.mpi
+
+TOKEN = "ghp_S3cretT0kenForTests"  # the Git password; must never show up anywhere
+
+HELLO = """import os
+from mpi4py import MPI
+w = MPI.COMM_WORLD
+print("hello from rank", w.rank, "of", w.size, "greeting", os.environ.get("GREETING"))
+"""
+FILES_FEATURE = {
+    "hello.py": HELLO,
+    "fail.py": "import sys\nprint('about to fail')\nsys.exit(3)\n",
+    "sleep.py": "import sys, time\nprint('sleeping', flush=True)\ntime.sleep(float(sys.argv[1]))"
+                "\nprint('woke up')\n",
+}
+
+
+@pytest.fixture(scope="module")
+def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    server = GitServer(tmp_path_factory.mktemp("git"), "alice", TOKEN).start()
+    server.create_repo("acme", "proj", {"main": {"hello.py": "print('main branch')\n"},
+                                        "feature": FILES_FEATURE})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def aws() -> Iterator[dict[str, str]]:
+    with moto_server() as env:
+        yield env
+
+
+class Recorder(Serve):
+    """A control plane whose every API answer is kept, to search them for secrets."""
+
+    answers: list[str]
+
+    def http(self, *args, **kwargs):  # type: ignore[override]
+        status, body = super().http(*args, **kwargs)
+        self.answers.append(json.dumps(body))
+        return status, body
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer,
+          aws: dict[str, str]) -> Iterator[Recorder]:
+    data = tmp_path_factory.mktemp("jobs-plane")
+    (data / "bodo_jupyter_config.py").write_text(
+        f"c.SourceFetcher.git_ca_file = {str(git.cert)!r}\n"
+        "c.JobScheduler.max_sleep = 0.2\n")
+    s = Recorder(data, env=aws)
+    s.answers = []
+    s.start()
+    _, out = s.http("POST", "/clusters", {"name": "shared", "instance_type": "local.medium",
+                                               "instances": 2})
+    assert s.wait_task(out["task"]["id"])["status"] == "FINISHED"
+    try:
+        yield s
+    finally:
+        s.delete_all_clusters()
+        s.stop()
+    assert_no_cluster_processes(s.plane_id)
+
+
+def repo(git: GitServer) -> str:
+    return f"{git.url}/acme/proj"
+
+
+def run_of(plane: Serve, job: dict) -> dict:
+    """Wait for a job's latest run to end; return it."""
+    run = job["last_run"]
+    plane.wait_task(run["task_id"])
+    status, run = plane.http("GET", f"/jobs/{job['id']}/runs/{run['id']}")
+    assert status == 200
+    return run
+
+
+def logs_of(plane: Serve, job: str, run: str = "latest") -> str:
+    status, out = plane.http("GET", f"/jobs/{job}/runs/{run}/logs")
+    assert status == 200, out
+    return out["text"]
+
+
+def test_private_git_branch_with_credentials_and_env_via_cli(plane, git):
+    r = plane.cli("job", "create", "hello", "--cluster", "shared", "--command", "hello.py",
+                  "--path", repo(git) + ".git", "--ref", "feature", "--username", "alice",
+                  "--password-env", "GIT_TOKEN", "--env", "GREETING=bonjour", "--wait",
+                  env={"GIT_TOKEN": TOKEN})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "path ends in '.git'" in r.stdout
+    assert "mpiexec -n <CORE_COUNT> python hello.py" in r.stdout
+    shown = json.loads(plane.cli("job", "show", "hello", "--json").stdout)
+    run = shown["last_run"]
+    assert run["status"] == "FINISHED" and run["exit_code"] == 0, run
+    assert run["source_revision"] == git.head_of("acme", "proj", "feature")
+    assert run["command_line"].split()[1:3] == ["-n", "4"]
+    assert shown["git_password_set"] is True and "git_password" not in shown
+    logs = plane.cli("job", "logs", "hello").stdout
+    for rank in range(4):
+        assert f"[rank {rank}] hello from rank {rank} of 4 greeting bonjour" in logs, logs
+    assert "[platform] exit code 0" in logs
+    runs = json.loads(plane.cli("job", "runs", "hello", "--json").stdout)
+    assert [x["status"] for x in runs] == ["FINISHED"]
+
+
+def test_s3_source_and_region_check(plane, aws, tmp_path):
+    s3 = boto3.client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                      aws_access_key_id="testing", aws_secret_access_key="testing")
+    s3.create_bucket(Bucket="code-us")
+    s3.put_object(Bucket="code-us", Key="etl/hello.py", Body=HELLO.encode())
+    s3.put_object(Bucket="code-us", Key="etl/pkg/util.py", Body=b"X = 1\n")
+    s3.create_bucket(Bucket="code-eu",
+                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="code-eu", Key="etl/hello.py", Body=HELLO.encode())
+
+    status, job = plane.http("POST", "/jobs", {
+        "name": "from-s3", "cluster": "shared", "command": "hello.py",
+        "path": "s3://code-us/etl", "env": {"GREETING": "s3"}})
+    assert status == 201, job
+    run = run_of(plane, job)
+    assert run["status"] == "FINISHED", run
+    text = logs_of(plane, "from-s3")
+    assert "fetched 2 files from s3://code-us/etl" in text
+    assert sum("greeting s3" in ln for ln in text.splitlines()) == 4
+
+    status, err = plane.http("POST", "/jobs", {
+        "name": "from-eu", "cluster": "shared", "command": "hello.py",
+        "path": "s3://code-eu/etl"})
+    assert status == 400 and err["error"]["field"] == "path"
+    assert "eu-west-1" in err["error"]["message"] and "us-east-1" in err["error"]["message"]
+    status, err = plane.http("POST", "/jobs", {
+        "name": "from-none", "cluster": "shared", "command": "hello.py",
+        "path": "s3://no-such-bucket/etl"})
+    assert status == 400 and "does not exist" in err["error"]["message"]
+    status, page = plane.http("GET", "/jobs")
+    assert "from-eu" not in [j["name"] for j in page["items"]]
+
+
+def cluster_names(plane: Serve) -> dict[str, dict]:
+    return {c["name"]: c for c in plane.http("GET", "/clusters")[1]["items"]}
+
+
+def test_dedicated_cluster_lives_as_long_as_the_run(plane, git):
+    status, job = plane.http("POST", "/jobs", {
+        "name": "own-cluster", "cluster": {"instance_type": "local.small", "instances": 2},
+        "command": "sleep.py 2", "path": repo(git), "ref": "feature",
+        "git_username": "alice", "git_password": TOKEN})
+    assert status == 201, job
+    run_id = job["last_run"]["id"]
+
+    def dedicated() -> dict | None:
+        for c in cluster_names(plane).values():
+            if (c.get("dedicated_to") or {}).get("run_id") == run_id:
+                return c
+        return None
+
+    c = wait_for(dedicated, 30, what="the run's cluster to be listed")
+    assert c["dedicated_to"]["job_name"] == "own-cluster"
+    # Nobody else may take it or delete it under the run.
+    status, err = plane.http("DELETE", f"/clusters/{c['id']}")
+    assert status == 409 and "cancel the run" in err["error"]["message"]
+    run = run_of(plane, job)
+    assert run["status"] == "FINISHED", run
+    assert plane.http("GET", f"/clusters/{c['id']}")[1]["status"] == "TERMINATED"
+    assert c["name"] not in cluster_names(plane)
+    text = logs_of(plane, "own-cluster")
+    assert text.count("woke up") == 2  # two ranks
+
+
+@pytest.mark.parametrize(("name", "body", "reason"), [
+    ("bad-password", {"git_password": "wrong"}, "Git authentication failed"),
+    ("bad-ref", {"ref": "no-such-branch"}, "reference 'no-such-branch' not found"),
+    ("bad-script", {"command": "nope.py"}, "script 'nope.py' not found"),
+    ("bad-exit", {"command": "fail.py"}, "the command failed with exit code 3"),
+    ("too-slow", {"command": "sleep.py 30", "timeout_s": 2}, "timed out after 2s"),
+])
+def test_failures_have_reasons(plane, git, name, body, reason):
+    req = {"name": name, "cluster": "shared", "command": "hello.py", "path": repo(git),
+           "ref": "feature", "git_username": "alice", "git_password": TOKEN, **body}
+    status, job = plane.http("POST", "/jobs", req)
+    assert status == 201, job
+    t0 = time.monotonic()
+    run = run_of(plane, job)
+    assert run["status"] == "FAILED" and reason in run["reason"], run
+    if name == "too-slow":
+        assert time.monotonic() - t0 < 20
+        assert "timed out after 2s: job stopped" in logs_of(plane, name)
+    if name == "bad-exit":
+        assert run["exit_code"] == 3 and "about to fail" in logs_of(plane, name)
+    # The cluster is free again for the next job.
+    assert plane.http("GET", "/clusters/shared")[1]["status"] == "RUNNING"
+
+
+def test_failure_and_cancel_clean_up_dedicated_clusters(plane, git):
+    common = {"cluster": {"instance_type": "local.small", "instances": 1}, "path": repo(git),
+              "ref": "feature", "git_username": "alice", "git_password": TOKEN}
+    _, failing = plane.http("POST", "/jobs", {"name": "own-fail", "command": "fail.py",
+                                                   **common})
+    _, slow = plane.http("POST", "/jobs", {"name": "own-cancel", "command": "sleep.py 60",
+                                                **common})
+    run = run_of(plane, failing)
+    assert run["status"] == "FAILED" and "exit code 3" in run["reason"]
+
+    def running() -> bool:
+        r = plane.http("GET", f"/jobs/own-cancel/runs/{slow['last_run']['id']}")[1]
+        return r["phase"] == "running"
+
+    wait_for(running, 60, what="the slow run to start")
+    r = plane.cli("job", "cancel", "own-cancel")
+    assert r.returncode == 0, r.stderr
+    run = run_of(plane, slow)
+    assert run["status"] == "CANCELLED" and run["reason"] == "cancelled by user"
+    for r in (plane.http("GET", f"/jobs/{j}/runs/latest")[1] for j in ("own-fail", "own-cancel")):
+        assert plane.http("GET", f"/clusters/{r['cluster']['id']}")[1]["status"] == "TERMINATED"
+    assert "sleeping" in logs_of(plane, "own-cancel")
+
+
+def test_busy_cluster_conflicts_and_queues(plane, git):
+    common = {"path": repo(git), "ref": "feature", "git_username": "alice",
+              "git_password": TOKEN}
+    status, holder = plane.http("POST", "/jobs", {"name": "holder", "cluster": "shared",
+                                                  "command": "sleep.py 3", **common})
+    assert status == 201
+
+    def holding() -> bool:
+        return plane.http("GET", "/jobs/holder/runs/latest")[1]["phase"] == "running"
+
+    wait_for(holding, 30, what="the first job to hold the cluster")
+    status, err = plane.http("POST", "/jobs", {"name": "second", "cluster": "shared",
+                                               "command": "hello.py", **common})
+    assert status == 409 and "in use by job 'holder'" in err["error"]["message"]
+    # Another run of the same job is queued, not refused, and runs after the first.
+    status, queued = plane.http("POST", "/jobs/holder/runs")
+    assert status == 202
+    first = run_of(plane, holder)
+    plane.wait_task(queued["task_id"])
+    second = plane.http("GET", f"/jobs/holder/runs/{queued['id']}")[1]
+    assert first["status"] == second["status"] == "FINISHED"
+    assert second["started_at"] >= first["started_at"]
+    task = plane.http("GET", f"/tasks/{queued['task_id']}")[1]
+    assert any("queued" in e["message"] for e in task["events"]), task["events"]
+    assert first["finished_at"] <= plane.http("GET", f"/tasks/{queued['task_id']}")[1][
+        "events"][-1]["time"]
+
+
+def test_cron_job_fires_repeatedly_and_can_be_paused(plane, git):
+    status, job = plane.http("POST", "/jobs", {
+        "name": "every-2s", "cluster": "shared", "command": "hello.py", "path": repo(git),
+        "ref": "feature", "git_username": "alice", "git_password": TOKEN,
+        "schedule": {"type": "cron", "cron": "* * * * * */2", "timezone": "Europe/Paris"}})
+    assert status == 201, job
+    assert job["schedule"]["next_run_at"] and job["last_run"] is None
+
+    def finished_runs() -> list[dict]:
+        runs = plane.http("GET", "/jobs/every-2s/runs")[1]["items"]
+        done = [r for r in runs if r["status"] == "FINISHED"]
+        return done if len(done) >= 2 else []
+
+    runs = wait_for(finished_runs, 40, interval=0.3, what="two cron runs")
+    assert all(r["trigger"] == "cron" for r in runs)
+    assert len({r["due_at"] for r in runs}) == len(runs)  # never twice for one time
+    status, job = plane.http("PATCH", "/jobs/every-2s", {"active": False})
+    assert status == 200 and job["schedule"]["active"] is False
+    time.sleep(0.5)
+    for r in plane.http("GET", "/jobs/every-2s/runs")[1]["items"]:
+        if r["status"] in ("NEW", "INPROGRESS"):
+            plane.wait_task(r["task_id"])
+    count = len(plane.http("GET", "/jobs/every-2s/runs")[1]["items"])
+    time.sleep(3)
+    assert len(plane.http("GET", "/jobs/every-2s/runs")[1]["items"]) == count
+    status, job = plane.http("PATCH", "/jobs/every-2s", {"active": True})
+    assert job["schedule"]["active"] is True and job["schedule"]["next_run_at"]
+    r = plane.cli("job", "delete", "every-2s")
+    assert r.returncode == 0, r.stderr
+    assert plane.http("GET", "/jobs/every-2s")[0] == 404
+
+
+@pytest.mark.parametrize(("body", "status", "field", "needle"), [
+    ({"command": "python hello.py"}, 400, "command", "leave out 'python'"),
+    ({"path": "http://example.com/a/b"}, 400, "path", "https"),
+    ({"path": "https://u:p@example.com/a/b"}, 400, "path", "credentials"),
+    ({"env": {"9X": "1"}}, 400, "env", "invalid environment variable"),
+    ({"ref": "--upload-pack=x"}, 400, "ref", "invalid Git reference"),
+    ({"schedule": {"type": "at", "at": "2020-01-01T00:00:00Z"}}, 400, "at", "in the past"),
+    ({"schedule": {"type": "cron", "cron": "every day"}}, 400, "cron", "invalid cron"),
+    ({"cluster": "no-such-cluster"}, 400, "cluster", "not found"),
+    ({"cluster": {"instance_type": "local.huge"}}, 400, "instance_type", "unknown instance"),
+    ({"cluster": {"instance_type": "local.small", "instances": 99}}, 400, "instances",
+     "at most"),
+    ({"name": "hello"}, 409, "name", "already exists"),
+])
+def test_bad_job_requests(plane, git, body, status, field, needle):
+    req = {"name": "bad-one", "cluster": "shared", "command": "hello.py", "path": repo(git),
+           **body}
+    got, err = plane.http("POST", "/jobs", req)
+    assert got == status, err
+    assert err["error"]["field"] == field and needle in err["error"]["message"], err
+    names = [j["name"] for j in plane.http("GET", "/jobs")[1]["items"]]
+    assert "bad-one" not in names
+
+
+def test_secret_never_leaves_encrypted_storage(plane):
+    """The Git token is nowhere: not in the database, logs, responses or task events."""
+    files = [*plane.data_dir.rglob("*")]
+    leaks = [str(p) for p in files if p.is_file() and TOKEN.encode() in p.read_bytes()]
+    assert leaks == []
+    assert not [a for a in plane.answers if TOKEN in a]
+    for path in ("/tasks?limit=500", "/jobs", "/clusters?all=true"):
+        assert TOKEN not in json.dumps(plane.http("GET", path)[1])
+    assert (plane.data_dir / "secret.key").stat().st_mode & 0o777 == 0o600
+
+
+def test_python_client(plane, git):
+    p = Platform(plane.url, plane.token)
+    job = p.jobs.create("client-job", command="hello.py", path=repo(git), cluster="shared",
+                        ref="feature", git_username="alice", git_password=TOKEN,
+                        env={"GREETING": "py"})
+    run = job.last_run.wait(timeout=60)
+    assert run.status == "FINISHED" and run.exit_code == 0
+    assert run.log_text().count("greeting py") == 4
+    again = job.run_now().wait(timeout=60)
+    assert again.id != run.id and len(job.runs()) == 2
+    job.delete()
+
+
+def test_logs_stream_while_running(plane, git):
+    p = Platform(plane.url, plane.token)
+    job = p.jobs.create("streamer", command="sleep.py 2", path=repo(git), cluster="shared",
+                        ref="feature", git_username="alice", git_password=TOKEN)
+    chunks = []
+    t0 = time.monotonic()
+    for chunk in job.last_run.logs(follow=True):
+        chunks.append((time.monotonic() - t0, chunk))
+    text = "".join(c for _, c in chunks)
+    assert "sleeping" in text and "woke up" in text
+    # 'sleeping' arrived before the run ended (streamed), not only at the end.
+    first_sleep = next(t for t, c in chunks if "sleeping" in c)
+    last = chunks[-1][0]
+    assert last - first_sleep > 1.0, chunks
+
+
+def test_no_files_left_behind(plane: Serve):
+    """Ended runs leave only their log; deleting a job removes its logs too."""
+    assert list((plane.data_dir / "local" / "jobs").glob("*")) == []
+    p = Platform(plane.url, plane.token)
+    for j in p.jobs.list():
+        j.delete()
+    assert p.jobs.list() == []
+    assert not list(Path(plane.data_dir / "job-logs").rglob("*.log"))
