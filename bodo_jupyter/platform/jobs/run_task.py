@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
-from traitlets import Float, Integer
+from traitlets import Integer
 from traitlets.config import LoggingConfigurable
 
 from ..errors import PlatformError, ProvisionError
@@ -46,7 +46,6 @@ class JobRunner(LoggingConfigurable):
         help="Runs that may wait for one busy cluster (or one job's free slot); more fail "
         "with 'queue full'.",
     )
-    poll_interval = Float(0.05, config=True, help="Seconds between checks of a running job.")
 
 
 class RunJob(TaskHandler):
@@ -361,12 +360,12 @@ class RunJob(TaskHandler):
     async def _wait_exit(self, provider: Any, handle: dict[str, Any], exit_path: Path,
                          timeout: int | None, started: float) -> int:
         while True:
-            code = await provider.job_state(handle, exit_path)
+            left = 30.0 if timeout is None else timeout - (time.time() - started)
+            if left <= 0:
+                raise TimeoutError
+            code = await provider.wait_job(handle, exit_path, min(left, 30.0))
             if code is not None:
                 return code
-            if timeout is not None and time.time() - started > timeout:
-                raise TimeoutError
-            await asyncio.sleep(self.runner.poll_interval)
 
     # -- after a failure or cancel ------------------------------------------------------------
 

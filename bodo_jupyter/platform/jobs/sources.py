@@ -68,9 +68,17 @@ def git_commands(url: str, dest: Path, ref: str | None, config: list[str]) -> li
     return [[*argv, "--", url, d]]
 
 
-def git_env(base: Mapping[str, str], username: str | None, password: str | None
-            ) -> dict[str, str]:
-    env = {k: v for k, v in base.items() if not k.startswith(("GIT_", "BODO_GIT_"))}
+# GIT_* variables that describe the machine (trust, proxies), not a repository.
+KEEP_GIT_ENV = ("GIT_SSL_CAINFO", "GIT_SSL_CAPATH", "GIT_HTTP_LOW_SPEED_LIMIT",
+                "GIT_HTTP_LOW_SPEED_TIME")
+
+
+def git_env(base: Mapping[str, str], username: str | None, password: str | None,
+            ca_file: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in base.items()
+           if not k.startswith(("GIT_", "BODO_GIT_")) or k in KEEP_GIT_ENV}
+    if ca_file:
+        env["GIT_SSL_CAINFO"] = ca_file  # the environment beats git config: set both
     env["GIT_TERMINAL_PROMPT"] = "0"  # never hang on a prompt
     env["GIT_CONFIG_NOSYSTEM"] = "1"
     env["GIT_CONFIG_GLOBAL"] = os.devnull  # a user's ~/.gitconfig must not change the fetch
@@ -143,7 +151,7 @@ class SourceFetcher(LoggingConfigurable):
         dest.parent.mkdir(parents=True, exist_ok=True)
         config = git_config_args(ca_file=self.git_ca_file or None,
                                  with_credentials=username is not None)
-        env = git_env(os.environ, username, password)
+        env = git_env(os.environ, username, password, self.git_ca_file or None)
         for argv in git_commands(url, dest, ref, config):
             proc = self._git(argv, env)
             if proc.returncode != 0 and ref and is_sha(ref) and "fetch" in argv:

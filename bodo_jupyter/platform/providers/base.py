@@ -132,8 +132,9 @@ class ClusterProvider(LoggingConfigurable):
         """Start the job under a supervisor; returns what ``job_state`` needs later."""
         raise NotImplementedError
 
-    async def job_state(self, handle: dict[str, Any], exit_path: Path) -> int | None:
-        """The job's exit code once it ended; None while it runs.
+    async def wait_job(self, handle: dict[str, Any], exit_path: Path,
+                       timeout: float) -> int | None:
+        """Wait up to ``timeout`` s; the job's exit code once it ended, else None.
 
         Raises ProvisionError when it is neither running nor has an exit code
         (its supervisor died).

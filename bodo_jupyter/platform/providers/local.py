@@ -375,8 +375,10 @@ class LocalProvider(ClusterProvider):
                                       log_path=exit_path.with_suffix(".supervisor.log"))
         return rec.to_dict()
 
-    async def job_state(self, handle: dict[str, Any], exit_path: Path) -> int | None:
+    async def wait_job(self, handle: dict[str, Any], exit_path: Path,
+                       timeout: float) -> int | None:
         rec = ProcessRecord.from_dict(handle)
+        await processes.wait_exit(rec, timeout)
         alive = processes.leader_alive(rec)
         try:
             data = json.loads(await asyncio.to_thread(exit_path.read_text))

@@ -205,3 +205,43 @@ def tagged_sessions(tag_key: str, tag_value: str | None = None,
         if known is None or p.info["create_time"] < known.create_time:
             sessions[sid] = ProcessRecord(sid, sid, p.info["create_time"], p.info["name"])
     return {k: list(v.values()) for k, v in found.items()}
+
+
+async def wait_exit(rec: ProcessRecord, timeout: float) -> bool:
+    """True once the leader has exited (waits at most ``timeout`` seconds).
+
+    Event-driven where the kernel has pidfds (Linux >= 5.3): the pidfd becomes
+    readable when the process exits, whether or not it is our child -- so a
+    restarted control plane notices an adopted job's end as fast as its parent
+    would. Elsewhere it polls.
+    """
+    if not leader_alive(rec):
+        return True
+    loop = asyncio.get_running_loop()
+    try:
+        fd = os.pidfd_open(rec.pid)
+    except (AttributeError, OSError):
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            await asyncio.sleep(0.05)
+            if not leader_alive(rec):
+                return True
+        return False
+    done: asyncio.Future[bool] = loop.create_future()
+
+    def exited() -> None:
+        if not done.done():
+            done.set_result(True)
+
+    loop.add_reader(fd, exited)
+    try:
+        if not leader_alive(rec):  # exited between the first check and the pidfd
+            return True
+        await asyncio.wait_for(done, timeout)
+        return True
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+        _reap(rec)
