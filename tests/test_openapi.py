@@ -1,6 +1,7 @@
 """The OpenAPI document: valid, complete, and true to what a real server answers.
 
-Every request here goes to a real control plane (the ``serve`` fixture) and its
+Every request here goes to a real control plane (the ``serve`` fixture, or for
+jobs the ``jobs_plane`` fixture, which trusts a private HTTPS Git server) and its
 answer is validated against the schema the document declares for that path,
 method and status, so the document cannot drift from the code unnoticed.
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 import inspect
 import json
 import re
+import time
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,10 +24,15 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from bodo_jupyter.platform.api.handlers import OPENAPI, ROUTES
+from bodo_jupyter.platform.cluster_tasks import CreateCluster, DeleteCluster
 from bodo_jupyter.platform.clusters import CREATE_FIELDS
-from bodo_jupyter.platform.models import ClusterStatus, TaskStatus
+from bodo_jupyter.platform.jobs.run_task import RunJob
+from bodo_jupyter.platform.jobs.spec import CLUSTER_SPEC_FIELDS, JOB_FIELDS, SCHEDULE_FIELDS
+from bodo_jupyter.platform.models import ClusterStatus, JobRunStatus, TaskStatus
 
-from .helpers import TOKEN, Serve
+from .git_server import GitServer
+from .helpers import TOKEN, Serve, assert_no_cluster_processes, wait_for
+from .postgres import free_port
 
 SPEC: dict[str, Any] = yaml.safe_load(OPENAPI.read_text())
 SPEC_URI = "urn:bodo-jupyter:openapi"
@@ -33,6 +41,7 @@ REGISTRY = Registry().with_resource(
 HANDLER_METHODS = ("get", "post", "put", "patch", "delete")
 OAS_METHODS = (*HANDLER_METHODS, "head", "options", "trace")
 TERMINAL = ("FINISHED", "FAILED", "CANCELLED")
+GIT_PASSWORD = "ghp_OpenAPIGitT0ken"  # the private repository's token: never in an answer
 
 
 # -- reading the document -------------------------------------------------------------
@@ -50,6 +59,7 @@ def validator(ptr: str) -> Draft202012Validator:
 
 
 ERROR = validator(pointer("components", "schemas", "Error"))
+CREATE_JOB = validator(pointer("components", "schemas", "CreateJobRequest"))
 
 
 def response_schema(template: str, method: str, status: int, media: str) -> str:
@@ -128,6 +138,7 @@ def call(serve: Serve, method: str, path: str, status: int, body: Any = None,
     assert code == status, f"{method} {path}: {code} {out}"
     assert isinstance(out, dict), f"{method} {path}: not JSON: {out!r}"
     assert TOKEN not in json.dumps(out), f"{method} {path} leaks the API token"
+    assert GIT_PASSWORD not in json.dumps(out), f"{method} {path} leaks a Git password"
     if code >= 400:
         check_error(out)
     ptr = response_schema(template_of(path), method.lower(), code, "application/json")
@@ -187,8 +198,31 @@ def test_create_body_and_statuses_match_the_code():
     """The request fields and status enums are the ones the code accepts and stores."""
     schemas = SPEC["components"]["schemas"]
     assert set(schemas["CreateClusterRequest"]["properties"]) == set(CREATE_FIELDS)
+    assert set(schemas["CreateJobRequest"]["properties"]) == set(JOB_FIELDS)
+    assert set(schemas["NewCluster"]["properties"]) == set(CLUSTER_SPEC_FIELDS)
+    assert set(schemas["JobScheduleRequest"]["properties"]) == set(SCHEDULE_FIELDS)
     assert schemas["ClusterStatus"]["enum"] == [s.value for s in ClusterStatus]
     assert schemas["TaskStatus"]["enum"] == [s.value for s in TaskStatus]
+    assert schemas["JobRunStatus"]["enum"] == [s.value for s in JobRunStatus]
+    assert set(schemas["TaskKind"]["enum"]) == {h.kind for h in (CreateCluster, DeleteCluster,
+                                                                  RunJob)}
+
+
+def test_git_password_is_write_only():
+    """Clients may send a Git password; a job never has one, only whether it is set."""
+    schemas = SPEC["components"]["schemas"]
+    assert schemas["CreateJobRequest"]["properties"]["git_password"]["writeOnly"] is True
+    for name in ("Job", "JobRun"):
+        assert schemas[name]["additionalProperties"] is False
+        assert not [f for f in schemas[name]["properties"] if "password" in f
+                    and f != "git_password_set"], name
+    assert "git_password_set" in schemas["Job"]["required"]
+
+
+def test_create_job_example_is_valid():
+    """The example of POST /jobs is a request the schema (and the server) accepts."""
+    content = SPEC["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]
+    assert not list(CREATE_JOB.iter_errors(content["example"]))
 
 
 def test_every_error_response_is_an_error_and_auth_is_documented():
@@ -395,3 +429,304 @@ def test_cancel_a_create(serve: Serve):
     bad(serve, "POST", f"/tasks/{task_id}/cancel", 409, {})
     cluster = call(serve, "GET", f"/clusters/{created['cluster']['id']}", 200)
     assert cluster["status"] == "TERMINATED"
+
+
+# -- jobs: a private Git repository, one small cluster ---------------------------------
+
+HELLO = ("import os\nfrom mpi4py import MPI\n"
+         "print('hello from rank', MPI.COMM_WORLD.rank, os.environ.get('GREETING'))\n")
+SLEEP = ("import sys, time\nprint('sleeping', flush=True)\ntime.sleep(float(sys.argv[1]))\n"
+         "print('woke up')\n")
+
+
+@pytest.fixture(scope="module")
+def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    """A private HTTPS Git host (basic auth, throw-away CA) with one repository."""
+    server = GitServer(tmp_path_factory.mktemp("git"), "alice", GIT_PASSWORD).start()
+    server.create_repo("acme", "proj", {"main": {"hello.py": HELLO, "sleep.py": SLEEP}})
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def jobs_plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer) -> Iterator[Serve]:
+    """A control plane that trusts the Git server's CA, with one RUNNING 1 x local.small
+    cluster named ``jobs``; S3 points at a closed port, so S3 sources fail fast."""
+    data = tmp_path_factory.mktemp("jobs-plane")
+    (data / "bodo_jupyter_config.py").write_text(
+        f"c.SourceFetcher.git_ca_file = {str(git.cert)!r}\n"
+        "c.JobScheduler.max_sleep = 0.2\n")
+    s = Serve(data, env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
+                         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                         "AWS_DEFAULT_REGION": "us-east-1", "AWS_MAX_ATTEMPTS": "1"}).start()
+    try:
+        created = call(s, "POST", "/clusters", 202,
+                       {"name": "jobs", "instance_type": "local.small", "instances": 1})
+        assert s.wait_task(created["task"]["id"])["status"] == "FINISHED"
+        yield s
+    finally:
+        try:
+            try:
+                _, page = s.http("GET", "/jobs?limit=500")
+                for job in page.get("items", []):
+                    s.http("DELETE", f"/jobs/{job['id']}", timeout=180)
+            finally:
+                s.delete_all_clusters()
+        finally:
+            s.stop()
+        assert_no_cluster_processes(s.plane_id)
+
+
+def repo(git: GitServer) -> str:
+    return f"{git.url}/acme/proj"
+
+
+def job_body(git: GitServer, name: str, **fields: Any) -> dict[str, Any]:
+    """A valid create request for the private repository (unless ``fields`` spoil it)."""
+    return {"name": name, "cluster": "jobs", "command": "hello.py", "path": repo(git),
+            "git_username": "alice", "git_password": GIT_PASSWORD, **fields}
+
+
+def create_job(plane: Serve, body: dict[str, Any]) -> dict[str, Any]:
+    """POST /jobs with a body the request schema accepts; the answer is a JobCreated."""
+    errors = [e.message for e in CREATE_JOB.iter_errors(body)]
+    assert not errors, f"the document rejects a valid request: {errors}"
+    job = call(plane, "POST", "/jobs", 201, body)
+    assert "git_password" not in job
+    assert job["git_password_set"] is bool(body.get("git_password"))
+    return job
+
+
+def wait_run(plane: Serve, job: str, run: dict[str, Any]) -> dict[str, Any]:
+    """Wait for a run's task to end; the run as the API then shows it."""
+    plane.wait_task(run["task_id"])
+    return call(plane, "GET", f"/jobs/{job}/runs/{run['id']}", 200)
+
+
+def test_jobs_list_starts_empty(jobs_plane: Serve):
+    """An empty page of jobs; bad paging input names its field."""
+    assert call(jobs_plane, "GET", "/jobs", 200) == {"items": [], "next": None}
+    bad(jobs_plane, "GET", "/jobs?limit=0", 400, field="limit")
+    bad(jobs_plane, "GET", "/jobs?limit=many", 400, field="limit")
+    bad(jobs_plane, "GET", "/jobs?cursor=garbage", 400, field="cursor")
+
+
+@pytest.mark.parametrize(("fields", "field", "schema_rejects"), [
+    ({"name": None}, "name", True),
+    ({"name": "Bad_Name"}, "name", True),
+    ({"colour": "red"}, "colour", True),
+    ({"cluster": None}, "cluster", True),
+    ({"cluster": "no-such-cluster"}, "cluster", False),
+    ({"cluster": {"instance_type": "local.small", "gpus": 1}}, "gpus", True),
+    ({"cluster": {"instance_type": "no.such.type"}}, "instance_type", False),
+    ({"cluster": {"instance_type": "local.small", "instances": 0}}, "instances", True),
+    ({"command": ""}, "command", True),
+    ({"command": "python hello.py"}, "command", False),
+    ({"command": "hello.py 'unclosed"}, "command", False),
+    ({"path": "http://example.com/a/b"}, "path", False),
+    ({"ref": "--upload-pack=x"}, "ref", False),
+    ({"git_username": None}, "git_username", False),
+    ({"env": {"9X": "1"}}, "env", True),
+    ({"env": {"X": 1}}, "env", True),
+    ({"env": {"OMPI_X": "1"}}, "env", False),
+    ({"schedule": "later"}, "schedule", True),
+    ({"schedule": {"type": "weekly"}}, "schedule", True),
+    ({"schedule": {"type": "at", "at": "2020-01-01T00:00:00Z"}}, "at", False),
+    ({"schedule": {"type": "at", "at": "2099-01-01T00:00:00"}}, "at", False),
+    ({"schedule": {"type": "cron", "cron": "every day"}}, "cron", False),
+    ({"schedule": {"type": "cron", "cron": "* * * * *", "timezone": "Mars/Base"}},
+     "timezone", False),
+    ({"schedule": {"type": "cron", "cron": "* * * * *", "max_concurrent_runs": 0}},
+     "max_concurrent_runs", True),
+    ({"timeout_s": 0}, "timeout_s", True),
+    ({"retries": 11}, "retries", True),
+    ({"retry_delay_s": -1}, "retry_delay_s", True),
+])
+def test_create_job_rejects_bad_input(jobs_plane: Serve, git: GitServer,
+                                      fields: dict[str, Any], field: str, schema_rejects: bool):
+    """Each mistake is a 400 naming the field to fix; the schema catches what it can."""
+    body = {**job_body(git, "bad-job"), **fields}
+    assert bool(list(CREATE_JOB.iter_errors(body))) is schema_rejects
+    bad(jobs_plane, "POST", "/jobs", 400, body, field=field)
+    assert "bad-job" not in [j["name"] for j in call(jobs_plane, "GET", "/jobs", 200)["items"]]
+
+
+def test_create_job_source_errors(jobs_plane: Serve):
+    """An S3 source the control plane cannot check is a 400 ``source_fetch_failed``;
+    Git-only fields are refused for S3; a body that is not an object is a 400."""
+    out = bad(jobs_plane, "POST", "/jobs", 400, {"name": "s3-job", "cluster": "jobs",
+                                                 "command": "hello.py",
+                                                 "path": "s3://some-bucket/code"})
+    assert out["error"]["code"] == "source_fetch_failed", out
+    bad(jobs_plane, "POST", "/jobs", 400, {"name": "s3-job", "cluster": "jobs",
+                                           "command": "hello.py", "ref": "main",
+                                           "path": "s3://some-bucket/code"}, field="ref")
+    for raw in (b"{not json", b"[1]", b'"job"'):
+        bad(jobs_plane, "POST", "/jobs", 400, raw_body=raw)
+
+
+def test_unknown_job_is_404(jobs_plane: Serve):
+    """Every job operation says ``not_found`` for a job that does not exist."""
+    for method, path, body in [
+            ("GET", "/jobs/nope", None), ("PATCH", "/jobs/nope", {"active": False}),
+            ("DELETE", "/jobs/nope", None), ("POST", "/jobs/nope/cancel", {}),
+            ("GET", "/jobs/nope/runs", None), ("POST", "/jobs/nope/runs", {}),
+            ("GET", "/jobs/nope/runs/latest", None),
+            ("GET", "/jobs/nope/runs/latest/logs", None)]:
+        out = bad(jobs_plane, method, path, 404, body)
+        assert out["error"]["code"] == "not_found"
+
+
+def test_job_run_logs_and_delete(jobs_plane: Serve, git: GitServer):
+    """Create (runs now), runs, logs from an offset, run-now, the 409s, PATCH, delete."""
+    job = create_job(jobs_plane, job_body(git, "openapi-hello", path=repo(git) + ".git",
+                                          ref="main", env={"GREETING": "bonjour"},
+                                          timeout_s=120))
+    assert job["notices"] and job["path"] == repo(git)
+    assert job["cluster"]["name"] == "jobs" and job["new_cluster"] is None
+    assert job["schedule"]["type"] == "now" and job["schedule"]["next_run_at"] is None
+    assert job["command_line"] == "mpiexec -n <CORE_COUNT> python hello.py"
+    first = job["last_run"]
+    assert first["trigger"] == "now" and "log_size" not in first
+
+    assert call(jobs_plane, "GET", f"/jobs/{job['id']}", 200)["name"] == "openapi-hello"
+    assert [j["id"] for j in call(jobs_plane, "GET", "/jobs", 200)["items"]] == [job["id"]]
+
+    run = wait_run(jobs_plane, "openapi-hello", first)
+    assert run["status"] == "FINISHED" and run["exit_code"] == 0, run
+    assert run["phase"] == "done" and run["command_line"]
+    assert run["source_revision"] == git.head_of("acme", "proj", "main")
+    assert run["cluster"] == job["cluster"] and run["log_size"] > 0
+    assert call(jobs_plane, "GET", "/jobs/openapi-hello/runs/latest", 200) == run
+    call(jobs_plane, "GET", f"/tasks/{run['task_id']}", 200)
+    # (After the run: while it holds the cluster, `cluster` is the conflict reported.)
+    bad(jobs_plane, "POST", "/jobs", 409, job_body(git, "openapi-hello"), field="name")
+
+    # The whole log, then nothing more, then a piece of it.
+    logs = call(jobs_plane, "GET", "/jobs/openapi-hello/runs/latest/logs", 200)
+    assert "hello from rank 0 bonjour" in logs["text"], logs
+    assert logs["run_id"] == run["id"] and logs["status"] == "FINISHED"
+    assert logs["offset"] == 0 and logs["next_offset"] == run["log_size"] and logs["complete"]
+    end = call(jobs_plane, "GET",
+               f"/jobs/openapi-hello/runs/{run['id']}/logs?offset={logs['next_offset']}"
+               "&wait=0.5", 200)
+    assert end["text"] == "" and end["complete"] and end["next_offset"] == logs["next_offset"]
+    piece = call(jobs_plane, "GET", "/jobs/openapi-hello/runs/latest/logs?offset=2&limit=10",
+                 200)
+    assert piece["offset"] == 2 and 2 < piece["next_offset"] <= 12
+    assert piece["text"] == logs["text"][2:piece["next_offset"]] and not piece["complete"]
+    bad(jobs_plane, "GET", "/jobs/openapi-hello/runs/latest/logs?offset=-1", 400,
+        field="offset")
+    bad(jobs_plane, "GET", "/jobs/openapi-hello/runs/latest/logs?offset=x", 400,
+        field="offset")
+    bad(jobs_plane, "GET", "/jobs/openapi-hello/runs/latest/logs?wait=61", 400, field="wait")
+    bad(jobs_plane, "GET", "/jobs/openapi-hello/runs/latest/logs?limit=x", 400, field="limit")
+    bad(jobs_plane, "GET", "/jobs/openapi-hello/runs/r-000000000000", 404)
+
+    # Run it again, by hand; then page through the two runs.
+    again = call(jobs_plane, "POST", "/jobs/openapi-hello/runs", 202)
+    assert again["trigger"] == "manual" and again["id"] != run["id"]
+    assert wait_run(jobs_plane, "openapi-hello", again)["status"] == "FINISHED"
+    runs = call(jobs_plane, "GET", "/jobs/openapi-hello/runs", 200)
+    assert [r["id"] for r in runs["items"]] == [again["id"], run["id"]] and not runs["next"]
+    one = call(jobs_plane, "GET", "/jobs/openapi-hello/runs?limit=1", 200)
+    rest = call(jobs_plane, "GET", f"/jobs/openapi-hello/runs?limit=1&cursor={one['next']}",
+                200)
+    assert [r["id"] for r in rest["items"]] == [run["id"]]
+    bad(jobs_plane, "GET", "/jobs/openapi-hello/runs?limit=501", 400, field="limit")
+    assert call(jobs_plane, "GET", "/jobs/openapi-hello", 200)["last_run"]["id"] == again["id"]
+
+    # Nothing to cancel; a `now` job has no schedule to resume; bad PATCH bodies.
+    bad(jobs_plane, "POST", "/jobs/openapi-hello/cancel", 409, {})
+    bad(jobs_plane, "PATCH", "/jobs/openapi-hello", 400, {"active": True}, field="active")
+    bad(jobs_plane, "PATCH", "/jobs/openapi-hello", 400, {"active": "yes"}, field="active")
+    bad(jobs_plane, "PATCH", "/jobs/openapi-hello", 400, {"active": False, "x": 1},
+        field="x")
+    bad(jobs_plane, "PATCH", "/jobs/openapi-hello", 400, raw_body=b"[]")
+    assert call(jobs_plane, "GET", "/clusters/jobs", 200)["dedicated_to"] is None
+
+    deleted = call(jobs_plane, "DELETE", "/jobs/openapi-hello", 200)
+    assert deleted == {"job": "openapi-hello", "deleted": True, "cancelled_tasks": []}
+    bad(jobs_plane, "GET", f"/jobs/{job['id']}", 404)
+    bad(jobs_plane, "GET", f"/jobs/{job['id']}/runs/{run['id']}/logs", 404)
+    bad(jobs_plane, "DELETE", "/jobs/openapi-hello", 404)
+
+
+def test_scheduled_job_pause_resume_and_cancel(jobs_plane: Serve, git: GitServer):
+    """A cron job that is not due: PATCH active, run-now, cancel (202), delete."""
+    body = job_body(git, "openapi-cron", command="sleep.py 60", retries=1, retry_delay_s=5,
+                    schedule={"type": "cron", "cron": "0 0 1 1 *", "timezone": "Europe/Paris",
+                              "max_concurrent_runs": 2})
+    job = create_job(jobs_plane, body)
+    sched = job["schedule"]
+    assert job["last_run"] is None and job["notices"] == []
+    assert sched["active"] and sched["next_run_at"] and sched["cron"] == "0 0 1 1 *"
+    assert sched["timezone"] == "Europe/Paris" and sched["max_concurrent_runs"] == 2
+    assert call(jobs_plane, "GET", "/jobs/openapi-cron/runs", 200) == {"items": [],
+                                                                       "next": None}
+    bad(jobs_plane, "GET", "/jobs/openapi-cron/runs/latest", 404)
+    bad(jobs_plane, "GET", "/jobs/openapi-cron/runs/latest/logs", 404)
+    bad(jobs_plane, "POST", "/jobs/openapi-cron/cancel", 409, {})
+
+    paused = call(jobs_plane, "PATCH", "/jobs/openapi-cron", 200, {"active": False})
+    assert paused["schedule"]["active"] is False and paused["schedule"]["next_run_at"] is None
+    resumed = call(jobs_plane, "PATCH", f"/jobs/{job['id']}", 200, {"active": True})
+    assert resumed["schedule"]["active"] and resumed["schedule"]["next_run_at"]
+
+    run = call(jobs_plane, "POST", "/jobs/openapi-cron/runs", 202)
+    assert run["status"] == "NEW" and run["trigger"] == "manual" and run["log_size"] == 0
+
+    def sleeping() -> dict[str, Any] | None:
+        out = call(jobs_plane, "GET", "/jobs/openapi-cron/runs/latest/logs?wait=1", 200)
+        return out if "sleeping" in out["text"] else None
+
+    live = wait_for(sleeping, 60, interval=0.2, what="the run to print")
+    assert live["status"] == "INPROGRESS" and not live["complete"]
+    cancelled = call(jobs_plane, "POST", "/jobs/openapi-cron/cancel", 202)
+    assert cancelled == {"job": "openapi-cron", "cancelled_tasks": [run["task_id"]]}
+    done = wait_run(jobs_plane, "openapi-cron", run)
+    assert done["status"] == "CANCELLED" and done["reason"] == "cancelled by user", done
+    assert call(jobs_plane, "GET", "/jobs/openapi-cron/runs/latest/logs", 200)["complete"]
+    bad(jobs_plane, "POST", "/jobs/openapi-cron/cancel", 409, {})
+
+    later = create_job(jobs_plane, job_body(git, "openapi-at", schedule={
+        "type": "at", "at": "2099-01-01T09:00:00", "timezone": "Europe/Paris"}))
+    assert later["schedule"]["at"] == "2099-01-01T08:00:00Z"
+    assert later["schedule"]["next_run_at"] == later["schedule"]["at"]
+    for name in ("openapi-cron", "openapi-at"):
+        assert call(jobs_plane, "DELETE", f"/jobs/{name}", 200)["deleted"] is True
+
+
+def test_job_with_its_own_cluster(jobs_plane: Serve, git: GitServer):
+    """A cluster made for a run shows ``dedicated_to``, refuses deletion, and goes away
+    when the job is deleted mid-run (whose answer lists the cancelled task)."""
+    job = create_job(jobs_plane, job_body(
+        git, "openapi-own", command="sleep.py 60",
+        cluster={"instance_type": "local.small", "instances": 1, "provider": None}))
+    assert job["cluster"] is None
+    assert job["new_cluster"] == {"provider": "local", "instance_type": "local.small",
+                                  "instances": 1, "efa": False}
+    run = job["last_run"]
+
+    def dedicated() -> dict[str, Any] | None:
+        for c in call(jobs_plane, "GET", "/clusters", 200)["items"]:
+            if (c["dedicated_to"] or {}).get("run_id") == run["id"]:
+                return c
+        return None
+
+    cluster = wait_for(dedicated, 60, interval=0.2, what="the run's cluster")
+    assert cluster["dedicated_to"] == {"run_id": run["id"], "job_id": job["id"],
+                                       "job_name": "openapi-own"}
+    bad(jobs_plane, "DELETE", f"/clusters/{cluster['id']}", 409)
+    bad(jobs_plane, "POST", "/jobs", 409, job_body(git, "openapi-other",
+                                                   cluster=cluster["name"]), field="cluster")
+    wait_for(lambda: call(jobs_plane, "GET", "/jobs/openapi-own/runs/latest", 200)["phase"]
+             == "running", 60, interval=0.2, what="the run to start")
+    t0 = time.monotonic()
+    deleted = call(jobs_plane, "DELETE", "/jobs/openapi-own", 200, timeout=180)
+    assert deleted["cancelled_tasks"] == [run["task_id"]] and time.monotonic() - t0 < 60
+    assert call(jobs_plane, "GET", f"/tasks/{run['task_id']}", 200)["status"] == "CANCELLED"
+    gone = call(jobs_plane, "GET", f"/clusters/{cluster['id']}", 200)
+    assert gone["status"] == "TERMINATED" and gone["dedicated_to"]["job_name"] == "openapi-own"

@@ -27,7 +27,7 @@ from .jobs.run_task import RunJob
 from .jobs.scheduler import JobScheduler
 from .jobs.service import JobService
 from .jobs.sources import SourceFetcher
-from .models import Cluster, Organization, Task, TaskEvent, User
+from .models import Cluster, JobRun, Organization, Task, TaskEvent, User
 from .providers.base import ClusterProvider, provider_classes
 from .runtime import DataDirLock, default_data_dir, remove_info, write_info
 from .secrets import SecretBox
@@ -244,7 +244,9 @@ class ControlPlane(LoggingConfigurable):
                 ids = [c.id for c in s.scalars(select(Cluster).where(
                     Cluster.org_id == identity.org_id,
                     (Cluster.id == cluster) | (Cluster.name == cluster))).all()]
-                q = q.where(Task.cluster_id.in_(ids))
+                # A job run that made its own cluster is listed with that cluster too.
+                runs = select(JobRun.task_id).where(JobRun.cluster_id.in_(ids))
+                q = q.where(Task.cluster_id.in_(ids) | Task.id.in_(runs))
             q = apply_cursor(q, Task, cursor).limit(limit + 1)
             rows = list(s.scalars(q).all())
             names = self._cluster_names(s, {t.cluster_id for t in rows})

@@ -4,7 +4,6 @@ delete, and read logs. Runs themselves are tasks (see :mod:`run_task`)."""
 from __future__ import annotations
 
 import asyncio
-import shlex
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -15,8 +14,8 @@ from ..errors import BadRequest, Conflict, NotFound
 from ..identity import Identity
 from ..models import Cluster, ClusterStatus, Job, JobRun, JobRunStatus, Task, TaskStatus, utcnow
 from ..validation import check_bool, check_fields, check_int
-from ..views import apply_cursor, iso, job_view, page, run_view
-from .spec import PREFIX, JobSpec, next_cron_time, parse_job
+from ..views import apply_cursor, job_view, page, run_view
+from .spec import JobSpec, next_cron_time, parse_job
 
 if TYPE_CHECKING:
     from ..service import ControlPlane
@@ -134,6 +133,12 @@ class JobService:
     async def create(self, identity: Identity, body: Any) -> dict[str, Any]:
         now = utcnow()
         spec = parse_job(body, now)
+        with self.store.session() as s:
+            if s.scalars(select(Job.id).where(Job.org_id == identity.org_id,
+                                              Job.name == spec.name,
+                                              Job.deleted_at.is_(None))).first():
+                raise Conflict(f"a job named {spec.name!r} already exists; choose another name "
+                               "or delete it", field="name")
         cluster_id, cluster_spec, region = await self._check_cluster(identity, spec)
         if spec.source.type == "s3" and region:
             bucket_region = await asyncio.to_thread(self.plane.fetcher.bucket_region,
@@ -143,12 +148,6 @@ class JobService:
                 raise BadRequest(f"S3 bucket {spec.source.bucket!r} is in {bucket_region} but "
                                  f"{where} is in {region}: the bucket must be in the cluster's "
                                  "region", field="path")
-        with self.store.session() as s:
-            if s.scalars(select(Job.id).where(Job.org_id == identity.org_id,
-                                              Job.name == spec.name,
-                                              Job.deleted_at.is_(None))).first():
-                raise Conflict(f"a job named {spec.name!r} already exists; choose another name "
-                               "or delete it", field="name")
         job = Job(
             org_id=identity.org_id, name=spec.name, created_by=identity.user_id,
             cluster_id=cluster_id, cluster_spec=cluster_spec,
@@ -231,6 +230,8 @@ class JobService:
         """Log text from ``offset``; with ``wait``, hold until there is more or the run ended."""
         if offset < 0:
             raise BadRequest("offset must be >= 0", field="offset")
+        if limit is not None and limit < 1:
+            raise BadRequest("limit must be >= 1", field="limit")
         loop = asyncio.get_running_loop()
         deadline = loop.time() + wait
         while True:
@@ -315,15 +316,23 @@ class JobService:
                 await self.engine.cancel(tid, identity.org_id)
             except Conflict:
                 pass
-        for tid in tasks:
-            await self.engine.wait_done(tid, timeout=120)
         with self.store.session() as s:
             job = s.get(Job, job_id)
             job.deleted_at = utcnow()
             job.git_password_enc = None  # the secret goes with the job
-        self.plane.job_logs.remove_job(org_id, job_id)
+        for tid in tasks:
+            await self.engine.wait_done(tid, timeout=30)
+        self._remove_logs_if_idle(job_id, org_id)
         self._wake()
         return {"job": name, "deleted": True, "cancelled_tasks": tasks}
+
+    def _remove_logs_if_idle(self, job_id: str, org_id: str) -> None:
+        """A deleted job's logs go once no run of it can write any more."""
+        with self.store.session() as s:
+            active = s.scalars(select(JobRun.id).where(
+                JobRun.job_id == job_id, JobRun.status.in_(ACTIVE_RUN))).first()
+        if active is None:
+            self.plane.job_logs.remove_job(org_id, job_id)
 
     # -- task end ------------------------------------------------------------------------------
 
@@ -343,10 +352,8 @@ class JobService:
                 run.reason = task.error or status.value.lower()
             if status == TaskStatus.CANCELLED:
                 run.reason = "cancelled by user"
+            job = s.get(Job, run.job_id)
+            deleted, job_id, org_id = job.deleted_at is not None, job.id, job.org_id
+        if deleted:
+            self._remove_logs_if_idle(job_id, org_id)
 
-
-def command_preview(argv: list[str]) -> str:
-    return f"{PREFIX} {shlex.join(argv)}"
-
-
-__all__ = ["JobService", "command_preview", "iso"]
