@@ -120,7 +120,10 @@ class Serve:
         if status != 200:
             return
         for c in page["items"]:
-            if c["status"] in ("TERMINATED", "STOPPING"):
+            if c["status"] == "STOPPING" and c["last_task"]:
+                self.wait_task(c["last_task"]["id"])  # a delete already under way
+                continue
+            if c["status"] == "TERMINATED":
                 continue
             st, out = self.http("DELETE", f"/clusters/{c['id']}")
             if st == 202:

@@ -73,10 +73,17 @@ class JupyterServer:
         """Clusters outlive the server that made them; tests clean up explicitly."""
         status, page = self.call("GET", "/clusters")
         for c in page["items"] if status == 200 else []:
-            if c["status"] not in ("TERMINATED", "STOPPING"):
+            task_id = None
+            if c["status"] == "STOPPING" and c["last_task"]:
+                task_id = c["last_task"]["id"]
+            elif c["status"] != "TERMINATED":
                 st, out = self.call("DELETE", f"/clusters/{c['id']}")
-                if st == 202:
-                    self.call("GET", f"/tasks/{out['task']['id']}?wait=60")
+                task_id = out["task"]["id"] if st == 202 else None
+            deadline = time.monotonic() + 120
+            while task_id and time.monotonic() < deadline:
+                st, task = self.call("GET", f"/tasks/{task_id}?wait=10")
+                if st != 200 or task["status"] in ("FINISHED", "FAILED", "CANCELLED"):
+                    break
 
     def jupyter(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         return http(self.base.rstrip("/"), method, path, body, JUPYTER_TOKEN)

@@ -82,8 +82,8 @@ def test_attach_and_px_in_a_kernel(tmp_path):
         assert {c["name"]: c["status"] for c in listed} == {"nb-demo": "RUNNING",
                                                            "from-nb": "RUNNING"}
         for name in ("nb-demo", "from-nb"):
-            assert cli(server.api, JUPYTER_TOKEN, "cluster", "delete", name,
-                       "--wait").returncode == 0
+            r = cli(server.api, JUPYTER_TOKEN, "cluster", "delete", name, "--wait")
+            assert r.returncode == 0, (r.stdout, r.stderr)
     finally:
         server.delete_all_clusters()
         server.stop()
