@@ -75,6 +75,7 @@ class Platform:
         self.clusters = Clusters(self)
         self.tasks = Tasks(self)
         self.jobs = Jobs(self)
+        self.credentials = Credentials(self)
 
     def __repr__(self) -> str:
         return f"<Platform {self.url}>"
@@ -447,3 +448,22 @@ class Jobs:
 
     def delete(self, name_or_id: str) -> dict[str, Any]:
         return self.get(name_or_id).delete()
+
+
+class Credentials:
+    """The organisation's AWS credentials (the secret is write-only)."""
+
+    def __init__(self, platform: Platform):
+        self.platform = platform
+
+    def set(self, access_key_id: str, secret_access_key: str, account_id: str,
+            region: str) -> dict[str, Any]:
+        return self.platform.request("PUT", "/aws/credentials", {  # type: ignore[no-any-return]
+            "access_key_id": access_key_id, "secret_access_key": secret_access_key,
+            "account_id": account_id, "region": region}, timeout=self.platform.timeout + 60)
+
+    def show(self) -> dict[str, Any]:
+        return self.platform.request("GET", "/aws/credentials")  # type: ignore[no-any-return]
+
+    def delete(self) -> dict[str, Any]:
+        return self.platform.request("DELETE", "/aws/credentials")  # type: ignore[no-any-return]

@@ -172,6 +172,7 @@ class ClusterService:
         check_fields(body, CREATE_FIELDS)
         name = check_name(body.get("name"))
         p = self.provider(check_str(body.get("provider"), "provider", required=False) or None)
+        await p.check_ready(identity)
         itype = await self._instance_type(identity, p, body.get("instance_type"))
         instances = check_int(body.get("instances", 1), "instances", minimum=1,
                               maximum=p.max_instances)

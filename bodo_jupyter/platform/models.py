@@ -298,3 +298,23 @@ class JobRun(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(default=None)
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class AwsAccount(Base):
+    """An organisation's link to its AWS account; the secret is stored encrypted."""
+
+    __tablename__ = "aws_accounts"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("a"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), unique=True)
+    access_key_id: Mapped[str] = mapped_column(String(128))
+    secret_enc: Mapped[str] = mapped_column(Text)
+    account_id: Mapped[str] = mapped_column(String(12))
+    region: Mapped[str] = mapped_column(String(32))
+    arn: Mapped[str] = mapped_column(String(256), default="")
+    status: Mapped[str] = mapped_column(String(16), default="INPROGRESS")  # | READY | FAILED
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    task_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"), default=None)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)

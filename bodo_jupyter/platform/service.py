@@ -106,6 +106,8 @@ class ControlPlane(LoggingConfigurable):
         self.engine.register(RunJob(self))
         self.engine.on_finished.append(self.jobs.on_task_finished)
         self.scheduler = JobScheduler(parent=self, plane=self)
+        for p in self.providers.values():
+            p.attach(self)
         self._lock = DataDirLock(self.path)
         self._loops: list[asyncio.Task[None]] = []
         self.started = False

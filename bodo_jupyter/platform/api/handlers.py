@@ -10,6 +10,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from ..errors import NotFound
 from .base import API_PREFIX, APIMixin
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -157,6 +158,27 @@ class JobRunLogsAPI(APIMixin):
             self.float_arg("wait", 0.0, maximum=60.0), self.int_arg("limit", 0) or None))
 
 
+class AwsCredentialsAPI(APIMixin):
+    def _accounts(self) -> Any:
+        provider = self.plane.providers.get("aws")
+        if provider is None:
+            raise NotFound("the aws provider is not enabled on this platform "
+                           "(ControlPlane.enabled_providers)")
+        return provider.accounts
+
+    async def get(self) -> None:
+        ident = self.identity()
+        self.send(self._accounts().show(ident))
+
+    async def put(self) -> None:
+        ident = self.identity()
+        self.send(await self._accounts().set(ident, self.json_body()), 202)
+
+    async def delete(self) -> None:
+        ident = self.identity()
+        self.send(self._accounts().delete(ident))
+
+
 ROUTES: list[tuple[str, type[APIMixin]]] = [
     ("", RootAPI),
     ("/openapi.yaml", OpenAPISpecAPI),
@@ -173,6 +195,7 @@ ROUTES: list[tuple[str, type[APIMixin]]] = [
     ("/jobs/([^/]+)/runs", JobRunsAPI),
     ("/jobs/([^/]+)/runs/([^/]+)", JobRunAPI),
     ("/jobs/([^/]+)/runs/([^/]+)/logs", JobRunLogsAPI),
+    ("/aws/credentials", AwsCredentialsAPI),
 ]
 
 

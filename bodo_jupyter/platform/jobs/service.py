@@ -115,10 +115,16 @@ class JobService:
                 if held is not None:
                     raise Conflict(self.holder_message(s, c, held), field="cluster")
                 cluster_spec = self.clusters.spec(c)
-                region = self.clusters.provider(c.provider).region(cluster_spec)
+                provider = self.clusters.provider(c.provider)
+                if not provider.supports_jobs:
+                    raise BadRequest(f"jobs cannot run on {provider.name} clusters yet",
+                                     field="cluster")
+                region = provider.region(cluster_spec)
                 return c.id, None, region
         raw = dict(spec.cluster_spec or {})
         p = self.clusters.provider(raw.get("provider"))
+        if not p.supports_jobs:
+            raise BadRequest(f"jobs cannot run on {p.name} clusters yet", field="provider")
         itype = await self.clusters._instance_type(identity, p, raw["instance_type"])
         instances = check_int(raw.get("instances", 1), "instances", minimum=1,
                               maximum=p.max_instances)

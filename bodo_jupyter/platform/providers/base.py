@@ -73,6 +73,8 @@ class ClusterProvider(LoggingConfigurable):
 
     name: ClassVar[str] = ""
     display_name: ClassVar[str] = ""
+    #: Whether jobs can run on this provider's clusters.
+    supports_jobs: ClassVar[bool] = True
 
     max_instances = Integer(
         16, config=True, help="Largest number of instances one cluster may have."
@@ -86,6 +88,9 @@ class ClusterProvider(LoggingConfigurable):
         #: on one machine never touch each other's resources.
         self.plane_id = plane_id
 
+    def attach(self, plane: Any) -> None:
+        """Hook for providers that add services to the control plane (credentials, tasks)."""
+
     def create_steps(self, spec: ClusterSpec) -> list[Step]:
         return [Step("provision", "Provisioning")]
 
@@ -94,6 +99,9 @@ class ClusterProvider(LoggingConfigurable):
 
     async def instance_types(self, identity: Identity) -> list[InstanceType]:
         raise NotImplementedError
+
+    async def check_ready(self, identity: Identity) -> None:
+        """Raise a 4xx when this organisation cannot create clusters here yet."""
 
     async def provision(self, spec: ClusterSpec, ops: TaskContext) -> dict[str, Any]:
         """Make the cluster and wait until every engine answers; returns details."""

@@ -1,0 +1,113 @@
+"""The user-data script that turns an instance of the platform's image into a
+cluster node. Pure: a function from the cluster plan to a bash script.
+
+Every node mounts the EFS file system at the same path, fetches the cluster's
+SSH key (KMS-encrypted in the cluster's bucket) and registers itself in the
+cluster's DynamoDB table. The first node (launch index 0) waits for all nodes,
+writes the MPI hostfile, starts the ipyparallel controller, publishes its
+connection file to the bucket (encrypted with the cluster's KMS key) and
+starts one engine per core under ``mpiexec`` across all nodes; then it marks
+the cluster ready in the table, which is what the control plane waits for.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+from .plan import MOUNT_POINT, ClusterPlan
+
+# Values the script reads; the control plane and tests parse them the same way.
+VARS = ("CLUSTER_ID", "REGION", "TABLE", "BUCKET", "EFS_ID", "KMS_KEY", "NODES",
+        "CORES_PER_NODE", "CORE_COUNT", "EFA")
+
+
+def script_vars(text: str) -> dict[str, str]:
+    """The ``NAME=value`` assignments at the top of a user-data script."""
+    out = {}
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name in VARS:
+            out[name] = shlex.split(value)[0] if value else ""
+    return out
+
+
+def user_data(plan: ClusterPlan, *, efs_id: str, kms_key_id: str,
+              python: str = "/opt/bodo/bin/python") -> str:
+    q = shlex.quote
+    values = {
+        "CLUSTER_ID": plan.cluster_id, "REGION": plan.region, "TABLE": plan.table,
+        "BUCKET": plan.bucket, "EFS_ID": efs_id, "KMS_KEY": kms_key_id,
+        "NODES": str(plan.instances), "CORES_PER_NODE": str(plan.cores_per_instance),
+        "CORE_COUNT": str(plan.core_count), "EFA": "1" if plan.efa else "0",
+    }
+    header = "\n".join(f"{k}={q(v)}" for k, v in values.items())
+    efa_env = ("export FI_PROVIDER=efa FI_EFA_USE_DEVICE_RDMA=1\n"
+               "MPI_EXTRA=(--mca pml cm --mca mtl ofi)\n") if plan.efa else "MPI_EXTRA=()\n"
+    return f"""#!/bin/bash
+# bodo-jupyter cluster node bootstrap ({plan.name})
+set -euo pipefail
+{header}
+PY={q(python)}
+SHARED={MOUNT_POINT}
+export AWS_DEFAULT_REGION="$REGION"
+exec > >(tee -a /var/log/bodo-bootstrap.log) 2>&1
+
+imds() {{
+  local token
+  token=$(curl -sf -X PUT http://169.254.169.254/latest/api/token \\
+    -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
+  curl -sf -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+}}
+INSTANCE_ID=$(imds instance-id)
+PRIVATE_IP=$(imds local-ipv4)
+LAUNCH_INDEX=$(imds ami-launch-index)
+
+# 1. The shared file system, at the same path on every node.
+mkdir -p "$SHARED"
+echo "$EFS_ID:/ $SHARED efs _netdev,tls,iam 0 0" >> /etc/fstab
+until mount "$SHARED"; do sleep 5; done
+
+# 2. The cluster's SSH key, so that mpiexec can reach every node.
+install -d -m 700 -o bodo -g bodo /home/bodo/.ssh
+aws s3 cp "s3://$BUCKET/secrets/ssh-key.kms" - \\
+  | base64 -d > /tmp/ssh-key.kms
+aws kms decrypt --key-id "$KMS_KEY" --ciphertext-blob fileb:///tmp/ssh-key.kms \\
+  --query Plaintext --output text | base64 -d > /home/bodo/.ssh/id_rsa
+rm -f /tmp/ssh-key.kms
+chmod 600 /home/bodo/.ssh/id_rsa && chown bodo:bodo /home/bodo/.ssh/id_rsa
+
+# 3. Register this node.
+aws dynamodb put-item --table-name "$TABLE" --item \\
+  "{{\\"pk\\":{{\\"S\\":\\"node#$INSTANCE_ID\\"}},\\"ip\\":{{\\"S\\":\\"$PRIVATE_IP\\"}},\\"status\\":{{\\"S\\":\\"ready\\"}}}}"
+
+[ "$LAUNCH_INDEX" = 0 ] || exit 0
+
+# 4. The first node: hostfile, controller, engines on every core of every node.
+until [ "$(aws dynamodb scan --table-name "$TABLE" --select COUNT \\
+      --filter-expression 'begins_with(pk, :n)' \\
+      --expression-attribute-values '{{":n":{{"S":"node#"}}}}' --query Count)" = "$NODES" ]; do
+  sleep 2
+done
+aws dynamodb scan --table-name "$TABLE" --filter-expression 'begins_with(pk, :n)' \\
+  --expression-attribute-values '{{":n":{{"S":"node#"}}}}' --query 'Items[].ip.S' --output text \\
+  | tr '\\t' '\\n' | sed "s/$/ slots=$CORES_PER_NODE/" > "$SHARED/hostfile"
+{efa_env}PROFILE="$SHARED/.ipython/profile_bodo"
+sudo -u bodo "$PY" -m ipyparallel.controller --profile-dir="$PROFILE" \\
+  --cluster-id="$CLUSTER_ID" --ip="$PRIVATE_IP" --usethreads \\
+  --HeartMonitor.period=250 --HeartMonitor.max_heartmonitor_misses=120 &
+CONN="$PROFILE/security/ipcontroller-$CLUSTER_ID-client.json"
+until [ -s "$CONN" ]; do sleep 1; done
+aws s3 cp "$CONN" "s3://$BUCKET/ipyparallel/client.json" --sse aws:kms --sse-kms-key-id "$KMS_KEY"
+sudo -u bodo mpiexec -n "$CORE_COUNT" --hostfile "$SHARED/hostfile" "${{MPI_EXTRA[@]}}" \\
+  "$PY" -m ipyparallel.engine --mpi --profile-dir="$PROFILE" --cluster-id="$CLUSTER_ID" &
+
+# 5. Wait until every engine has registered, then tell the control plane.
+sudo -u bodo "$PY" - "$CONN" "$CORE_COUNT" <<'PYEOF'
+import sys, ipyparallel as ipp
+rc = ipp.Client(sys.argv[1])
+rc.wait_for_engines(int(sys.argv[2]), timeout=1800)
+rc.close()
+PYEOF
+aws dynamodb put-item --table-name "$TABLE" --item \\
+  "{{\\"pk\\":{{\\"S\\":\\"cluster\\"}},\\"status\\":{{\\"S\\":\\"ready\\"}},\\"engines\\":{{\\"N\\":\\"$CORE_COUNT\\"}}}}"
+"""

@@ -1,0 +1,285 @@
+"""An organisation's AWS credentials: checked, stored encrypted, made ready.
+
+Saving runs STS GetCallerIdentity with the keys (the account id must match)
+and a few read-only calls that each need a permission of the platform policy,
+so that bad keys, a wrong account and a missing policy are each a clear 400
+before anything is stored. Then a task grants the platform's machine image
+launch permission to the account (with the *platform's* credentials, which
+own the image); the account is READY when that is done, and AWS clusters can
+be created only then. The secret is never returned, logged or shown again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from sqlalchemy import select
+
+from ...errors import BadRequest, Conflict, NotFound, ProvisionError
+from ...identity import Identity
+from ...models import AwsAccount, Cluster, ClusterStatus, utcnow
+from ...tasks import Step, TaskContext, TaskHandler
+from ...validation import check_fields, check_str
+from ...views import iso
+from .clients import AwsCredentials
+from .errors import BAD_CREDENTIALS, DENIED, code_of, message_of
+
+if TYPE_CHECKING:
+    from ...models import Task
+    from ...service import ControlPlane
+    from .provider import AWSProvider
+
+FIELDS = ("access_key_id", "secret_access_key", "account_id", "region")
+KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,124}$")
+ACCOUNT = re.compile(r"^\d{12}$")
+REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
+
+# Read-only calls that need a permission of the platform policy: a missing
+# policy shows up here, at "save", not half-way through a cluster.
+PROBES: tuple[tuple[str, str, dict[str, Any], str], ...] = (
+    ("ec2", "describe_instance_types", {"MaxResults": 5}, "ec2:DescribeInstanceTypes"),
+    ("ec2", "describe_vpcs", {"MaxResults": 5}, "ec2:DescribeVpcs"),
+    ("kms", "list_aliases", {"Limit": 1}, "kms:ListAliases"),
+    ("dynamodb", "list_tables", {"Limit": 1}, "dynamodb:ListTables"),
+    ("efs", "describe_file_systems", {"MaxItems": 1}, "elasticfilesystem:DescribeFileSystems"),
+    ("iam", "list_roles", {"MaxItems": 1, "PathPrefix": "/bodo/"}, "iam:ListRoles"),
+)
+
+
+def mask(key_id: str) -> str:
+    return f"…{key_id[-4:]}"
+
+
+def account_view(a: AwsAccount) -> dict[str, Any]:
+    return {
+        "access_key_id": mask(a.access_key_id),
+        "account_id": a.account_id,
+        "region": a.region,
+        "arn": a.arn,
+        "status": a.status,
+        "ready": a.status == "READY",
+        "status_message": a.status_message,
+        "task_id": a.task_id,
+        "created_at": iso(a.created_at),
+        "updated_at": iso(a.updated_at),
+    }
+
+
+def _client(service: str, key: str, secret: str, region: str) -> Any:
+    return boto3.client(service, aws_access_key_id=key, aws_secret_access_key=secret,
+                        region_name=region,
+                        config=Config(retries={"mode": "standard", "max_attempts": 5}))
+
+
+def check_keys(key: str, secret: str, account: str, region: str) -> str:
+    """Blocking: who these keys are, and that they may do what the platform needs."""
+    try:
+        ident = _client("sts", key, secret, region).get_caller_identity()
+    except ClientError as e:
+        code = code_of(e)
+        if code == "SignatureDoesNotMatch":
+            raise BadRequest("the secret access key does not match the access key id",
+                             field="secret_access_key") from None
+        if code in BAD_CREDENTIALS:
+            raise BadRequest(f"AWS does not know the access key id {mask(key)} ({code})",
+                             field="access_key_id") from None
+        raise BadRequest(f"AWS refused the credentials: {code}: {message_of(e)}") from None
+    except BotoCoreError as e:
+        raise BadRequest(f"cannot reach AWS to check the credentials: {e}") from None
+    if ident["Account"] != account:
+        raise BadRequest(f"these keys belong to AWS account {ident['Account']}, not {account}",
+                         field="account_id")
+    missing = []
+    for service, op, kw, action in PROBES:
+        try:
+            getattr(_client(service, key, secret, region), op)(**kw)
+        except ClientError as e:
+            if code_of(e) in DENIED or "AccessDenied" in str(e) or \
+                    e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
+                missing.append(action)
+            else:
+                raise BadRequest(f"checking {action} failed: {code_of(e)}: {message_of(e)}") \
+                    from None
+    if missing:
+        raise BadRequest(f"the keys of {ident['Arn']} lack permissions the platform needs: "
+                         f"{', '.join(missing)}. Attach the bodo-platform policy "
+                         "(`bodo-jupyter aws create-policy`) to this user",
+                         field="access_key_id", code="aws_denied")
+    return str(ident["Arn"])
+
+
+class AwsAccounts:
+    """The API's view of credentials; the provider asks it for keys."""
+
+    def __init__(self, plane: ControlPlane, provider: AWSProvider):
+        self.plane = plane
+        self.store = plane.store
+        self.provider = provider
+
+    def _get(self, s: Any, org_id: str) -> AwsAccount | None:
+        return s.scalars(select(AwsAccount).where(AwsAccount.org_id == org_id)).first()
+
+    def show(self, identity: Identity) -> dict[str, Any]:
+        with self.store.session() as s:
+            a = self._get(s, identity.org_id)
+            if a is None:
+                raise NotFound("no AWS credentials set for your organisation: "
+                               "`bodo-jupyter credentials set`")
+            return account_view(a)
+
+    def _live_aws_clusters(self, s: Any, org_id: str) -> list[str]:
+        return list(s.scalars(select(Cluster.name).where(
+            Cluster.org_id == org_id, Cluster.provider == "aws",
+            Cluster.status != ClusterStatus.TERMINATED)).all())
+
+    async def set(self, identity: Identity, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise BadRequest("the request body must be a JSON object")
+        check_fields(body, FIELDS)
+        key = check_str(body.get("access_key_id"), "access_key_id", max_len=128).strip()
+        secret = body.get("secret_access_key")
+        if not isinstance(secret, str) or not secret.strip():
+            raise BadRequest("secret_access_key is required", field="secret_access_key")
+        account = check_str(str(body.get("account_id") or ""), "account_id", max_len=12)
+        region = check_str(body.get("region"), "region", max_len=32).strip()
+        if not KEY_ID.match(key):
+            raise BadRequest("access_key_id looks wrong: it starts with AKIA (or ASIA) followed "
+                             "by capital letters and digits", field="access_key_id")
+        if not ACCOUNT.match(account):
+            raise BadRequest("account_id must be 12 digits", field="account_id")
+        if not REGION.match(region):
+            raise BadRequest(f"invalid AWS region {region!r} (e.g. us-east-1)", field="region")
+        arn = await asyncio.to_thread(check_keys, key, secret.strip(), account, region)
+        with self.store.session() as s:
+            a = self._get(s, identity.org_id)
+            live = self._live_aws_clusters(s, identity.org_id)
+            if a is not None and live and (a.account_id != account or a.region != region):
+                raise Conflict(f"AWS clusters {', '.join(live)} still run in account "
+                               f"{a.account_id} ({a.region}); delete them before moving to "
+                               "another account or region", field="account_id")
+            if a is None:
+                a = AwsAccount(org_id=identity.org_id, created_by=identity.user_id)
+                s.add(a)
+            a.access_key_id, a.account_id, a.region, a.arn = key, account, region, arn
+            a.secret_enc = self.plane.secrets.encrypt(secret.strip())
+            a.status, a.status_message = "INPROGRESS", "Granting launch permission"
+            s.flush()
+            task = self.plane.engine.new_task(kind="aws.grant-image", org_id=identity.org_id,
+                                              user_id=identity.user_id, cluster_id=None,
+                                              params={"account": a.id})
+            s.add(task)
+            s.flush()
+            a.task_id = task.id
+            out = account_view(a)
+        self.provider.forget_session(identity.org_id)
+        self.plane.engine.start(task.id)
+        return out
+
+    def delete(self, identity: Identity) -> dict[str, Any]:
+        with self.store.session() as s:
+            a = self._get(s, identity.org_id)
+            if a is None:
+                raise NotFound("no AWS credentials set for your organisation")
+            live = self._live_aws_clusters(s, identity.org_id)
+            if live:
+                raise Conflict(f"AWS clusters {', '.join(live)} still exist; delete them "
+                               "first (deleting needs these credentials)")
+            s.delete(a)
+        self.provider.forget_session(identity.org_id)
+        return {"deleted": True}
+
+    def credentials(self, org_id: str, *, require_ready: bool = True) -> AwsCredentials:
+        """Decrypted keys for the provider (in memory only)."""
+        with self.store.session() as s:
+            a = self._get(s, org_id)
+            if a is None:
+                raise BadRequest("no AWS credentials for your organisation: set them with "
+                                 "`bodo-jupyter credentials set` (or the settings page)",
+                                 field="provider", code="aws_no_credentials")
+            if require_ready and a.status != "READY":
+                what = ("is still being made ready (launch permission for the machine image, "
+                        f"task {a.task_id})" if a.status == "INPROGRESS"
+                        else f"is not ready: {a.status_message}")
+                raise Conflict(f"your AWS account {what}", field="provider")
+            return AwsCredentials(a.access_key_id, self.plane.secrets.decrypt(a.secret_enc),
+                                  a.region, a.account_id)
+
+    def ready_orgs(self) -> list[str]:
+        with self.store.session() as s:
+            return list(s.scalars(select(AwsAccount.org_id).where(
+                AwsAccount.status == "READY")).all())
+
+
+class GrantImage(TaskHandler):
+    """Grant launch permission on the platform's image to the user's account."""
+
+    kind = "aws.grant-image"
+    resumable = True
+
+    def __init__(self, plane: ControlPlane, provider: AWSProvider):
+        self.plane = plane
+        self.provider = provider
+
+    def steps(self, task: Task) -> list[Step]:
+        return [Step("image", "Finding the platform's machine image for the region"),
+                Step("grant", "Granting launch permission to your account"),
+                Step("verify", "Checking the permission")]
+
+    def _set(self, account_row: str, status: str, message: str) -> None:
+        with self.plane.store.session() as s:
+            a = s.get(AwsAccount, account_row)
+            if a is not None:
+                a.status, a.status_message, a.updated_at = status, message, utcnow()
+        self.plane.engine._notify()
+
+    async def run(self, ctx: TaskContext) -> None:
+        with self.plane.store.session() as s:
+            a = s.get(AwsAccount, ctx.params["account"])
+            if a is None:
+                raise ProvisionError("the credentials were deleted")
+            region, account = a.region, a.account_id
+        async with ctx.step("image"):
+            ami = self.provider.ami_ids.get(region)
+            if not ami:
+                raise ProvisionError(
+                    f"no machine image is configured for {region}; the admin sets "
+                    "AWSProvider.ami_ids (one AMI per region)")
+            ec2 = self.provider.platform_client("ec2", region)
+            try:
+                img = await asyncio.to_thread(ec2.describe_images, ImageIds=[ami])
+            except ClientError as e:
+                raise ProvisionError(f"the platform cannot read its image {ami} in {region}: "
+                                     f"{code_of(e)}: {message_of(e)}") from None
+            if not img["Images"]:
+                raise ProvisionError(f"image {ami} does not exist in {region}")
+            owner = img["Images"][0].get("OwnerId")
+            ctx.progress(1.0, f"image {ami} in {region}")
+        async with ctx.step("grant"):
+            if owner == account:
+                ctx.progress(1.0, f"{ami} belongs to account {account}: nothing to grant")
+            else:
+                try:
+                    await asyncio.to_thread(
+                        ec2.modify_image_attribute, ImageId=ami,
+                        LaunchPermission={"Add": [{"UserId": account}]})
+                except ClientError as e:
+                    raise ProvisionError(f"granting launch permission on {ami} failed: "
+                                         f"{code_of(e)}: {message_of(e)}") from None
+                ctx.progress(1.0, f"launch permission on {ami} granted to {account}")
+        async with ctx.step("verify"):
+            if owner != account:
+                attr = await asyncio.to_thread(ec2.describe_image_attribute, ImageId=ami,
+                                               Attribute="launchPermission")
+                users = {p.get("UserId") for p in attr.get("LaunchPermissions", [])}
+                if account not in users:
+                    raise ProvisionError(f"{account} is not among the accounts allowed to "
+                                         f"launch {ami}")
+        self._set(ctx.params["account"], "READY", "")
+
+    async def rollback(self, ctx: TaskContext, status: Any, reason: str) -> None:
+        self._set(ctx.params["account"], "FAILED", reason)
