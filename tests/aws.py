@@ -84,15 +84,15 @@ def _user(iam: Any, name: str, policy: dict[str, Any], account: str) -> Keys:
 
 
 @contextmanager
-def aws_emulator(log_dir: Path) -> Iterator[Emulator]:
+def aws_emulator(log_dir: Path, boot_delay: float = 0.1) -> Iterator[Emulator]:
     port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": REGION, "INITIAL_NO_AUTH_ACTION_COUNT": "40",
-           "BODO_EMULATOR_BOOT_DELAY": "0.1", "PYTHONPATH": str(ROOT),
+           "BODO_EMULATOR_BOOT_DELAY": str(boot_delay), "PYTHONPATH": str(ROOT),
            # AWS-managed policies (AmazonSSMManagedInstanceCore) exist in real accounts.
            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     env.pop("AWS_ENDPOINT_URL", None)
-    log = open(log_dir / "aws-emulator.log", "ab")  # noqa: SIM115
+    log = open(log_dir / "aws-emulator.log", "ab")
     proc = subprocess.Popen([sys.executable, "-m", "tests.aws_emulator", "-H", "127.0.0.1",
                              "-p", str(port)], env=env, cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT)

@@ -199,9 +199,8 @@ class ClusterService:
                                        field="client_token")
                     task = s.scalars(select(Task).where(
                         Task.cluster_id == prior.id, Task.kind == "cluster.create")).one()
-                    events = list(task.events)
                     return (self.view(s, prior),
-                            task_view(task, cluster_name=prior.name, all_events=events), False)
+                            task_view(task, cluster_name=prior.name, detail=True), False)
             existing = s.scalars(select(Cluster).where(
                 Cluster.org_id == identity.org_id, Cluster.name == name,
                 Cluster.status != ClusterStatus.TERMINATED)).first()
@@ -234,7 +233,7 @@ class ClusterService:
                 task.steps = [st.to_dict() for st in p.create_steps(spec)]
                 s.add(task)
                 s.flush()
-                out = self.view(s, cluster), task_view(task, cluster_name=name, all_events=[])
+                out = self.view(s, cluster), task_view(task, cluster_name=name, detail=True)
         except IntegrityError:
             # Lost a race with an identical request: report it like the check above.
             raise Conflict(f"a cluster named {name!r} already exists", field="name") from None
@@ -280,7 +279,7 @@ class ClusterService:
             s.add(task)
             c.set_status(ClusterStatus.STOPPING, "Deleting")
             s.flush()
-            out = self.view(s, c), task_view(task, cluster_name=c.name, all_events=[])
+            out = self.view(s, c), task_view(task, cluster_name=c.name, detail=True)
         for tid in to_cancel:
             try:
                 await self.engine.cancel(tid, identity.org_id)

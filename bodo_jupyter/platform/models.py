@@ -169,6 +169,10 @@ class Task(Base):
     # The steps the task will go through, [{"name": ..., "title": ...}], known
     # up front so that a UI can show what is still to come.
     steps: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    # Where each step got to, kept up to date by every event, so that reading a
+    # task never has to replay its events: {step: {"state": ..., "message": ...}}.
+    step_state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -208,11 +208,11 @@ class ControlPlane(LoggingConfigurable):
     def get_task(self, identity: Identity, task_id: str, since: int = 0) -> dict[str, Any]:
         with self.store.session() as s:
             t = self._task(s, identity, task_id)
-            events = list(s.scalars(select(TaskEvent).where(TaskEvent.task_id == t.id)
-                                    .order_by(TaskEvent.seq)).all())
+            events = list(s.scalars(select(TaskEvent).where(
+                TaskEvent.task_id == t.id, TaskEvent.seq > since).order_by(TaskEvent.seq)).all())
             names = self._cluster_names(s, {t.cluster_id})
-            return task_view(t, cluster_name=names.get(t.cluster_id or ""),
-                             events=[e for e in events if e.seq > since], all_events=events)
+            return task_view(t, cluster_name=names.get(t.cluster_id or ""), events=events,
+                             detail=True)
 
     async def watch_task(self, identity: Identity, task_id: str, since: int,
                          wait: float) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
@@ -193,7 +193,6 @@ class TaskEngine(LoggingConfigurable):
         self.store = store
         self.handlers: dict[str, TaskHandler] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
-        self._seq: dict[str, int] = {}
         self._cancel: set[str] = set()
         self._changed = asyncio.Event()
         self._waiters = 0
@@ -227,24 +226,23 @@ class TaskEngine(LoggingConfigurable):
 
     # -- events and waiting -----------------------------------------------------
 
-    def _next_seq(self, s: Any, task_id: str) -> int:
-        if task_id not in self._seq:
-            last = s.scalar(select(func.max(TaskEvent.seq)).where(TaskEvent.task_id == task_id))
-            self._seq[task_id] = last or 0
-        self._seq[task_id] += 1
-        return self._seq[task_id]
-
     def add_event(self, task_id: str, step: str, state: str, message: str,
                   progress: float = -1.0) -> None:
         with self.store.session() as s:
             task = s.get(Task, task_id)
             if task is None:
                 return
-            ev = TaskEvent(task_id=task_id, seq=self._next_seq(s, task_id), step=step,
+            task.last_seq = (task.last_seq or 0) + 1
+            ev = TaskEvent(task_id=task_id, seq=task.last_seq, step=step,
                            state=state, message=message,
                            progress=task.progress if progress < 0 else progress)
             if progress >= 0:
                 task.progress = max(task.progress, progress)
+            if state in ("started", "done", "failed", "progress"):
+                now = dict(task.step_state or {}).get(step, {})
+                task.step_state = {**(task.step_state or {}), step: {
+                    "state": now.get("state", "started") if state == "progress" else state,
+                    "message": message}}
             s.add(ev)
         self._notify()
 
@@ -359,7 +357,6 @@ class TaskEngine(LoggingConfigurable):
                 self._finish(task_id, TaskStatus.FINISHED, None)
             finally:
                 self._cancel.discard(task_id)
-                self._seq.pop(task_id, None)
 
     async def _end(self, ctx: TaskContext, handler: TaskHandler, status: TaskStatus,
                    reason: str) -> None:

@@ -61,26 +61,19 @@ def event_view(e: TaskEvent) -> dict[str, Any]:
     }
 
 
-def step_states(task: Task, events: list[TaskEvent]) -> list[dict[str, Any]]:
+def step_states(task: Task) -> list[dict[str, Any]]:
     """Each declared step with where it got to: pending, started, done or failed."""
-    state: dict[str, str] = {}
-    message: dict[str, str] = {}
-    for e in events:
-        if e.state in ("started", "done", "failed"):
-            state[e.step] = e.state
-            message[e.step] = e.message
-        elif e.state == "progress":
-            message[e.step] = e.message
+    state = task.step_state or {}
     return [
-        {"name": s["name"], "title": s["title"], "state": state.get(s["name"], "pending"),
-         "message": message.get(s["name"], "")}
+        {"name": s["name"], "title": s["title"],
+         "state": state.get(s["name"], {}).get("state", "pending"),
+         "message": state.get(s["name"], {}).get("message", "")}
         for s in task.steps or []
     ]
 
 
 def task_view(t: Task, *, cluster_name: str | None = None,
-              events: list[TaskEvent] | None = None,
-              all_events: list[TaskEvent] | None = None) -> dict[str, Any]:
+              events: list[TaskEvent] | None = None, detail: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": t.id,
         "kind": t.kind,
@@ -95,9 +88,9 @@ def task_view(t: Task, *, cluster_name: str | None = None,
         "started_at": iso(t.started_at),
         "finished_at": iso(t.finished_at),
     }
-    if all_events is not None:
-        out["steps"] = step_states(t, all_events)
-        out["last_seq"] = all_events[-1].seq if all_events else 0
+    if detail:
+        out["steps"] = step_states(t)
+        out["last_seq"] = t.last_seq or 0
     if events is not None:
         out["events"] = [event_view(e) for e in events]
     return out

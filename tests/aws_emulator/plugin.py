@@ -4,10 +4,11 @@
   moto has none ("not implemented"). Groups are kept per account and region
   with their strategy and tags.
 * RunInstances: moto ignores ``Placement.GroupName`` and a network interface's
-  ``InterfaceType`` (EFA), and does not honour ``ClientToken``. Here the group
-  must exist and is kept on the instances, ``InterfaceType`` is kept on their
-  interfaces, and a repeated ClientToken returns the first reservation, as EC2
-  does.
+  ``InterfaceType`` (EFA), gives the instance profile to the first instance
+  only, and does not honour ``ClientToken``. Here the group must exist and is
+  kept on the instances, ``InterfaceType`` is kept on their interfaces, every
+  instance gets the profile, and a repeated ClientToken returns the first
+  reservation, as EC2 does.
 * IAM enforcement: moto computes a different SigV4 signature than botocore
   for EFS's REST requests and so refuses every authenticated EFS call. For
   EFS only, the signature is not compared; the access key must still exist
@@ -120,10 +121,14 @@ def run_instances(self: Any) -> Any:
     reservation = result.result if hasattr(result, "result") else None
     if reservation is None:
         return result
-    for inst in reservation.instances:
+    profile = self._get_param("IamInstanceProfile.Name")
+    for n, inst in enumerate(reservation.instances):
+        if profile and n > 0:
+            self.ec2_backend.associate_iam_instance_profile(
+                instance_id=inst.id, iam_instance_profile_name=profile)
         if group:
             inst.placement.group_name = group
-        for req, nic in zip(nics, sorted(inst.nics.items())):
+        for req, nic in zip(nics, sorted(inst.nics.items()), strict=False):
             kind = req.get("InterfaceType") if isinstance(req, dict) else None
             if kind:
                 nic[1].interface_type = kind
@@ -154,7 +159,7 @@ def boot(account: str, region: str, user_data: str, ids: list[str], ips: list[st
     v = script_vars(user_data)
     ec2 = ec2_backends[account][region]
     ddb = dynamodb_backends[account][region]
-    for iid, ip in zip(ids, ips):
+    for iid, ip in zip(ids, ips, strict=True):
         inst = ec2.get_instance(iid)
         if inst.state != "running":
             return  # terminated before it booted

@@ -26,7 +26,7 @@ from ...models import AwsAccount, Cluster, ClusterStatus, utcnow
 from ...tasks import Step, TaskContext, TaskHandler
 from ...validation import check_fields, check_str
 from ...views import iso
-from .clients import AwsCredentials
+from .clients import Audit, AwsCredentials
 from .errors import BAD_CREDENTIALS, DENIED, code_of, message_of
 
 if TYPE_CHECKING:
@@ -70,16 +70,20 @@ def account_view(a: AwsAccount) -> dict[str, Any]:
     }
 
 
-def _client(service: str, key: str, secret: str, region: str) -> Any:
-    return boto3.client(service, aws_access_key_id=key, aws_secret_access_key=secret,
-                        region_name=region,
-                        config=Config(retries={"mode": "standard", "max_attempts": 5}))
-
-
-def check_keys(key: str, secret: str, account: str, region: str) -> str:
+def check_keys(key: str, secret: str, account: str, region: str,
+               audit: Audit | None = None) -> str:
     """Blocking: who these keys are, and that they may do what the platform needs."""
+    session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret,
+                                    region_name=region)
+    if audit is not None:
+        audit.attach(session, org="")
+    config = Config(retries={"mode": "standard", "max_attempts": 5})
+
+    def _client(service: str, *_: str) -> Any:
+        return session.client(service, config=config)
+
     try:
-        ident = _client("sts", key, secret, region).get_caller_identity()
+        ident = _client("sts").get_caller_identity()
     except ClientError as e:
         code = code_of(e)
         if code == "SignatureDoesNotMatch":
@@ -97,7 +101,7 @@ def check_keys(key: str, secret: str, account: str, region: str) -> str:
     missing = []
     for service, op, kw, action in PROBES:
         try:
-            getattr(_client(service, key, secret, region), op)(**kw)
+            getattr(_client(service), op)(**kw)
         except ClientError as e:
             if code_of(e) in DENIED or "AccessDenied" in str(e) or \
                     e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 403:
@@ -154,7 +158,8 @@ class AwsAccounts:
             raise BadRequest("account_id must be 12 digits", field="account_id")
         if not REGION.match(region):
             raise BadRequest(f"invalid AWS region {region!r} (e.g. us-east-1)", field="region")
-        arn = await asyncio.to_thread(check_keys, key, secret.strip(), account, region)
+        arn = await asyncio.to_thread(check_keys, key, secret.strip(), account, region,
+                                      self.provider.audit)
         with self.store.session() as s:
             a = self._get(s, identity.org_id)
             live = self._live_aws_clusters(s, identity.org_id)

@@ -136,6 +136,9 @@ GRAPH: tuple[Node, ...] = (
     Node("elastic-ip", "Elastic IP for the NAT gateway"),
     Node("efs", "EFS shared file system"),
     Node("placement-group", "cluster placement group", efa_only=True),
+    Node("kms-alias", "KMS key alias", ("kms-key",)),
+    Node("role-ssm", "SSM managed-instance access for the node role", ("node-role",)),
+    Node("bucket-settings", "bucket tags and public access block", ("state-bucket",)),
     Node("vpc-dns", "DNS host names in the VPC (for EFS)", ("vpc",)),
     Node("public-subnet", "public subnet", ("vpc", "zone")),
     Node("private-subnet", "private subnet", ("vpc", "zone")),
@@ -155,7 +158,8 @@ GRAPH: tuple[Node, ...] = (
          ("private-subnet", "nat-gateway")),
     Node("instances", "EC2 instances",
          ("private-routes", "public-routes", "sg-rules", "instance-profile", "node-policy",
-          "key-pair", "mount-target", "placement-group", "vpc-dns")),
+          "role-ssm", "key-pair", "mount-target", "placement-group", "vpc-dns",
+          "bucket-settings", "kms-alias")),
     Node("bootstrap", "nodes mount EFS and start MPI engines", ("instances",)),
 )
 

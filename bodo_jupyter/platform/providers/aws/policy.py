@@ -19,6 +19,7 @@ PREFIX = {"efs": "elasticfilesystem", "resourcegroupstaggingapi": "tag"}
 # Operations whose IAM action is not "<prefix>:<OperationName>".
 ACTION_FOR = {
     ("s3", "ListObjectsV2"): ["s3:ListBucket"],
+    ("s3", "ListBuckets"): ["s3:ListAllMyBuckets"],
     ("s3", "HeadBucket"): ["s3:ListBucket"],
     ("s3", "HeadObject"): ["s3:GetObject"],
     ("s3", "DeleteObjects"): ["s3:DeleteObject"],

@@ -26,9 +26,9 @@ from ...errors import BadRequest, ProvisionError
 from ...identity import Identity
 from ...tasks import Step, TaskContext
 from ..base import ClusterProvider, ClusterSpec, InstanceType
-from .clients import Audit, AwsCredentials, AwsSession
+from .clients import CALL_LOG, NODE, Audit, AwsCredentials, AwsSession, CallLog
 from .dag import run_graph
-from .plan import TAG_CLUSTER, TAG_PLANE, ClusterPlan, Inventory, Node, nodes_for
+from .plan import TAG_CLUSTER, TAG_PLANE, ClusterPlan, Inventory, Node, depth, nodes_for
 from .resources import Builder, scan_inventory
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class AWSProvider(ClusterProvider):
         self._types: dict[str, tuple[float, list[InstanceType]]] = {}
         self._checked: dict[str, tuple[float, str | None]] = {}
         self._lock = threading.Lock()
-        self._audit = Audit(self.audit_log) if self.audit_log else None
+        self.audit = Audit(self.audit_log) if self.audit_log else None
 
     def attach(self, plane: Any) -> None:
         from .credentials import AwsAccounts, GrantImage
@@ -111,7 +111,7 @@ class AWSProvider(ClusterProvider):
         with self._lock:
             s = self._sessions.get(key)
             if s is None:
-                s = AwsSession(creds, max_attempts=self.max_attempts, audit=self._audit,
+                s = AwsSession(creds, max_attempts=self.max_attempts, audit=self.audit,
                                org=org_id)
                 self._sessions[key] = s
             return s
@@ -230,15 +230,22 @@ class AWSProvider(ClusterProvider):
         def event(node: str, state: str, message: str) -> None:
             ops.event(node, state, message, 1.0 if state == "done" else 0.0)
 
+        log = CallLog()
+        CALL_LOG.set(log)
+
         async def run(node: Node) -> None:
             ops.check_cancelled()
+            NODE.set(node.name)
             await builder.creator(node.name)()
 
         await run_graph(nodes, run, event=event)
+        trips = critical_round_trips(nodes, log)
+        ops.info(f"{len(log.calls)} AWS calls; {trips} round trips one after the other on "
+                 f"the critical path (the resource graph is {depth(nodes)} deep)")
         return {"region": plan.region, "account_id": plan.account_id,
                 "vpc": inv.first("vpc"), "instances": inv.get("instance"),
                 "bucket": plan.bucket, "table": plan.table, "efs": inv.first("efs"),
-                "calls": aws.calls}
+                "aws_calls": len(log.calls), "round_trips": trips}
 
     # -- teardown ----------------------------------------------------------------------
 
@@ -350,6 +357,21 @@ class AWSProvider(ClusterProvider):
                 "python", *args]
 
 
+def critical_round_trips(nodes: list[Node], log: CallLog) -> int:
+    """Round trips that had to happen one after the other: along the graph, each node
+    adds the calls it made in sequence (a resumed create counts only what it did)."""
+    by_name = {n.name: n for n in nodes}
+    memo: dict[str, int] = {}
+
+    def trips(name: str) -> int:
+        if name not in memo:
+            memo[name] = log.rounds(name) + max((trips(d) for d in by_name[name].deps),
+                                                default=0)
+        return memo[name]
+
+    return max((trips(n.name) for n in nodes), default=0)
+
+
 async def find_tagged_clusters(aws: AwsSession, plane_id: str) -> dict[str, bool]:
     """Cluster ids (and whether EFA) of resources this control plane tagged in the account."""
     flt = [{"Name": f"tag:{TAG_PLANE}", "Values": [plane_id]}]
@@ -383,12 +405,24 @@ async def find_tagged_clusters(aws: AwsSession, plane_id: str) -> dict[str, bool
             if {"Key": TAG_PLANE, "Value": plane_id} in fs.get("Tags", []):
                 take(fs["Tags"])
 
+    async def buckets() -> None:
+        out = await aws.call("s3", "list_buckets")
+        for b in out.get("Buckets", []):
+            if not b["Name"].startswith("bodo-c-"):
+                continue
+            try:
+                tags = await aws.raw("s3", "get_bucket_tagging", Bucket=b["Name"])
+            except ClientError:
+                continue  # no tags: not ours
+            if {"Key": TAG_PLANE, "Value": plane_id} in tags.get("TagSet", []):
+                take(tags["TagSet"])
+
     vpcs, insts, addrs, nats, *_ = await asyncio.gather(
         aws.call("ec2", "describe_vpcs", Filters=flt),
         aws.call("ec2", "describe_instances", Filters=flt),
         aws.call("ec2", "describe_addresses", Filters=flt),
         aws.call("ec2", "describe_nat_gateways", Filter=flt),
-        roles(), tables(), file_systems(),
+        roles(), tables(), file_systems(), buckets(),
     )
     for v in vpcs.get("Vpcs", []):
         take(v.get("Tags", []))

@@ -157,8 +157,16 @@ class Builder:
             "kms", "create_key", Description=f"bodo-jupyter cluster {self.plan.name} secrets",
             Tags=self.plan.kms_tags("kms-key")))["KeyMetadata"]
         self.facts["key_arn"] = self.record("kms-key", meta["Arn"])
-        await self.aws.call("kms", "create_alias", AliasName=self.plan.kms_alias,
-                            TargetKeyId=meta["KeyId"])
+
+    async def c_kms_alias(self) -> None:
+        """The alias finds the key again by name (resume, teardown, reconciler)."""
+        try:
+            await self.aws.raw("kms", "create_alias", AliasName=self.plan.kms_alias,
+                               TargetKeyId=key_id(self.facts.get("key_arn") or
+                                                  self.inv.first("kms-key") or ""))
+        except ClientError as e:
+            if code_of(e) != "AlreadyExistsException":
+                raise explain(e, "kms:CreateAlias") from e
 
     async def c_node_role(self) -> None:
         try:
@@ -172,6 +180,8 @@ class Builder:
             if code_of(e) != "EntityAlreadyExists":
                 raise explain(e, "iam:CreateRole") from e
         self.record("node-role", self.plan.role)
+
+    async def c_role_ssm(self) -> None:
         await self.aws.call("iam", "attach_role_policy", RoleName=self.plan.role,
                             PolicyArn=SSM_POLICY_ARN)
 
@@ -185,6 +195,8 @@ class Builder:
             if code_of(e) != "BucketAlreadyOwnedByYou":
                 raise explain(e, "s3:CreateBucket") from e
         self.record("state-bucket", self.plan.bucket)
+
+    async def c_bucket_settings(self) -> None:
         tags = [{"Key": t["Key"], "Value": t["Value"]} for t in self.plan.tags("state-bucket")]
         await asyncio.gather(
             self.aws.call("s3", "put_bucket_tagging", Bucket=self.plan.bucket,
@@ -625,8 +637,6 @@ class Builder:
     async def d_node_role(self) -> None:
         if not self.inv.get("node-role"):
             return
-        await self.ignore_gone(self.aws.call("iam", "detach_role_policy",
-                                             RoleName=self.plan.role, PolicyArn=SSM_POLICY_ARN))
         await self.ignore_gone(self.aws.call("iam", "delete_role", RoleName=self.plan.role))
 
     async def _retry_dependency(self, what: str, coro_fn: Callable[[], Awaitable[Any]]) -> None:
@@ -707,10 +717,22 @@ class Builder:
                                 Delete={"Objects": keys, "Quiet": True})
         await self.ignore_gone(self.aws.call("s3", "delete_bucket", Bucket=b))
 
-    async def d_kms_key(self) -> None:
-        for arn in self.inv.get("kms-key"):
+    async def d_kms_alias(self) -> None:
+        if self.inv.get("kms-key"):
             await self.ignore_gone(self.aws.call("kms", "delete_alias",
                                                  AliasName=self.plan.kms_alias))
+
+    async def d_bucket_settings(self) -> None:
+        return None  # they go with the bucket
+
+    async def d_role_ssm(self) -> None:
+        if self.inv.get("node-role"):
+            await self.ignore_gone(self.aws.call("iam", "detach_role_policy",
+                                                 RoleName=self.plan.role,
+                                                 PolicyArn=SSM_POLICY_ARN))
+
+    async def d_kms_key(self) -> None:
+        for arn in self.inv.get("kms-key"):
             try:
                 await self.aws.raw("kms", "schedule_key_deletion", KeyId=key_id(arn),
                                    PendingWindowInDays=7)
@@ -819,7 +841,8 @@ async def scan_inventory(aws: AwsSession, plan: ClusterPlan, inv: Inventory) -> 
         by_name("node-role", lambda: aws.raw("iam", "get_role", RoleName=plan.role)),
         by_name("instance-profile", lambda: aws.raw(
             "iam", "get_instance_profile", InstanceProfileName=plan.instance_profile)),
-        by_name("state-bucket", lambda: aws.raw("s3", "head_bucket", Bucket=plan.bucket)),
+        by_name("state-bucket", lambda: aws.raw("s3", "list_objects_v2", Bucket=plan.bucket,
+                                                MaxKeys=1)),
         by_name("state-table", lambda: aws.raw("dynamodb", "describe_table",
                                                TableName=plan.table)),
     )
