@@ -219,7 +219,7 @@ def test_no_capacity_fails_clearly_and_rolls_back(plane, em):
                                "We currently do not have sufficient c5n.18xlarge capacity "
                                "in the Availability Zone you requested (us-east-1a).", 500))
     try:
-        status, out = plane.http("POST", "/clusters", {"name": "no-room", "provider": "aws",
+        _, out = plane.http("POST", "/clusters", {"name": "no-room", "provider": "aws",
                                                        "instance_type": "c5n.18xlarge",
                                                        "instances": 2, "efa": True})
         task = plane.wait_task(out["task"]["id"])
@@ -237,7 +237,7 @@ def test_no_capacity_fails_clearly_and_rolls_back(plane, em):
 def test_killed_mid_create_resumes_without_duplicates(plane, em):
     em.proxy.reset()
     em.proxy.latency = 0.1
-    status, out = plane.http("POST", "/clusters", {"name": "survivor", "provider": "aws",
+    _, out = plane.http("POST", "/clusters", {"name": "survivor", "provider": "aws",
                                                    "instance_type": "c5n.18xlarge",
                                                    "instances": 2, "efa": True})
     cid, task_id = out["cluster"]["id"], out["task"]["id"]
@@ -264,7 +264,7 @@ def test_killed_mid_create_resumes_without_duplicates(plane, em):
 
 
 def test_reconciler_removes_resources_of_forgotten_clusters(plane, em):
-    status, out = plane.http("POST", "/clusters", {"name": "ghost", "provider": "aws",
+    _, out = plane.http("POST", "/clusters", {"name": "ghost", "provider": "aws",
                                                    "instance_type": "c5.large", "instances": 1})
     assert plane.wait_task(out["task"]["id"])["status"] == "FINISHED"
     cid = out["cluster"]["id"]

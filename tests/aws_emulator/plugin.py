@@ -12,7 +12,9 @@
 * IAM enforcement: moto computes a different SigV4 signature than botocore
   for EFS's REST requests and so refuses every authenticated EFS call. For
   EFS only, the signature is not compared; the access key must still exist
-  and the caller's policies must still allow the action.
+  and the caller's policies must still allow the action. And moto names the
+  tagging API's actions after its signing name ("tagging:GetResources"),
+  where IAM says "tag:GetResources"; the plugin uses IAM's name.
 * Booting: moto does not run instances. For instances tagged ``bodo:cluster``
   the plugin does, after ``BODO_EMULATOR_BOOT_DELAY`` seconds, what the last
   lines of the platform's user-data script do on a real node: register each
@@ -191,6 +193,15 @@ def _efs_signature_fix() -> None:
         original(self)
 
     IAMRequest.check_signature = check_signature  # type: ignore[method-assign]
+
+    original_check = IAMRequest.check_action_permitted
+
+    def check_action_permitted(self: Any, resource: str) -> None:
+        if self._action.startswith("tagging:"):
+            self._action = "tag:" + self._action[len("tagging:"):]
+        original_check(self, resource)
+
+    IAMRequest.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
 
 
 def apply() -> None:

@@ -123,7 +123,7 @@ class FaultProxy:
 
     def error_response(self, service: str, code: str, message: str, status: int
                        ) -> tuple[int, dict[str, str], bytes]:
-        if service in ("dynamodb", "kms"):
+        if service in ("dynamodb", "kms", "tagging"):
             body = json.dumps({"__type": f"com.amazonaws.emulator#{code}",
                                "message": message}).encode()
             return status, {"Content-Type": "application/x-amz-json-1.0"}, body

@@ -145,14 +145,10 @@ class Builder:
             self.facts["key_arn"] = self.inv.items["kms-key"][0]
             return
         if self.resumed:
-            try:
-                meta = (await self.aws.raw("kms", "describe_key",
-                                           KeyId=self.plan.kms_alias))["KeyMetadata"]
-                if meta["KeyState"] not in ("PendingDeletion", "Disabled"):
-                    self.facts["key_arn"] = self.record("kms-key", meta["Arn"], adopted=True)
-                    return
-            except ClientError:
-                pass
+            # The key may exist without its alias (a crash in between): find it by tag.
+            for arn in await tagged_keys(self.aws, self.plan.cluster_id):
+                self.facts["key_arn"] = self.record("kms-key", arn, adopted=True)
+                return
         meta = (await self.aws.call(
             "kms", "create_key", Description=f"bodo-jupyter cluster {self.plan.name} secrets",
             Tags=self.plan.kms_tags("kms-key")))["KeyMetadata"]
@@ -754,6 +750,24 @@ class Builder:
         return getattr(self, "d_" + node.replace("-", "_"))  # type: ignore[no-any-return]
 
 
+async def tagged_keys(aws: AwsSession, cluster_id: str) -> list[str]:
+    """The cluster's KMS keys that are not already scheduled for deletion, found by tag
+    (KMS cannot filter by tag itself; the tagging API can)."""
+    out = await aws.call("resourcegroupstaggingapi", "get_resources",
+                         ResourceTypeFilters=["kms"],
+                         TagFilters=[{"Key": TAG_CLUSTER, "Values": [cluster_id]}])
+    keys = []
+    for item in out.get("ResourceTagMappingList", []):
+        arn = item["ResourceARN"]
+        try:
+            meta = (await aws.raw("kms", "describe_key", KeyId=key_id(arn)))["KeyMetadata"]
+        except ClientError:
+            continue
+        if meta["KeyState"] not in ("PendingDeletion", "PendingReplicaDeletion"):
+            keys.append(meta["Arn"])
+    return keys
+
+
 async def scan_inventory(aws: AwsSession, plan: ClusterPlan, inv: Inventory) -> Inventory:
     """Add to ``inv`` everything that carries the cluster's tag or deterministic name."""
     cid = plan.cluster_id
@@ -795,12 +809,8 @@ async def scan_inventory(aws: AwsSession, plan: ClusterPlan, inv: Inventory) -> 
                 "key-pair": plan.key_pair, "placement-group": plan.placement_group}
 
     async def kms() -> None:
-        try:
-            meta = (await aws.raw("kms", "describe_key", KeyId=plan.kms_alias))["KeyMetadata"]
-        except ClientError:
-            return
-        if meta["KeyState"] != "PendingDeletion":
-            inv.add("kms-key", meta["Arn"])
+        for arn in await tagged_keys(aws, cid):
+            inv.add("kms-key", arn)
 
     async def efs() -> None:
         out = await aws.call("efs", "describe_file_systems", CreationToken=cid)
