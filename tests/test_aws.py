@@ -22,6 +22,7 @@ from bodo_jupyter.platform.providers.aws.policy import platform_policy, policy_a
 from .aws import OTHER_ACCOUNT, Emulator, aws_emulator, leftovers
 from .aws_emulator.proxy import Rule
 from .helpers import Serve, wait_for
+from .test_openapi import bad, call
 
 ACCOUNT = "123456789012"
 EVERY_TYPE = {"vpc", "subnet", "internet-gateway", "security-group", "route-table",
@@ -288,6 +289,21 @@ def test_secret_never_leaves_encrypted_storage(plane, em):
     assert not [str(p) for p in files if secret in p.read_bytes()]
     for path in ("/aws/credentials", "/tasks?limit=500", "/clusters?all=true"):
         assert em.user.secret_access_key not in json.dumps(plane.http("GET", path)[1])
+
+
+def test_credentials_answers_match_the_openapi_document(plane, em):
+    """GET /aws/credentials and refused PUTs, validated against openapi.yaml; a refused
+    PUT changes nothing."""
+    shown = call(plane, "GET", "/aws/credentials", 200)
+    assert shown["status"] == "READY" and shown["ready"] is True
+    assert shown["access_key_id"] == "…" + em.user.access_key_id[-4:]
+    assert em.user.secret_access_key not in json.dumps(shown)
+    bad(plane, "PUT", "/aws/credentials", 400, {**creds_body(em.user), "region": "mars-1"},
+        field="region")
+    err = bad(plane, "PUT", "/aws/credentials", 400, creds_body(em.partial),
+              field="access_key_id")
+    assert err["error"]["code"] == "aws_denied"
+    assert call(plane, "GET", "/aws/credentials", 200) == shown
 
 
 def test_policy_allows_exactly_what_the_code_calls(plane):

@@ -14,6 +14,7 @@ import re
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +29,10 @@ from bodo_jupyter.platform.cluster_tasks import CreateCluster, DeleteCluster
 from bodo_jupyter.platform.clusters import CREATE_FIELDS
 from bodo_jupyter.platform.jobs.run_task import RunJob
 from bodo_jupyter.platform.jobs.spec import CLUSTER_SPEC_FIELDS, JOB_FIELDS, SCHEDULE_FIELDS
-from bodo_jupyter.platform.models import ClusterStatus, JobRunStatus, TaskStatus
+from bodo_jupyter.platform.models import AwsAccount, ClusterStatus, JobRunStatus, TaskStatus
+from bodo_jupyter.platform.models import utcnow as db_now
+from bodo_jupyter.platform.providers.aws import credentials as aws_credentials
+from bodo_jupyter.platform.providers.aws.credentials import GrantImage, account_view
 
 from .git_server import GitServer
 from .helpers import TOKEN, Serve, assert_no_cluster_processes, wait_for
@@ -60,6 +64,9 @@ def validator(ptr: str) -> Draft202012Validator:
 
 ERROR = validator(pointer("components", "schemas", "Error"))
 CREATE_JOB = validator(pointer("components", "schemas", "CreateJobRequest"))
+AWS_REQUEST = validator(pointer("components", "schemas", "AwsCredentialsRequest"))
+AWS_ACCOUNT = validator(pointer("components", "schemas", "AwsAccount"))
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYOpenAPIKEY"  # a fake secret: never in an answer
 
 
 def response_schema(template: str, method: str, status: int, media: str) -> str:
@@ -139,6 +146,7 @@ def call(serve: Serve, method: str, path: str, status: int, body: Any = None,
     assert isinstance(out, dict), f"{method} {path}: not JSON: {out!r}"
     assert TOKEN not in json.dumps(out), f"{method} {path} leaks the API token"
     assert GIT_PASSWORD not in json.dumps(out), f"{method} {path} leaks a Git password"
+    assert AWS_SECRET not in json.dumps(out), f"{method} {path} leaks an AWS secret"
     if code >= 400:
         check_error(out)
     ptr = response_schema(template_of(path), method.lower(), code, "application/json")
@@ -205,7 +213,21 @@ def test_create_body_and_statuses_match_the_code():
     assert schemas["TaskStatus"]["enum"] == [s.value for s in TaskStatus]
     assert schemas["JobRunStatus"]["enum"] == [s.value for s in JobRunStatus]
     assert set(schemas["TaskKind"]["enum"]) == {h.kind for h in (CreateCluster, DeleteCluster,
-                                                                  RunJob)}
+                                                                  RunJob, GrantImage)}
+    assert set(schemas["AwsCredentialsRequest"]["properties"]) == set(aws_credentials.FIELDS)
+    assert set(schemas["AwsCredentialsRequest"]["required"]) == set(aws_credentials.FIELDS)
+
+
+def test_every_error_code_the_code_raises_is_documented():
+    """Each ``code = "..."`` / ``code="..."`` in the platform is in the Error enum
+    (``run_failed`` only ends a job run's task: it never reaches an answer)."""
+    root = Path(aws_credentials.__file__).parents[2]  # bodo_jupyter/platform
+    raised = {c for f in root.rglob("*.py")
+              for c in re.findall(r'\bcode\s*=\s*"([a-z_]+)"', f.read_text())}
+    assert {"aws_denied", "aws_no_credentials", "secret_unreadable"} <= raised  # found at all
+    documented = set(SPEC["components"]["schemas"]["Error"]["properties"]["error"]
+                     ["properties"]["code"]["enum"])
+    assert raised - {"run_failed"} <= documented, sorted(raised - documented)
 
 
 def test_git_password_is_write_only():
@@ -217,6 +239,68 @@ def test_git_password_is_write_only():
         assert not [f for f in schemas[name]["properties"] if "password" in f
                     and f != "git_password_set"], name
     assert "git_password_set" in schemas["Job"]["required"]
+
+
+def test_aws_secret_is_write_only_and_the_key_id_masked():
+    """Clients send the AWS secret; the account they read back has no secret, and what
+    ``account_view`` returns (a masked key id) is exactly the AwsAccount schema."""
+    schemas = SPEC["components"]["schemas"]
+    assert schemas["AwsCredentialsRequest"]["additionalProperties"] is False
+    assert schemas["AwsCredentialsRequest"]["properties"]["secret_access_key"]["writeOnly"]
+    account = schemas["AwsAccount"]
+    assert account["additionalProperties"] is False
+    assert not [f for f in account["properties"] if "secret" in f]
+    assert schemas["AwsAccountStatus"]["enum"] == ["INPROGRESS", "READY", "FAILED"]
+
+    now = db_now()
+    row = AwsAccount(access_key_id="AKIAIOSFODNN7EXAMPLE", secret_enc="gAAAA-encrypted",
+                     account_id="123456789012", region="us-east-1",
+                     arn="arn:aws:iam::123456789012:user/bodo", status="INPROGRESS",
+                     status_message="Granting launch permission", task_id="t-0c1d2e3f4a5b",
+                     created_at=now, updated_at=now)
+    view = account_view(row)
+    assert set(view) == set(account["properties"]) == set(account["required"])
+    assert view["access_key_id"] == "…MPLE" and view["ready"] is False
+    assert "gAAAA" not in json.dumps(view)
+    assert not list(AWS_ACCOUNT.iter_errors(view))
+    for status, ready in (("READY", True), ("FAILED", False)):
+        row.status, row.status_message = status, "" if ready else "no image"
+        view = account_view(row)
+        assert view["ready"] is ready and not list(AWS_ACCOUNT.iter_errors(view))
+    assert list(AWS_ACCOUNT.iter_errors({**view, "access_key_id": "AKIAIOSFODNN7EXAMPLE"}))
+    assert list(AWS_ACCOUNT.iter_errors({**view, "secret_access_key": AWS_SECRET}))
+
+
+@pytest.mark.parametrize(("field", "pattern", "samples"), [
+    ("access_key_id", aws_credentials.KEY_ID,
+     ["AKIAIOSFODNN7EXAMPLE", "ASIA0123456789AB", "AKIA" + "A" * 124, "AKIA" + "A" * 125,
+      "AKIA12345", "akiaiosfodnn7example", "AKIAIOSFODNN7EXAMPL!", "not-a-key", "AKIA"]),
+    ("account_id", aws_credentials.ACCOUNT,
+     ["123456789012", "12345", "1234567890123", "12345678901a", ""]),
+    ("region", aws_credentials.REGION,
+     ["us-east-1", "eu-west-3", "us-gov-west-1", "us-isob-east-1", "mars-1", "US-EAST-1",
+      "us-east-", "useast1"]),
+])
+def test_aws_request_patterns_match_the_code(field: str, pattern: re.Pattern[str],
+                                             samples: list[str]):
+    """The request schema accepts a field's value exactly when the code does."""
+    base = {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": AWS_SECRET,
+            "account_id": "123456789012", "region": "us-east-1"}
+    assert not list(AWS_REQUEST.iter_errors(base))
+    for value in samples:
+        schema_ok = not list(AWS_REQUEST.iter_errors({**base, field: value}))
+        assert schema_ok is bool(pattern.match(value)), (field, value)
+
+
+def test_aws_request_example_and_rejected_bodies():
+    """The PUT example is valid; unknown, missing and non-string fields are not."""
+    content = SPEC["paths"]["/aws/credentials"]["put"]["requestBody"]["content"]
+    example = content["application/json"]["example"]
+    assert not list(AWS_REQUEST.iter_errors(example))
+    for body in ({**example, "colour": "red"}, {**example, "secret_access_key": ""},
+                 {**example, "account_id": 123456789012},
+                 {k: v for k, v in example.items() if k != "region"}):
+        assert list(AWS_REQUEST.iter_errors(body)), body
 
 
 def test_create_job_example_is_valid():
@@ -315,6 +399,24 @@ def test_unknown_cluster_is_404(serve: Serve):
                          ("GET", "/clusters/nope/connection")]:
         out = bad(serve, method, path, 404)
         assert out["error"]["code"] == "not_found"
+
+
+def test_aws_credentials_without_the_aws_provider(serve: Serve):
+    """This plane does not enable the aws provider: every method of /aws/credentials is
+    a documented 404 ``not_found`` saying so, before the body is even read."""
+    body = {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": AWS_SECRET,
+            "account_id": "123456789012", "region": "us-east-1"}
+    assert not list(AWS_REQUEST.iter_errors(body))
+    for method, payload in [("GET", None), ("PUT", body), ("PUT", {"colour": "red"}),
+                            ("DELETE", None)]:
+        out = bad(serve, method, "/aws/credentials", 404, payload)
+        assert out["error"]["code"] == "not_found", out
+        assert "aws provider is not enabled" in out["error"]["message"], out
+        assert "field" not in out["error"]
+    bad(serve, "PUT", "/aws/credentials", 404, raw_body=b"{not json")
+    assert "aws" not in {p["name"] for p in call(serve, "GET", "", 200)["providers"]}
+    tasks = call(serve, "GET", "/tasks?limit=500", 200)["items"]
+    assert not [t for t in tasks if t["kind"] == "aws.grant-image"]
 
 
 def test_tasks(serve: Serve):

@@ -20,7 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 
-from ...errors import BadRequest, Conflict, NotFound, ProvisionError
+from ...errors import BadRequest, Conflict, NotFound, ProvisionError, Unavailable
 from ...identity import Identity
 from ...models import AwsAccount, Cluster, ClusterStatus, utcnow
 from ...tasks import Step, TaskContext, TaskHandler
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 FIELDS = ("access_key_id", "secret_access_key", "account_id", "region")
 KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,124}$")
-ACCOUNT = re.compile(r"^\d{12}$")
+ACCOUNT = re.compile(r"^[0-9]{12}$")
 REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 
 # Read-only calls that need a permission of the platform policy: a missing
@@ -92,9 +92,11 @@ def check_keys(key: str, secret: str, account: str, region: str,
         if code in BAD_CREDENTIALS:
             raise BadRequest(f"AWS does not know the access key id {mask(key)} ({code})",
                              field="access_key_id") from None
-        raise BadRequest(f"AWS refused the credentials: {code}: {message_of(e)}") from None
+        raise BadRequest(f"AWS refused the credentials: {code}: {message_of(e)}",
+                         code="aws_error") from None
     except BotoCoreError as e:
-        raise BadRequest(f"cannot reach AWS to check the credentials: {e}") from None
+        raise Unavailable(f"cannot reach AWS to check the credentials: {e}",
+                          code="aws_unreachable") from None
     if ident["Account"] != account:
         raise BadRequest(f"these keys belong to AWS account {ident['Account']}, not {account}",
                          field="account_id")
@@ -149,7 +151,7 @@ class AwsAccounts:
         secret = body.get("secret_access_key")
         if not isinstance(secret, str) or not secret.strip():
             raise BadRequest("secret_access_key is required", field="secret_access_key")
-        account = check_str(str(body.get("account_id") or ""), "account_id", max_len=12)
+        account = check_str(body.get("account_id"), "account_id", max_len=12)
         region = check_str(body.get("region"), "region", max_len=32).strip()
         if not KEY_ID.match(key):
             raise BadRequest("access_key_id looks wrong: it starts with AKIA (or ASIA) followed "
@@ -235,10 +237,12 @@ class GrantImage(TaskHandler):
                 Step("grant", "Granting launch permission to your account"),
                 Step("verify", "Checking the permission")]
 
-    def _set(self, account_row: str, status: str, message: str) -> None:
+    def _set(self, ctx: TaskContext, status: str, message: str) -> None:
+        """Only the newest grant decides: credentials set again meanwhile have a task of
+        their own, and this (older) one must not overwrite their status."""
         with self.plane.store.session() as s:
-            a = s.get(AwsAccount, account_row)
-            if a is not None:
+            a = s.get(AwsAccount, ctx.params["account"])
+            if a is not None and a.task_id == ctx.task_id:
                 a.status, a.status_message, a.updated_at = status, message, utcnow()
         self.plane.engine._notify()
 
@@ -284,7 +288,7 @@ class GrantImage(TaskHandler):
                 if account not in users:
                     raise ProvisionError(f"{account} is not among the accounts allowed to "
                                          f"launch {ami}")
-        self._set(ctx.params["account"], "READY", "")
+        self._set(ctx, "READY", "")
 
     async def rollback(self, ctx: TaskContext, status: Any, reason: str) -> None:
-        self._set(ctx.params["account"], "FAILED", reason)
+        self._set(ctx, "FAILED", reason)

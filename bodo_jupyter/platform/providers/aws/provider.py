@@ -147,7 +147,7 @@ class AWSProvider(ClusterProvider):
                 page = await aws.call("ec2", "describe_instance_types", on_create=False, **kw)
             except BadRequest as e:
                 raise BadRequest(f"cannot list instance types with your AWS credentials: "
-                                 f"{e.message}", field="instance_type", code=e.code) from None
+                                 f"{e.message}", field="provider", code=e.code) from None
             for t in page.get("InstanceTypes", []):
                 v, net = t.get("VCpuInfo", {}), t.get("NetworkInfo", {})
                 types.append(InstanceType(
