@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +20,7 @@ from botocore.exceptions import ClientError
 from bodo_jupyter.platform.providers.aws.policy import platform_policy, policy_actions
 
 from .aws_emulator.proxy import FaultProxy
-from .postgres import free_port
+from .net import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
@@ -64,18 +62,6 @@ class Emulator:
                 "AWS_EC2_METADATA_DISABLED": "true"}
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the AWS emulator did not start") from None
-            time.sleep(0.1)
-
-
 def _user(iam: Any, name: str, policy: dict[str, Any], account: str) -> Keys:
     iam.create_user(UserName=name)
     iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(policy))
@@ -98,7 +84,7 @@ def aws_emulator(log_dir: Path, boot_delay: float = 0.1) -> Iterator[Emulator]:
                             stderr=subprocess.STDOUT)
     proxy = None
     try:
-        _wait_port(port, proc)
+        wait_port(port, proc, "the AWS emulator")
         url = f"http://127.0.0.1:{port}"
         boot = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
         iam = boto3.client("iam", endpoint_url=url, region_name=REGION, **boot)

@@ -17,7 +17,7 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 from .helpers import http, wait_for
-from .postgres import free_port
+from .net import free_port
 
 JUPYTER_TOKEN = "jupyter-test-token-abcdef"
 

@@ -36,7 +36,7 @@ from bodo_jupyter.platform.providers.aws.credentials import GrantImage, account_
 
 from .git_server import GitServer
 from .helpers import TOKEN, Serve, assert_no_cluster_processes, wait_for
-from .postgres import free_port
+from .net import free_port
 
 SPEC: dict[str, Any] = yaml.safe_load(OPENAPI.read_text())
 SPEC_URI = "urn:bodo-jupyter:openapi"
