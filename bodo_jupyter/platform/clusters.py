@@ -160,7 +160,7 @@ class ClusterService:
             c.set_status(status, message)
             if details is not None:
                 c.details = details
-        self.engine._notify()
+        self.engine.notify()
         return True
 
     # -- create -----------------------------------------------------------------------

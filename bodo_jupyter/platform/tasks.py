@@ -244,9 +244,10 @@ class TaskEngine(LoggingConfigurable):
                     "state": now.get("state", "started") if state == "progress" else state,
                     "message": message}}
             s.add(ev)
-        self._notify()
+        self.notify()
 
-    def _notify(self) -> None:
+    def notify(self) -> None:
+        """Wake every long poll: something about some task (or what it acts on) changed."""
         self._changed.set()
         self._changed = asyncio.Event()
 
@@ -299,7 +300,7 @@ class TaskEngine(LoggingConfigurable):
             running.cancel()
         elif running is None:
             self.start(task_id)  # not scheduled here: the runner sees the flag and cancels
-        self._notify()
+        self.notify()
         with self.store.session() as s:
             return s.get(Task, task_id)
 
@@ -330,7 +331,7 @@ class TaskEngine(LoggingConfigurable):
                 task.attempts += 1
                 steps = [Step(d["name"], d["title"]) for d in task.steps or []]
                 ctx = TaskContext(self, task, steps, resumed)
-            self._notify()
+            self.notify()
             try:
                 if resumed:
                     ctx.event("recover", "info",

@@ -84,7 +84,7 @@ class RunJob(TaskHandler):
             run = s.get(JobRun, run_id)
             for k, v in fields.items():
                 setattr(run, k, v)
-        self.plane.engine._notify()
+        self.plane.engine.notify()
 
     def _log(self, run: JobRun, line: str) -> None:
         self.plane.job_logs.append(self.plane.job_logs.path(run.org_id, run.job_id, run.id),

@@ -244,7 +244,7 @@ class GrantImage(TaskHandler):
             a = s.get(AwsAccount, ctx.params["account"])
             if a is not None and a.task_id == ctx.task_id:
                 a.status, a.status_message, a.updated_at = status, message, utcnow()
-        self.plane.engine._notify()
+        self.plane.engine.notify()
 
     async def run(self, ctx: TaskContext) -> None:
         with self.plane.store.session() as s:
