@@ -34,6 +34,46 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     assert not leftover, f"cluster processes leaked by the test suite: {leftover}"
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """A PostgreSQL server for the session (skipped only where none is installed,
+    and never where scripts/test installed one)."""
+    from .postgres import postgres_server
+
+    try:
+        ctx = postgres_server()
+        url = ctx.__enter__()
+    except FileNotFoundError as e:
+        if os.environ.get("BODO_JUPYTER_REQUIRE_PG"):
+            raise
+        pytest.skip(str(e))
+    try:
+        yield url
+    finally:
+        ctx.__exit__(None, None, None)
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> str:
+    """A fresh, empty database on the session's server, for one test."""
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.replace("+psycopg", ""), autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return pg_server.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Run a test on both databases: '' is the SQLite default."""
+    if request.param == "sqlite":
+        return ""
+    return str(request.getfixturevalue("pg_url"))
+
+
 @pytest.fixture(scope="module")
 def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     """One control plane per test module; every cluster is deleted at the end."""

@@ -11,15 +11,20 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from traitlets.config import Config
 
 from bodo_jupyter.platform.errors import NotFound
 from bodo_jupyter.platform.models import Cluster, ClusterStatus, Task, TaskStatus
 from bodo_jupyter.platform.service import ControlPlane
 
 
-def test_organisations_do_not_see_each_other(tmp_path):
+def test_organisations_do_not_see_each_other(tmp_path, db_url):
+    """On SQLite and on PostgreSQL."""
+
     async def main() -> None:
-        plane = ControlPlane(data_dir=str(tmp_path))
+        config = Config()
+        config.Store.db_url = db_url
+        plane = ControlPlane(data_dir=str(tmp_path), config=config)
         await plane.start()
         try:
             ann = plane.ensure_user("ann", "acme")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -12,8 +10,6 @@ from sqlalchemy.exc import IntegrityError
 
 from bodo_jupyter.platform.models import Base, Cluster, ClusterStatus, Organization, User
 from bodo_jupyter.platform.store import Store
-
-from .postgres import postgres_server
 
 
 def schema_diff(store: Store) -> list:
@@ -59,19 +55,9 @@ def test_sqlite_default_is_wal_and_migrated(tmp_path):
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
 
 
-def test_postgresql_by_url():
-    try:
-        ctx = postgres_server()
-        url = ctx.__enter__()
-    except FileNotFoundError as e:
-        if os.environ.get("BODO_JUPYTER_REQUIRE_PG"):
-            raise
-        pytest.skip(str(e))
-    try:
-        store = Store(db_url=url)
-        assert store.engine.dialect.name == "postgresql"
-        assert "postgres@" in store.redacted_url()
-        exercise(store)
-        store.dispose()
-    finally:
-        ctx.__exit__(None, None, None)
+def test_postgresql_by_url(pg_url):
+    store = Store(db_url=pg_url)
+    assert store.engine.dialect.name == "postgresql"
+    assert "postgres@" in store.redacted_url()
+    exercise(store)
+    store.dispose()
