@@ -306,6 +306,14 @@ def test_credentials_answers_match_the_openapi_document(plane, em):
     assert call(plane, "GET", "/aws/credentials", 200) == shown
 
 
+def test_jobs_say_plainly_that_they_do_not_run_on_aws_yet(plane):
+    status, err = plane.http("POST", "/jobs", {
+        "name": "on-aws", "cluster": {"provider": "aws", "instance_type": "c5.large"},
+        "command": "x.py", "path": "https://example.com/acme/x"})
+    assert status == 400 and err["error"]["field"] == "provider"
+    assert "jobs cannot run on aws clusters yet" in err["error"]["message"]
+
+
 def test_policy_allows_exactly_what_the_code_calls(plane):
     """Run last: every AWS call the tests above made, as IAM actions, is the policy."""
     audit = Path(plane.data_dir / "aws-audit.jsonl").read_text().splitlines()

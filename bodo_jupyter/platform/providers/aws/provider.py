@@ -347,15 +347,6 @@ class AWSProvider(ClusterProvider):
 
         await run_graph(nodes_for(True), run, event=lambda *a: None, reverse=True)
 
-    # -- jobs ------------------------------------------------------------------------------
-
-    def job_workspace(self, spec: ClusterSpec, run_id: str) -> Any:
-        raise ProvisionError("jobs cannot run on AWS clusters yet")
-
-    def job_command(self, spec: ClusterSpec, args: list[str]) -> list[str]:
-        return ["mpiexec", "-n", str(spec.core_count), "--hostfile", "/shared/hostfile",
-                "python", *args]
-
 
 def critical_round_trips(nodes: list[Node], log: CallLog) -> int:
     """Round trips that had to happen one after the other: along the graph, each node
