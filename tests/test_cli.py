@@ -138,3 +138,45 @@ def test_serve_refuses_a_second_control_plane(serve: Serve):
     assert r.returncode == 1
     assert "a control plane already runs for this data directory" in r.stderr
     assert f"pid {serve.proc.pid}" in r.stderr and "Traceback" not in r.stderr
+
+
+def run_in_terminal(args: list[str], env: dict[str, str], timeout: float = 120) -> str:
+    """Run the CLI with a pseudo-terminal as stdout, as a person at a shell would."""
+    import pty
+    import select
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "bodo_jupyter.cli", *args],
+                            stdout=slave, stderr=slave, stdin=subprocess.DEVNULL,
+                            env={**env, "TERM": "xterm", "COLUMNS": "120"})
+    os.close(slave)
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif proc.poll() is not None:
+            break
+    proc.wait(10)
+    os.close(master)
+    assert proc.returncode == 0, out.decode(errors="replace")
+    return out.decode(errors="replace")
+
+
+@pytest.mark.mpi
+def test_wait_shows_a_progress_bar_in_a_terminal(serve: Serve):
+    text = run_in_terminal(["cluster", "create", "tty-demo", "-t", "local.small", "-n", "2",
+                            "--wait"], serve.client_env())
+    assert "━" in text and "100%" in text  # rich's bar, filled
+    assert "FINISHED" in text and "Cluster tty-demo is" in text
+    r = serve.cli("cluster", "delete", "tty-demo", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert_no_cluster_processes(serve.plane_id)
