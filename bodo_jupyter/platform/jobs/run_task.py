@@ -21,7 +21,17 @@ from traitlets.config import LoggingConfigurable
 
 from ..errors import PlatformError, ProvisionError
 from ..identity import Identity
-from ..models import Cluster, ClusterStatus, Job, JobRun, JobRunStatus, Task, TaskStatus, utcnow
+from ..models import (
+    Cluster,
+    ClusterStatus,
+    Job,
+    JobRun,
+    JobRunStatus,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    utcnow,
+)
 from ..tasks import Step, TaskContext, TaskHandler
 from .sources import SourceFetchFailed, script_problem
 
@@ -213,6 +223,12 @@ class RunJob(TaskHandler):
         """Create (or, after a restart, keep waiting for) this run's own cluster."""
         async with ctx.step("create-cluster"):
             cluster_id = run.cluster_id
+            if cluster_id is not None and self._cluster_status(cluster_id) in (
+                    ClusterStatus.FAILED, ClusterStatus.TERMINATED):
+                # A retry after the cluster itself failed: a fresh one, not the broken one.
+                await self._cleanup(ctx, run.id, keep_workspace=True)
+                self._update(run.id, cluster_id=None)
+                cluster_id = None
             if cluster_id is None:
                 spec = dict(job.cluster_spec or {})
                 name = f"{job.name[:40]}-{run.id[-6:]}"
@@ -232,6 +248,10 @@ class RunJob(TaskHandler):
             self._update(run.id, phase="fetching")
         return cluster_id
 
+    def _cluster_status(self, cluster_id: str) -> str:
+        with self.store.session() as s:
+            return s.get(Cluster, cluster_id).status
+
     def _create_task_of(self, cluster_id: str) -> str:
         with self.store.session() as s:
             return s.scalars(select(Task.id).where(Task.cluster_id == cluster_id,
@@ -244,22 +264,24 @@ class RunJob(TaskHandler):
             with self.store.session() as s:
                 task = s.get(Task, task_id)
                 status = TaskStatus(task.status)
-                progress = task.progress
-                last = task.events[-1] if task.events else None
-                if last is not None and last.seq > seen:
-                    seen = last.seq
-                    ctx.progress(progress, f"{what}: {last.message}")
+                if task.last_seq > seen:
+                    seen = task.last_seq
+                    last = s.scalars(select(TaskEvent).where(
+                        TaskEvent.task_id == task_id, TaskEvent.seq == seen)).first()
+                    if last is not None:
+                        ctx.progress(task.progress, f"{what}: {last.message}")
             if status.done:
                 return status
             await self.plane.engine.wait_for_change(1.0)
 
-    async def _cleanup(self, ctx: TaskContext, run_id: str) -> None:
+    async def _cleanup(self, ctx: TaskContext, run_id: str, *,
+                       keep_workspace: bool = False) -> None:
         """Remove the run's workspace and its own cluster, if any; idempotent.
 
         The log stays (it lives apart from the workspace) until the job is deleted.
         """
         run, job = self._load(run_id)
-        if run.cluster_id is not None:
+        if run.cluster_id is not None and not keep_workspace:
             spec, provider = self.plane.clusters.load_spec(run.cluster_id)
             await asyncio.to_thread(shutil.rmtree, provider.job_workspace(spec, run.id), True)
         if not job.cluster_spec or run.cluster_id is None:
