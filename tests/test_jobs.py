@@ -366,3 +366,25 @@ def test_no_files_left_behind(plane: Serve):
         j.delete()
     assert p.jobs.list() == []
     assert not list(Path(plane.data_dir / "job-logs").rglob("*.log"))
+
+
+def test_retry_after_the_runs_cluster_failed_makes_a_new_cluster(tmp_path):
+    """Each attempt gets a fresh cluster of its own; failed ones are removed."""
+    (tmp_path / "bodo_jupyter_config.py").write_text(
+        "c.LocalProvider.ready_timeout = 0.2\n")  # no cluster can be ready this fast
+    s = Serve(tmp_path).start()
+    try:
+        status, job = s.http("POST", "/jobs", {
+            "name": "unlucky", "cluster": {"instance_type": "local.small", "instances": 1},
+            "command": "x.py", "path": "https://git.example.invalid/acme/x", "retries": 1})
+        assert status == 201, job
+        run = run_of(s, job)
+        assert run["status"] == "FAILED" and run["attempts"] == 2
+        assert "the run's cluster could not be created" in run["reason"]
+        _, page = s.http("GET", "/clusters?all=true")
+        mine = [c for c in page["items"] if (c["dedicated_to"] or {}).get("run_id") == run["id"]]
+        assert len(mine) == 2 and all(c["status"] == "TERMINATED" for c in mine)
+    finally:
+        s.delete_all_clusters()
+        s.stop()
+    assert_no_cluster_processes(s.plane_id)
