@@ -21,13 +21,15 @@ def test_mpiexec_oversubscribes_for_local_clusters():
 def test_engines_run_one_engine_per_rank_with_rank_ids():
     argv = engine_argv(mpiexec="/x/mpiexec", ranks=4, python="/x/python", profile_dir="/p",
                        ipp_cluster_id="c-1", oversubscribe=True, wait_for_controller_s=60,
-                       nanny=False)
+                       url_file="/p/security/engines-connection.json", nanny=False)
     assert argv[:5] == ["/x/mpiexec", "-n", "4", "--map-by", ":OVERSUBSCRIBE"]
     i = argv.index("/x/python")
     assert argv[i:i + 4] == ["/x/python", "-m", "ipyparallel.engine", "--mpi"]
     assert "--cluster-id=c-1" in argv and "--profile-dir=/p" in argv
     assert "--IPEngine.wait_for_url_file=60" in argv
     assert "--IPEngine.enable_nanny=False" in argv
+    # Engines read the copy the control plane publishes whole, not the controller's file.
+    assert "--IPEngine.url_file=/p/security/engines-connection.json" in argv
 
 
 def test_controller_uses_threads_and_a_fast_heartbeat_with_the_same_grace():
@@ -54,3 +56,16 @@ def test_paths():
     p = ClusterPaths(Path("/d/c-1"))
     assert p.client_file("c-1") == Path("/d/c-1/profile/security/ipcontroller-c-1-client.json")
     assert p.engines_log == Path("/d/c-1/logs/engines.log")
+
+
+def test_engines_only_ever_see_a_whole_connection_file(tmp_path):
+    from bodo_jupyter.platform.providers.local import publish_when_complete
+
+    source, target = tmp_path / "controller.json", tmp_path / "engines.json"
+    assert publish_when_complete(source, target) is False  # not written yet
+    source.write_text('{"key": "abc", "registr')  # the controller is half-way
+    assert publish_when_complete(source, target) is False and not target.exists()
+    source.write_text('{"key": "abc", "registration": 1}')
+    assert publish_when_complete(source, target) is True
+    assert target.read_text() == source.read_text()
+    assert target.stat().st_mode & 0o777 == 0o600

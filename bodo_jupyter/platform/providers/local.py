@@ -40,6 +40,22 @@ DEFAULT_INSTANCE_TYPES: dict[str, dict[str, Any]] = {
 }
 
 
+def publish_when_complete(source: Path, target: Path) -> bool:
+    """Copy the controller's engine file for the engines, once it is whole JSON, in one
+    rename (readers never see half a file). True once done."""
+    try:
+        text = source.read_text()
+        json.loads(text)
+    except (FileNotFoundError, ValueError):
+        return False
+    tmp = target.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, target)
+    return True
+
+
 class LocalProvider(ClusterProvider):
     """MPI engines on this machine (ipyparallel + OpenMPI)."""
 
@@ -183,7 +199,8 @@ class LocalProvider(ClusterProvider):
                 mpiexec=self.mpiexec, ranks=n, python=self.python,
                 profile_dir=paths.profile_dir, ipp_cluster_id=spec.id,
                 oversubscribe=self.oversubscribe, wait_for_controller_s=self.ready_timeout,
-                nanny=self.engine_nanny, mpiexec_extra=self.mpiexec_args,
+                url_file=paths.published_engine_file, nanny=self.engine_nanny,
+                mpiexec_extra=self.mpiexec_args,
             )
             if not shutil.which(self.mpiexec):
                 raise ProvisionError(
@@ -237,9 +254,14 @@ class LocalProvider(ClusterProvider):
         client_file = paths.client_file(spec.id)
         deadline = time.monotonic() + self.ready_timeout
         client = None
+        published = False
         seen = -1
         try:
             while True:
+                if not published:
+                    published = await asyncio.to_thread(
+                        publish_when_complete, paths.engine_file(spec.id),
+                        paths.published_engine_file)
                 if not processes.leader_alive(eng):
                     raise self._died(f"mpiexec -n {n}", eng)
                 if not processes.leader_alive(ctl):

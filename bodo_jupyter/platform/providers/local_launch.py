@@ -6,7 +6,8 @@ Why the launch is fast (raw ``ipyparallel.Cluster`` takes 7-10 s for 4 MPI
 engines here, mostly waiting):
 
 * the controller and ``mpiexec`` start at the same time; engines wait for the
-  controller's connection file instead of being started after it;
+  controller's connection file instead of being started after it (the control
+  plane publishes a complete copy for them, see ``published_engine_file``);
 * the controller runs its schedulers in threads, not in extra processes;
 * the heartbeat period is short, because ipyparallel only finishes an
   engine's registration on the heartbeat after its first pong (with the
@@ -49,6 +50,13 @@ class ClusterPaths:
     def engine_file(self, ipp_cluster_id: str) -> Path:
         return self.profile_dir / "security" / f"ipcontroller-{ipp_cluster_id}-engine.json"
 
+    @property
+    def published_engine_file(self) -> Path:
+        """Where engines read the controller's engine file: a complete copy, put there
+        in one rename, because the controller writes its own file in pieces and an
+        engine started at the same time could read it half-written."""
+        return self.profile_dir / "security" / "engines-connection.json"
+
 
 def heartbeat_misses(period_ms: int, grace_s: float) -> int:
     """How many missed beats add up to ``grace_s`` seconds (at least 3)."""
@@ -90,7 +98,8 @@ def mpiexec_argv(*, mpiexec: str, ranks: int, oversubscribe: bool,
 
 def engine_argv(*, mpiexec: str, ranks: int, python: str, profile_dir: os.PathLike[str] | str,
                 ipp_cluster_id: str, oversubscribe: bool, wait_for_controller_s: float,
-                nanny: bool = True, mpiexec_extra: Sequence[str] = (),
+                url_file: os.PathLike[str] | str, nanny: bool = True,
+                mpiexec_extra: Sequence[str] = (),
                 engine_extra: Sequence[str] = ()) -> list[str]:
     """The engines: one ipyparallel engine per MPI rank, engine id == rank."""
     return [
@@ -100,6 +109,7 @@ def engine_argv(*, mpiexec: str, ranks: int, python: str, profile_dir: os.PathLi
         "--mpi",
         f"--profile-dir={os.fspath(profile_dir)}",
         f"--cluster-id={ipp_cluster_id}",
+        f"--IPEngine.url_file={os.fspath(url_file)}",
         f"--IPEngine.wait_for_url_file={wait_for_controller_s:g}",
         f"--IPEngine.timeout={wait_for_controller_s:g}",
         f"--IPEngine.enable_nanny={nanny}",
