@@ -65,6 +65,11 @@ STATUS_STYLE = {"RUNNING": "green", "FINISHED": "green", "FAILED": "red", "CANCE
                 "INPROGRESS": "cyan", "NEW": "blue", "STOPPING": "yellow", "TERMINATED": "dim"}
 
 
+def short_time(iso: str | None) -> str:
+    """'2026-11-25T15:31:49.29Z' -> '2026-11-25 15:31:49' for tables."""
+    return (iso or "")[:19].replace("T", " ")
+
+
 def styled(status: str) -> str:
     return f"[{STATUS_STYLE.get(status, 'white')}]{status}[/]"
 
@@ -179,7 +184,7 @@ def cluster_table(clusters: list[Cluster]) -> Table:
     t = Table("NAME", "STATUS", "PROVIDER", "INSTANCES", "TYPE", "RANKS", "CREATED", box=None)
     for c in clusters:
         t.add_row(c.name, styled(c.status), c.provider, str(c.instances), c.instance_type,
-                  str(c.core_count), (c.data.get("created_at") or "")[:19].replace("T", " "))
+                  str(c.core_count), short_time(c.data.get("created_at")))
     return t
 
 
@@ -308,7 +313,7 @@ def task_list(ctx: click.Context, status: str | None, cluster_ref: str | None, l
     for tk in tasks:
         t.add_row(tk.id, tk.kind, tk.data.get("cluster_name") or "", styled(tk.status),
                   f"{100 * tk.progress:.0f}%",
-                  (tk.data.get("created_at") or "")[:19].replace("T", " "),
+                  short_time(tk.data.get("created_at")),
                   (tk.error or "")[:60])
     out.print(t)
 
@@ -500,7 +505,7 @@ def job_list(ctx: click.Context, as_json: bool) -> None:
         where = d["cluster"]["name"] if d["cluster"] else \
             f"new {d['new_cluster']['instances']} x {d['new_cluster']['instance_type']}"
         last = d.get("last_run")
-        t.add_row(j.name, kind, (sched["next_run_at"] or "")[:19].replace("T", " "), where,
+        t.add_row(j.name, kind, short_time(sched["next_run_at"]), where,
                   styled(last["status"]) if last else "", d["command"])
     out.print(t)
 
@@ -557,7 +562,7 @@ def job_runs(ctx: click.Context, name: str, as_json: bool) -> None:
     for r in runs:
         d = r.data
         t.add_row(r.id, styled(r.status), d["trigger"],
-                  (d["started_at"] or "")[:19].replace("T", " "),
+                  short_time(d["started_at"]),
                   "" if r.exit_code is None else str(r.exit_code), r.reason or "")
     out.print(t)
 

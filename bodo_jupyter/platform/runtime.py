@@ -17,6 +17,8 @@ from typing import Any
 
 import psutil
 
+from .files import write_private
+
 LOCK_NAME = "control-plane.lock"
 INFO_NAME = "control-plane.json"
 
@@ -65,11 +67,7 @@ class DataDirLock:
 
 def write_info(data_dir: Path, info: dict[str, Any]) -> Path:
     path = data_dir / INFO_NAME
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        json.dump({**info, "pid": os.getpid()}, f)
-    os.replace(tmp, path)
+    write_private(path, json.dumps({**info, "pid": os.getpid()}))
     return path
 
 

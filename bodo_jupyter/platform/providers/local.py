@@ -22,6 +22,7 @@ from typing import Any
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
 
 from ..errors import ProvisionError
+from ..files import write_private
 from ..identity import Identity
 from ..tasks import Step, TaskContext
 from . import processes
@@ -48,11 +49,7 @@ def publish_when_complete(source: Path, target: Path) -> bool:
         json.loads(text)
     except (FileNotFoundError, ValueError):
         return False
-    tmp = target.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, target)
+    write_private(target, text)
     return True
 
 
