@@ -44,10 +44,10 @@ def test_organisations_do_not_see_each_other(tmp_path, db_url):
 
             # A colleague in the same organisation shares it.
             assert plane.clusters.get(carl, "shared-name")["id"] == cid
-            assert plane.get_task(carl, tid)["id"] == tid
+            assert plane.tasks.get(carl, tid)["id"] == tid
             # Another organisation sees nothing, by name or by id.
             assert plane.clusters.list(bob)["items"] == []
-            assert plane.list_tasks(bob)["items"] == []
+            assert plane.tasks.list(bob)["items"] == []
             for ref in ("shared-name", cid):
                 with pytest.raises(NotFound):
                     plane.clusters.get(bob, ref)
@@ -56,11 +56,11 @@ def test_organisations_do_not_see_each_other(tmp_path, db_url):
                 with pytest.raises(NotFound):
                     await plane.clusters.connection(bob, ref)
             with pytest.raises(NotFound):
-                plane.get_task(bob, tid)
+                plane.tasks.get(bob, tid)
             with pytest.raises(NotFound):
-                await plane.cancel_task(bob, tid)
+                await plane.tasks.cancel(bob, tid)
             # Names are per organisation: bob may use the same one.
-            assert plane.list_tasks(bob, cluster="shared-name")["items"] == []
+            assert plane.tasks.list(bob, cluster="shared-name")["items"] == []
         finally:
             await plane.stop()
 

@@ -25,14 +25,15 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from bodo_jupyter.platform.api.handlers import OPENAPI, ROUTES
-from bodo_jupyter.platform.cluster_tasks import CreateCluster, DeleteCluster
-from bodo_jupyter.platform.clusters import CREATE_FIELDS
+from bodo_jupyter.platform.clusters.lifecycle import CreateCluster, DeleteCluster
+from bodo_jupyter.platform.clusters.service import CREATE_FIELDS
 from bodo_jupyter.platform.jobs.run_task import RunJob
 from bodo_jupyter.platform.jobs.spec import CLUSTER_SPEC_FIELDS, JOB_FIELDS, SCHEDULE_FIELDS
 from bodo_jupyter.platform.models import AwsAccount, ClusterStatus, JobRunStatus, TaskStatus
 from bodo_jupyter.platform.models import utcnow as db_now
-from bodo_jupyter.platform.providers.aws import credentials as aws_credentials
-from bodo_jupyter.platform.providers.aws.credentials import GrantImage, account_view
+from bodo_jupyter.platform.providers.aws import accounts as aws_credentials
+from bodo_jupyter.platform.providers.aws.accounts import account_view
+from bodo_jupyter.platform.providers.aws.image_grant import GrantImage
 
 from .git_server import GitServer
 from .helpers import TOKEN, Serve, assert_no_cluster_processes, wait_for

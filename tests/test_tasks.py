@@ -201,3 +201,38 @@ def test_restart_fails_a_task_that_cannot_resume(tmp_path):
         assert h.calls == ["rollback FAILED Interrupted by a restart of the control plane"]
 
     asyncio.run(second())
+
+
+def test_cancel_during_rollback_still_ends_the_task(tmp_path):
+    """A cancel that arrives while a failed task rolls back must not leave it INPROGRESS:
+    the rollback runs to its end and the task ends FAILED with its first reason."""
+
+    class SlowRollback(Recorder):
+        def __init__(self) -> None:
+            super().__init__("fail")
+            self.rolling = asyncio.Event()
+            self.release = asyncio.Event()
+
+        async def rollback(self, ctx: TaskContext, status: TaskStatus, reason: str) -> None:
+            self.rolling.set()
+            await self.release.wait()
+            await super().rollback(ctx, status, reason)
+
+    async def main():
+        store, org, user = make_store(tmp_path)
+        engine = TaskEngine(store=store)
+        h = SlowRollback()
+        engine.register(h)
+        tid = submit(engine, org, user)
+        await asyncio.wait_for(h.rolling.wait(), 10)
+        await engine.cancel(tid, org)
+        h.release.set()
+        assert await engine.wait_done(tid, 10) == TaskStatus.FAILED
+        t = status_of(store, tid)
+        assert t.error == "the thing could not be made: quota exceeded"
+        assert t.finished_at is not None
+        assert h.calls[-1] == "rollback FAILED the thing could not be made: quota exceeded"
+        assert [e.step for e in t.events][-2:] == ["rollback", "end"]
+        assert not engine._running  # nothing of the task is left on the loop
+
+    asyncio.run(main())

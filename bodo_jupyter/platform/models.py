@@ -139,8 +139,10 @@ class Cluster(Base):
     terminated_at: Mapped[datetime | None] = mapped_column(default=None)
     # What the provider needs to find the cluster again (never secrets).
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # Set for a cluster made for one job run; it is deleted when the run ends.
-    dedicated_run_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Set for a cluster made for one holder (a job run), which deletes it when it
+    # ends: {"kind", "id", "label"} plus what the holder's domain adds to show it
+    # (a run's job id and name). The cluster domain only passes it through.
+    made_for: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     @property
     def core_count(self) -> int:
@@ -164,6 +166,9 @@ class Task(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     kind: Mapped[str] = mapped_column(String(64))
     cluster_id: Mapped[str | None] = mapped_column(ForeignKey("clusters.id"), index=True)
+    # A child task (a job run's own cluster.create) names the task that started it.
+    parent_id: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"), default=None,
+                                                  index=True)
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.NEW, index=True)
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # The steps the task will go through, [{"name": ..., "title": ...}], known
@@ -215,6 +220,44 @@ class Resource(Base):
     state: Mapped[str] = mapped_column(String(16), default="active", index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class LeaseState(enum.StrEnum):
+    WAITING = "waiting"
+    HELD = "held"
+
+
+class ClusterLease(Base):
+    """Who holds a cluster (a job run, a notebook), or waits for it, in order.
+
+    At most one lease per cluster is HELD: the database enforces it, so no
+    restart, race or second process can give one cluster two holders. Holders
+    are named by kind and id only; the cluster domain knows nothing of jobs or
+    notebooks beyond the label it shows.
+    """
+
+    __tablename__ = "cluster_leases"
+    __table_args__ = (
+        Index(
+            "uq_cluster_leases_held",
+            "cluster_id",
+            unique=True,
+            sqlite_where=text("state = 'held'"),
+            postgresql_where=text("state = 'held'"),
+        ),
+        Index("uq_cluster_leases_holder", "cluster_id", "holder_kind", "holder_id",
+              unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("l"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    cluster_id: Mapped[str] = mapped_column(ForeignKey("clusters.id"), index=True)
+    holder_kind: Mapped[str] = mapped_column(String(16))  # job_run | notebook
+    holder_id: Mapped[str] = mapped_column(String(32))
+    holder_label: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(8), default=LeaseState.WAITING)
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    acquired_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class JobRunStatus(enum.StrEnum):
@@ -295,8 +338,6 @@ class JobRun(Base):
     source_revision: Mapped[str | None] = mapped_column(String(64), default=None)
     cluster_id: Mapped[str | None] = mapped_column(ForeignKey("clusters.id"), default=None,
                                                    index=True)
-    # True while the run has the cluster to itself (fetching or running).
-    holding_cluster: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -18,23 +18,25 @@ from sqlalchemy import select
 from traitlets import Float, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
-from .cluster_tasks import CreateCluster, DeleteCluster
-from .clusters import ClusterService
-from .errors import BadRequest, NotFound
+from .clusters.leases import Leases
+from .clusters.lifecycle import CreateCluster, DeleteCluster
+from .clusters.service import ClusterService
 from .identity import Identity
+from .jobs.backend import JobBackend, job_backend_classes
 from .jobs.logs import JobLogs
 from .jobs.run_task import RunJob
 from .jobs.scheduler import JobScheduler
 from .jobs.service import JobService
 from .jobs.sources import SourceFetcher
-from .models import Cluster, JobRun, Organization, Task, TaskEvent, User
+from .models import Organization, User
+from .providers.aws.accounts import AwsAccounts
+from .providers.aws.provider import AWSProvider
 from .providers.base import ClusterProvider, provider_classes
 from .runtime import DataDirLock, default_data_dir, remove_info, write_info
 from .secrets import SecretBox
 from .store import Store
+from .task_service import TaskService
 from .tasks import TaskEngine
-from .validation import check_int
-from .views import apply_cursor, page, task_view
 
 
 def plane_id(db_url: str, data_dir: Path) -> str:
@@ -87,6 +89,10 @@ class ControlPlane(LoggingConfigurable):
         self.store = Store(parent=self, default_path=self.path / "bodo-jupyter.sqlite")
         self.plane_id = plane_id(self.store.url, self.path)
         self.engine = TaskEngine(parent=self, store=self.store)
+        self.secrets = SecretBox(parent=self, data_dir=self.path)
+        self.tasks = TaskService(store=self.store, engine=self.engine)
+
+        # Clusters: providers (entry points), who holds what, create and delete tasks.
         self.providers: dict[str, ClusterProvider] = {}
         classes = provider_classes()
         for name in self.enabled_providers:
@@ -95,19 +101,36 @@ class ControlPlane(LoggingConfigurable):
                                  f"{', '.join(sorted(classes))}")
             self.providers[name] = classes[name](parent=self, data_dir=self.path / name,
                                                  plane_id=self.plane_id)
-        self.clusters = ClusterService(self)
+        self.leases = Leases(self.store, self.engine)
+        self.clusters = ClusterService(store=self.store, engine=self.engine,
+                                       providers=self.providers,
+                                       default_provider=self.default_provider,
+                                       leases=self.leases, log=self.log)
         self.engine.register(CreateCluster(self.clusters))
         self.engine.register(DeleteCluster(self.clusters))
-        # Jobs: secrets at rest, sources, logs, runs as tasks, the scheduler.
-        self.secrets = SecretBox(parent=self, data_dir=self.path)
-        self.fetcher = SourceFetcher(parent=self)
-        self.job_logs = JobLogs(parent=self, root=self.path / "job-logs")
-        self.jobs = JobService(self)
-        self.engine.register(RunJob(self))
-        self.engine.on_finished.append(self.jobs.on_task_finished)
-        self.scheduler = JobScheduler(parent=self, plane=self)
         for p in self.providers.values():
             p.attach(self)
+        aws = self.providers.get("aws")
+        self.aws_accounts: AwsAccounts | None = (
+            aws.accounts if isinstance(aws, AWSProvider) else None)
+
+        # Jobs: sources, logs, runs as tasks on the providers' job backends, schedules.
+        backend_classes = job_backend_classes()
+        self.job_backends: dict[str, JobBackend] = {
+            name: backend_classes[name](p) for name, p in self.providers.items()
+            if name in backend_classes}
+        self.fetcher = SourceFetcher(parent=self)
+        self.job_logs = JobLogs(parent=self, root=self.path / "job-logs")
+        deps = {"store": self.store, "engine": self.engine, "clusters": self.clusters,
+                "leases": self.leases, "backends": self.job_backends,
+                "secrets": self.secrets, "fetcher": self.fetcher,
+                "log_files": self.job_logs}
+        self.jobs = JobService(**deps)
+        self.engine.register(RunJob(**deps, config=self))
+        self.engine.on_finished.append(self.jobs.on_task_finished)
+        self.scheduler = JobScheduler(parent=self, store=self.store, engine=self.engine,
+                                      jobs=self.jobs, log_files=self.job_logs)
+
         self._lock = DataDirLock(self.path)
         self._loops: list[asyncio.Task[None]] = []
         self.started = False
@@ -123,6 +146,10 @@ class ControlPlane(LoggingConfigurable):
                                                     is_admin=True)
             self.log.info("bodo-jupyter control plane: data in %s, database %s",
                           self.path, self.store.redacted_url())
+            released = self.leases.release_ended()
+            if released:
+                self.log.info("released %d lease(s) of holders that ended while stopped",
+                              released)
             await self.engine.recover()
             self._loops.append(asyncio.create_task(self._health_loop()))
             self._loops.append(asyncio.create_task(self._sweep_loop()))
@@ -190,71 +217,3 @@ class ControlPlane(LoggingConfigurable):
         if self._local_identity is None:
             raise RuntimeError("control plane not started")
         return self._local_identity
-
-    # -- tasks -------------------------------------------------------------------------
-
-    def _task(self, s: Any, identity: Identity, task_id: str) -> Task:
-        t = s.get(Task, task_id)
-        if t is None or t.org_id != identity.org_id:
-            raise NotFound(f"task {task_id!r} not found")
-        return t
-
-    def _cluster_names(self, s: Any, ids: set[str | None]) -> dict[str, str]:
-        ids = {i for i in ids if i}
-        if not ids:
-            return {}
-        return dict(s.execute(select(Cluster.id, Cluster.name).where(Cluster.id.in_(ids))).all())
-
-    def get_task(self, identity: Identity, task_id: str, since: int = 0) -> dict[str, Any]:
-        with self.store.session() as s:
-            t = self._task(s, identity, task_id)
-            events = list(s.scalars(select(TaskEvent).where(
-                TaskEvent.task_id == t.id, TaskEvent.seq > since).order_by(TaskEvent.seq)).all())
-            names = self._cluster_names(s, {t.cluster_id})
-            return task_view(t, cluster_name=names.get(t.cluster_id or ""), events=events,
-                             detail=True)
-
-    async def watch_task(self, identity: Identity, task_id: str, since: int,
-                         wait: float) -> dict[str, Any]:
-        """Long poll: return when the task has news after ``since`` or ``wait`` passes."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + wait
-        while True:
-            view = self.get_task(identity, task_id, since)
-            if view["events"] or view["status"] in ("FINISHED", "FAILED", "CANCELLED"):
-                return view
-            left = deadline - loop.time()
-            if left <= 0:
-                return view
-            await self.engine.wait_for_change(left)
-
-    def list_tasks(self, identity: Identity, *, status: str | None = None,
-                   cluster: str | None = None, limit: int = 50,
-                   cursor: str | None = None) -> dict[str, Any]:
-        limit = check_int(limit, "limit", minimum=1, maximum=500)
-        q = select(Task).where(Task.org_id == identity.org_id)
-        if status:
-            statuses = [x.strip().upper() for x in status.split(",") if x.strip()]
-            known = ("NEW", "INPROGRESS", "FINISHED", "FAILED", "CANCELLED")
-            bad = [x for x in statuses if x not in known]
-            if bad:
-                raise BadRequest(f"unknown status {bad[0]!r}; one of: {', '.join(known)}",
-                                 field="status")
-            q = q.where(Task.status.in_(statuses))
-        with self.store.session() as s:
-            if cluster:
-                ids = [c.id for c in s.scalars(select(Cluster).where(
-                    Cluster.org_id == identity.org_id,
-                    (Cluster.id == cluster) | (Cluster.name == cluster))).all()]
-                # A job run that made its own cluster is listed with that cluster too.
-                runs = select(JobRun.task_id).where(JobRun.cluster_id.in_(ids))
-                q = q.where(Task.cluster_id.in_(ids) | Task.id.in_(runs))
-            q = apply_cursor(q, Task, cursor).limit(limit + 1)
-            rows = list(s.scalars(q).all())
-            names = self._cluster_names(s, {t.cluster_id for t in rows})
-            return page(rows, limit, [task_view(t, cluster_name=names.get(t.cluster_id or ""))
-                                      for t in rows])
-
-    async def cancel_task(self, identity: Identity, task_id: str) -> dict[str, Any]:
-        await self.engine.cancel(task_id, identity.org_id)
-        return self.get_task(identity, task_id)

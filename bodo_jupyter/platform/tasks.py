@@ -15,7 +15,6 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import select
@@ -24,18 +23,13 @@ from traitlets.config import LoggingConfigurable
 
 from .errors import Conflict, NotFound, PlatformError
 from .models import Resource, Task, TaskEvent, TaskStatus, utcnow
+from .progress import ResourceRecord, Step
 
 if TYPE_CHECKING:
     from .store import Store
 
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    title: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "title": self.title}
+__all__ = ["ResourceRecord", "Step", "TaskCancelled", "TaskContext", "TaskEngine",
+           "TaskHandler"]
 
 
 class TaskCancelled(Exception):
@@ -64,14 +58,6 @@ class TaskHandler:
         """Undo what ``run`` made after a failure or a cancel. Must be idempotent."""
 
 
-@dataclass
-class ResourceRecord:
-    id: str
-    kind: str
-    ref: str
-    data: dict[str, Any]
-
-
 class TaskContext:
     """What a running handler may touch: its task's events, resources and params."""
 
@@ -80,6 +66,7 @@ class TaskContext:
         self.store: Store = engine.store
         self.log = engine.log
         self.task_id = task.id
+        self.parent_id = task.parent_id
         self.kind = task.kind
         self.org_id = task.org_id
         self.user_id = task.user_id
@@ -139,6 +126,30 @@ class TaskContext:
         if not self.rolling_back and self.engine.cancel_requested(self.task_id):
             raise TaskCancelled("cancelled")
 
+    # -- child tasks ------------------------------------------------------------
+
+    async def follow(self, child_id: str, label: str) -> TaskStatus:
+        """Wait for a child task to end, repeating its news as progress of this step.
+
+        Returns the child's final status; cancelling this task cancels the child
+        too (see :meth:`TaskEngine.cancel`).
+        """
+        seen = 0
+        while True:
+            status, progress, news = self.engine.newest_event(child_id, after=seen)
+            if news is not None:
+                seen = news.seq
+                if self.current_step is not None:
+                    self.event(self.current_step, "progress", f"{label}: {news.message}",
+                               progress)
+            if status.done:
+                return status
+            await self.engine.wait_for_task(child_id, 30.0)
+
+    async def wait_for(self, task_ids: list[str]) -> None:
+        """Wait until every one of ``task_ids`` has ended (however it ended)."""
+        await asyncio.gather(*(self.engine.wait_done(t) for t in task_ids))
+
     # -- resources ------------------------------------------------------------
 
     def record_resource(self, provider: str, kind: str, ref: str, data: dict[str, Any]) -> str:
@@ -194,8 +205,11 @@ class TaskEngine(LoggingConfigurable):
         self.handlers: dict[str, TaskHandler] = {}
         self._running: dict[str, asyncio.Task[None]] = {}
         self._cancel: set[str] = set()
+        self._rolling_back: set[str] = set()
+        # Wake-ups: one event for "anything changed", one per task that someone waits
+        # on (so that a long poll on one task sleeps through news of all the others).
         self._changed = asyncio.Event()
-        self._waiters = 0
+        self._task_changed: dict[str, asyncio.Event] = {}
         self._sem: asyncio.Semaphore | None = None
         self._stopping = False
         self.on_finished: list[Callable[[str, TaskStatus], None]] = []
@@ -206,12 +220,16 @@ class TaskEngine(LoggingConfigurable):
     # -- creating -------------------------------------------------------------
 
     def new_task(self, *, kind: str, org_id: str, user_id: str, cluster_id: str | None,
-                 params: dict[str, Any] | None = None) -> Task:
-        """A Task row to add in the caller's transaction (with what it acts on)."""
+                 params: dict[str, Any] | None = None, parent_id: str | None = None) -> Task:
+        """A Task row to add in the caller's transaction (with what it acts on).
+
+        ``parent_id`` makes it a child of a running task: it is listed under the
+        parent and cancelled with it.
+        """
         handler = self.handlers[kind]
         task = Task(
             kind=kind, org_id=org_id, user_id=user_id, cluster_id=cluster_id,
-            params=params or {}, status=TaskStatus.NEW,
+            params=params or {}, status=TaskStatus.NEW, parent_id=parent_id,
         )
         task.steps = [s.to_dict() for s in handler.steps(task)]
         return task
@@ -244,35 +262,62 @@ class TaskEngine(LoggingConfigurable):
                     "state": now.get("state", "started") if state == "progress" else state,
                     "message": message}}
             s.add(ev)
-        self.notify()
+        self.touch(task_id)
 
     def notify(self) -> None:
-        """Wake every long poll: something about some task (or what it acts on) changed."""
+        """Wake everything waiting for "any change" (a cluster's status, a lease, ...)."""
         self._changed.set()
         self._changed = asyncio.Event()
 
+    def touch(self, task_id: str) -> None:
+        """Wake whoever waits on this task (and the "any change" waiters)."""
+        ev = self._task_changed.pop(task_id, None)
+        if ev is not None:
+            ev.set()
+        self.notify()
+
     async def wait_for_change(self, timeout: float) -> None:
-        """Sleep until any task changes or ``timeout`` passes (for long polls)."""
-        ev = self._changed
-        try:
-            await asyncio.wait_for(ev.wait(), timeout)
-        except TimeoutError:
-            pass
+        """Sleep until anything changes or ``timeout`` passes."""
+        await _wait(self._changed, timeout)
+
+    async def wait_for_task(self, task_id: str, timeout: float) -> None:
+        """Sleep until this task has news (an event, its end) or ``timeout`` passes."""
+        ev = self._task_changed.get(task_id)
+        if ev is None:
+            ev = self._task_changed[task_id] = asyncio.Event()
+        await _wait(ev, timeout)
+
+    def status_of(self, task_id: str) -> TaskStatus:
+        with self.store.session() as s:
+            task = s.get(Task, task_id)
+            if task is None:
+                raise NotFound(f"task {task_id} not found")
+            return TaskStatus(task.status)
+
+    def newest_event(self, task_id: str, after: int) -> tuple[TaskStatus, float,
+                                                             TaskEvent | None]:
+        """The task's status and progress, and its newest event if newer than ``after``."""
+        with self.store.session() as s:
+            task = s.get(Task, task_id)
+            if task is None:
+                raise NotFound(f"task {task_id} not found")
+            news = None
+            if (task.last_seq or 0) > after:
+                news = s.scalars(select(TaskEvent).where(
+                    TaskEvent.task_id == task_id, TaskEvent.seq == task.last_seq)).first()
+            return TaskStatus(task.status), task.progress, news
 
     async def wait_done(self, task_id: str, timeout: float | None = None) -> TaskStatus:
+        """The task's final status, or its status now when ``timeout`` passes first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            with self.store.session() as s:
-                task = s.get(Task, task_id)
-                if task is None:
-                    raise NotFound(f"task {task_id} not found")
-                status = TaskStatus(task.status)
+            status = self.status_of(task_id)
             if status.done:
                 return status
-            left = 5.0 if deadline is None else deadline - time.monotonic()
+            left = 60.0 if deadline is None else deadline - time.monotonic()
             if left <= 0:
                 return status
-            await self.wait_for_change(min(left, 5.0))
+            await self.wait_for_task(task_id, min(left, 60.0))
 
     # -- cancelling -------------------------------------------------------------
 
@@ -290,19 +335,36 @@ class TaskEngine(LoggingConfigurable):
             handler = self.handlers.get(task.kind)
             if handler is not None and not handler.cancellable:
                 raise Conflict(f"{task.kind} tasks cannot be cancelled")
-            if task.cancel_requested and task_id in self._cancel:
-                return task  # already cancelling (maybe rolling back): nothing more to do
+            already = task.cancel_requested and task_id in self._cancel
             task.cancel_requested = True
             started = task.status == TaskStatus.INPROGRESS
-        self._cancel.add(task_id)
-        running = self._running.get(task_id)
-        if running is not None and started:
-            running.cancel()
-        elif running is None:
-            self.start(task_id)  # not scheduled here: the runner sees the flag and cancels
-        self.notify()
+            children = list(s.scalars(select(Task.id).where(
+                Task.parent_id == task_id,
+                Task.status.in_([TaskStatus.NEW, TaskStatus.INPROGRESS]))).all())
+        if not already:
+            self._cancel.add(task_id)
+            running = self._running.get(task_id)
+            if task_id in self._rolling_back:
+                # It failed and is undoing what it made: that runs to its end
+                # (a half-done rollback helps nobody); the task then ends FAILED.
+                self.add_event(task_id, "rollback", "info",
+                               "Cancel requested while rolling back; the rollback finishes")
+            elif running is not None and started:
+                running.cancel()
+            elif running is None:
+                self.start(task_id)  # not scheduled here: the runner sees the flag
+            for child in children:
+                handler = self.handlers.get(self._kind_of(child))
+                if handler is None or handler.cancellable:
+                    with contextlib.suppress(Conflict, NotFound):
+                        await self.cancel(child, org_id)
+            self.touch(task_id)
         with self.store.session() as s:
             return s.get(Task, task_id)
+
+    def _kind_of(self, task_id: str) -> str:
+        with self.store.session() as s:
+            return s.scalar(select(Task.kind).where(Task.id == task_id)) or ""
 
     # -- running ----------------------------------------------------------------
 
@@ -323,15 +385,17 @@ class TaskEngine(LoggingConfigurable):
                     task.status = TaskStatus.FAILED
                     task.error = f"no handler for task kind {task.kind!r}"
                     task.finished_at = utcnow()
-                    return
-                if task.cancel_requested:
-                    self._cancel.add(task_id)
-                task.status = TaskStatus.INPROGRESS
-                task.started_at = task.started_at or utcnow()
-                task.attempts += 1
-                steps = [Step(d["name"], d["title"]) for d in task.steps or []]
-                ctx = TaskContext(self, task, steps, resumed)
-            self.notify()
+                else:
+                    if task.cancel_requested:
+                        self._cancel.add(task_id)
+                    task.status = TaskStatus.INPROGRESS
+                    task.started_at = task.started_at or utcnow()
+                    task.attempts += 1
+                    steps = [Step(d["name"], d["title"]) for d in task.steps or []]
+                    ctx = TaskContext(self, task, steps, resumed)
+            self.touch(task_id)
+            if handler is None:
+                return
             try:
                 if resumed:
                     ctx.event("recover", "info",
@@ -363,16 +427,32 @@ class TaskEngine(LoggingConfigurable):
                    reason: str) -> None:
         ctx.event("rollback", "started", f"{reason}; rolling back")
         ctx.rolling_back = True
+        self._rolling_back.add(ctx.task_id)
+        undo = asyncio.ensure_future(handler.rollback(ctx, status, reason))
         try:
-            # Shielded: a rollback interrupted half-way would leave things half-made.
-            # (If the process stops meanwhile, the task stays open and resumes.)
-            await asyncio.shield(handler.rollback(ctx, status, reason))
+            # A rollback interrupted half-way would leave things half-made, so a
+            # cancel does not stop it; only a stop of the control plane does (the
+            # task then stays open and resumes on the next start).
+            while not undo.done():
+                try:
+                    await asyncio.shield(undo)
+                except asyncio.CancelledError:
+                    if self._stopping:
+                        raise
+                    current = asyncio.current_task()
+                    if current is not None:
+                        current.uncancel()
+            undo.result()
+        except asyncio.CancelledError:
+            raise
         except Exception as e:  # keep the first error; say that cleanup failed too
             self.log.exception("rollback of task %s failed", ctx.task_id)
             reason = f"{reason} (rollback also failed: {type(e).__name__}: {e})"
             ctx.event("rollback", "failed", str(e))
         else:
             ctx.event("rollback", "done", "Rolled back")
+        finally:
+            self._rolling_back.discard(ctx.task_id)
         self._finish(ctx.task_id, status, reason)
 
     def _finish(self, task_id: str, status: TaskStatus, error: str | None) -> None:
@@ -423,3 +503,8 @@ class TaskEngine(LoggingConfigurable):
             t.cancel()
         if running:
             await asyncio.wait(running, timeout=self.shutdown_grace)
+
+
+async def _wait(ev: asyncio.Event, timeout: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(ev.wait(), timeout)

@@ -23,7 +23,12 @@ def iso(t: datetime | None) -> str | None:
 
 
 def cluster_view(c: Cluster, last_task: Task | None = None,
-                 dedicated_to: dict[str, str] | None = None) -> dict[str, Any]:
+                 holder: dict[str, Any] | None = None) -> dict[str, Any]:
+    made_for = c.made_for or {}
+    dedicated_to = None
+    if made_for.get("kind") == "job_run":
+        dedicated_to = {"run_id": made_for["id"], "job_id": made_for.get("job_id"),
+                        "job_name": made_for.get("job_name")}
     out: dict[str, Any] = {
         "id": c.id,
         "name": c.name,
@@ -43,6 +48,8 @@ def cluster_view(c: Cluster, last_task: Task | None = None,
         "last_task": None,
         # Set when the cluster was made for one job run and goes away with it.
         "dedicated_to": dedicated_to,
+        # Who has the cluster now (a job run, a notebook), or null when it is free.
+        "holder": holder,
     }
     if last_task is not None:
         out["last_task"] = {"id": last_task.id, "kind": last_task.kind,
@@ -73,7 +80,8 @@ def step_states(task: Task) -> list[dict[str, Any]]:
 
 
 def task_view(t: Task, *, cluster_name: str | None = None,
-              events: list[TaskEvent] | None = None, detail: bool = False) -> dict[str, Any]:
+              events: list[TaskEvent] | None = None, detail: bool = False,
+              children: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": t.id,
         "kind": t.kind,
@@ -87,12 +95,15 @@ def task_view(t: Task, *, cluster_name: str | None = None,
         "created_at": iso(t.created_at),
         "started_at": iso(t.started_at),
         "finished_at": iso(t.finished_at),
+        "parent_id": t.parent_id,
     }
     if detail:
         out["steps"] = step_states(t)
         out["last_seq"] = t.last_seq or 0
     if events is not None:
         out["events"] = [event_view(e) for e in events]
+    if children is not None:
+        out["children"] = children
     return out
 
 

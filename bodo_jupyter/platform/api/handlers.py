@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import NotFound
+from ..providers.aws.accounts import AwsAccounts
 from .base import API_PREFIX, APIMixin
 
 OPENAPI = Path(__file__).with_name("openapi.yaml")
@@ -80,7 +81,7 @@ class ClusterConnectionAPI(APIMixin):
 class TasksAPI(APIMixin):
     async def get(self) -> None:
         ident = self.identity()
-        self.send(self.plane.list_tasks(
+        self.send(self.plane.tasks.list(
             ident, status=self.arg("status"), cluster=self.arg("cluster"),
             limit=self.int_arg("limit", 50), cursor=self.arg("cursor")))
 
@@ -91,15 +92,15 @@ class TaskAPI(APIMixin):
         since = self.int_arg("since", 0)
         wait = self.float_arg("wait", 0.0, maximum=60.0)
         if wait > 0:
-            self.send(await self.plane.watch_task(ident, task_id, since, wait))
+            self.send(await self.plane.tasks.watch(ident, task_id, since, wait))
         else:
-            self.send(self.plane.get_task(ident, task_id, since))
+            self.send(self.plane.tasks.get(ident, task_id, since))
 
 
 class TaskCancelAPI(APIMixin):
     async def post(self, task_id: str) -> None:
         ident = self.identity()
-        self.send(await self.plane.cancel_task(ident, task_id), 202)
+        self.send(await self.plane.tasks.cancel(ident, task_id), 202)
 
 
 class JobsAPI(APIMixin):
@@ -159,12 +160,12 @@ class JobRunLogsAPI(APIMixin):
 
 
 class AwsCredentialsAPI(APIMixin):
-    def _accounts(self) -> Any:
-        provider = self.plane.providers.get("aws")
-        if provider is None:
+    def _accounts(self) -> AwsAccounts:
+        accounts = self.plane.aws_accounts
+        if accounts is None:
             raise NotFound("the aws provider is not enabled on this platform "
                            "(ControlPlane.enabled_providers)")
-        return provider.accounts
+        return accounts
 
     async def get(self) -> None:
         ident = self.identity()

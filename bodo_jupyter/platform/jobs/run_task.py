@@ -12,31 +12,36 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from traitlets import Integer
-from traitlets.config import LoggingConfigurable
+from traitlets.config import Configurable, LoggingConfigurable
 
+from ..clusters.leases import Leases
+from ..clusters.service import ClusterService
 from ..errors import PlatformError, ProvisionError
 from ..identity import Identity
 from ..models import (
-    Cluster,
+    ClusterLease,
     ClusterStatus,
     Job,
     JobRun,
     JobRunStatus,
     Task,
-    TaskEvent,
     TaskStatus,
     utcnow,
 )
-from ..tasks import Step, TaskContext, TaskHandler
-from .sources import SourceFetchFailed, script_problem
-
-if TYPE_CHECKING:
-    from ..service import ControlPlane
+from ..providers.base import ClusterSpec
+from ..secrets import SecretBox
+from ..store import Store
+from ..tasks import Step, TaskContext, TaskEngine, TaskHandler
+from .backend import JobBackend
+from .logs import JobLogs
+from .service import run_holder
+from .sources import SourceFetcher, SourceFetchFailed, script_problem
 
 
 class RunFailed(PlatformError):
@@ -63,11 +68,18 @@ class RunJob(TaskHandler):
     resumable = True
     concurrency_limited = False  # a run mostly waits; it must not block cluster tasks
 
-    def __init__(self, plane: ControlPlane):
-        self.plane = plane
-        self.store = plane.store
-        self.runner = JobRunner(parent=plane)
-        self._locks: dict[str, asyncio.Lock] = {}
+    def __init__(self, *, store: Store, engine: TaskEngine, clusters: ClusterService,
+                 leases: Leases, backends: Mapping[str, JobBackend], secrets: SecretBox,
+                 fetcher: SourceFetcher, log_files: JobLogs, config: Configurable | None = None):
+        self.store = store
+        self.engine = engine
+        self.clusters = clusters
+        self.leases = leases
+        self.backends = backends
+        self.secrets = secrets
+        self.fetcher = fetcher
+        self.log_files = log_files
+        self.runner = JobRunner(parent=config)
 
     # -- declared steps -------------------------------------------------------------
 
@@ -94,11 +106,13 @@ class RunJob(TaskHandler):
             run = s.get(JobRun, run_id)
             for k, v in fields.items():
                 setattr(run, k, v)
-        self.plane.engine.notify()
+            if "cluster_id" in fields and run.task_id:
+                # The run's task is listed with the cluster it runs on.
+                s.get(Task, run.task_id).cluster_id = fields["cluster_id"]
+        self.engine.notify()
 
     def _log(self, run: JobRun, line: str) -> None:
-        self.plane.job_logs.append(self.plane.job_logs.path(run.org_id, run.job_id, run.id),
-                                   line)
+        self.log_files.append(self.log_files.path(run.org_id, run.job_id, run.id), line)
 
     def _identity(self, job: Job) -> Identity:
         return Identity(job.created_by, "", job.org_id, "")
@@ -140,14 +154,15 @@ class RunJob(TaskHandler):
         run, job = self._load(run_id)
         cluster_id = await self._get_cluster(ctx, run, job)
         try:
-            spec, provider = self.plane.clusters.load_spec(cluster_id)
-            workdir = provider.job_workspace(spec, run.id) / "src"
+            spec, provider = self.clusters.load_spec(cluster_id)
+            backend = self.backends[provider.name]
+            workdir = backend.workspace(spec, run.id) / "src"
             if not following:
                 await self._fetch(ctx, run_id, job, workdir)
-            await self._execute(ctx, run_id, spec, provider, workdir, following)
+            await self._execute(ctx, run_id, spec, backend, workdir, following)
         finally:
             if job.cluster_id:
-                self._release(run_id, job.cluster_id)
+                self.leases.release(run_holder(run.id, job.name), job.cluster_id)
 
     # -- clusters -------------------------------------------------------------------------
 
@@ -173,57 +188,42 @@ class RunJob(TaskHandler):
                 ctx.info(f"queued: {ahead} run(s) of this job still running "
                          f"(max_concurrent_runs {job.max_concurrent_runs})")
                 announced = True
-            await self.plane.engine.wait_for_change(1.0)
+            await self.engine.wait_for_change(30.0)
 
     async def _get_cluster(self, ctx: TaskContext, run: JobRun, job: Job) -> str:
         if job.cluster_id:
-            return await self._acquire(ctx, run, job.cluster_id)
+            return await self._acquire(ctx, run, job, job.cluster_id)
         return await self._dedicated(ctx, run, job)
 
-    async def _acquire(self, ctx: TaskContext, run: JobRun, cluster_id: str) -> str:
-        """Wait until the cluster is free, then hold it (a busy cluster queues runs)."""
-        lock = self._locks.setdefault(cluster_id, asyncio.Lock())
-        async with ctx.step("wait-cluster"):
-            if lock.locked():
-                with self.store.session() as s:
-                    queued = s.scalar(select(func.count()).select_from(JobRun).where(
-                        JobRun.cluster_id == cluster_id, JobRun.phase == "queued"))
-                    holder = self.plane.jobs.holder(s, cluster_id)
-                    by = ""
-                    if holder is not None:
-                        by = f" by job {s.get(Job, holder.job_id).name!r} (run {holder.id})"
-                if queued >= self.runner.max_queued_runs:
-                    raise RunFailed(f"queue full: {queued} runs already wait for this cluster",
-                                    retryable=False)
-                self._update(run.id, phase="queued")
-                ctx.progress(0.0, f"queued: the cluster is in use{by}")
-            await lock.acquire()
-            try:
-                with self.store.session() as s:
-                    c = s.get(Cluster, cluster_id)
-                    if c.status != ClusterStatus.RUNNING:
-                        raise RunFailed(f"cluster {c.name!r} is {c.status}, not RUNNING"
-                                        + (f": {c.status_message}" if c.status_message else ""),
-                                        retryable=False)
-                    name = c.name
-                self._update(run.id, phase="fetching", holding_cluster=True)
-                ctx.progress(1.0, f"cluster {name} is ready")
-            except BaseException:
-                lock.release()
-                raise
-        return cluster_id
+    async def _acquire(self, ctx: TaskContext, run: JobRun, job: Job, cluster_id: str) -> str:
+        """Hold the cluster, waiting in line behind its current holder if it is busy."""
 
-    def _release(self, run_id: str, cluster_id: str) -> None:
-        self._update(run_id, holding_cluster=False)
-        lock = self._locks.get(cluster_id)
-        if lock is not None and lock.locked():
-            lock.release()
+        def usable() -> None:
+            name, status, message = self.clusters.status(cluster_id)
+            if status != ClusterStatus.RUNNING:
+                raise RunFailed(f"cluster {name!r} is {status}, not RUNNING"
+                                + (f": {message}" if message else ""), retryable=False)
+
+        def on_wait(current: ClusterLease | None, position: int) -> None:
+            if position > self.runner.max_queued_runs:
+                raise RunFailed(f"queue full: {position - 1} runs already wait for this "
+                                "cluster", retryable=False)
+            self._update(run.id, phase="queued")
+            by = f" by {current.holder_label}" if current is not None else ""
+            ctx.progress(0.0, f"queued: the cluster is in use{by}")
+
+        async with ctx.step("wait-cluster"):
+            await self.leases.acquire(run.org_id, cluster_id, run_holder(run.id, job.name),
+                                      usable=usable, on_wait=on_wait)
+            self._update(run.id, phase="fetching")
+            ctx.progress(1.0, f"cluster {self.clusters.status(cluster_id)[0]} is ready")
+        return cluster_id
 
     async def _dedicated(self, ctx: TaskContext, run: JobRun, job: Job) -> str:
         """Create (or, after a restart, keep waiting for) this run's own cluster."""
         async with ctx.step("create-cluster"):
             cluster_id = run.cluster_id
-            if cluster_id is not None and self._cluster_status(cluster_id) in (
+            if cluster_id is not None and self.clusters.status(cluster_id)[1] in (
                     ClusterStatus.FAILED, ClusterStatus.TERMINATED):
                 # A retry after the cluster itself failed: a fresh one, not the broken one.
                 await self._cleanup(ctx, run.id, keep_workspace=True)
@@ -232,47 +232,22 @@ class RunJob(TaskHandler):
             if cluster_id is None:
                 spec = dict(job.cluster_spec or {})
                 name = f"{job.name[:40]}-{run.id[-6:]}"
-                cluster_id, task_id = await self.plane.clusters.create_dedicated(
-                    self._identity(job), name=name, provider=spec["provider"],
-                    instance_type=spec["instance_type"], instances=spec["instances"],
-                    efa=spec["efa"], run_id=run.id)
+                cluster_id, task_id = await self.clusters.create_for(
+                    self._identity(job), run_holder(run.id, job.name), name=name,
+                    provider=spec["provider"], instance_type=spec["instance_type"],
+                    instances=spec["instances"], efa=spec["efa"],
+                    info={"job_id": job.id, "job_name": job.name}, parent_task=ctx.task_id)
                 self._update(run.id, cluster_id=cluster_id, phase="creating-cluster")
                 ctx.info(f"cluster {name} ({cluster_id}) is being created for this run")
             else:
-                task_id = self._create_task_of(cluster_id)
-            status = await self._follow(ctx, task_id, "cluster")
+                task_id = self.clusters.create_task_of(cluster_id)
+            status = await ctx.follow(task_id, "cluster")
             if status != TaskStatus.FINISHED:
                 with self.store.session() as s:
                     err = s.get(Task, task_id).error
                 raise RunFailed(f"the run's cluster could not be created: {err}")
             self._update(run.id, phase="fetching")
         return cluster_id
-
-    def _cluster_status(self, cluster_id: str) -> str:
-        with self.store.session() as s:
-            return s.get(Cluster, cluster_id).status
-
-    def _create_task_of(self, cluster_id: str) -> str:
-        with self.store.session() as s:
-            return s.scalars(select(Task.id).where(Task.cluster_id == cluster_id,
-                                                   Task.kind == "cluster.create")).one()
-
-    async def _follow(self, ctx: TaskContext, task_id: str, what: str) -> TaskStatus:
-        """Wait for a child task, repeating its progress in this one."""
-        seen = 0
-        while True:
-            with self.store.session() as s:
-                task = s.get(Task, task_id)
-                status = TaskStatus(task.status)
-                if task.last_seq > seen:
-                    seen = task.last_seq
-                    last = s.scalars(select(TaskEvent).where(
-                        TaskEvent.task_id == task_id, TaskEvent.seq == seen)).first()
-                    if last is not None:
-                        ctx.progress(task.progress, f"{what}: {last.message}")
-            if status.done:
-                return status
-            await self.plane.engine.wait_for_change(1.0)
 
     async def _cleanup(self, ctx: TaskContext, run_id: str, *,
                        keep_workspace: bool = False) -> None:
@@ -282,24 +257,26 @@ class RunJob(TaskHandler):
         """
         run, job = self._load(run_id)
         if run.cluster_id is not None and not keep_workspace:
-            spec, provider = self.plane.clusters.load_spec(run.cluster_id)
-            await asyncio.to_thread(shutil.rmtree, provider.job_workspace(spec, run.id), True)
+            spec, provider = self.clusters.load_spec(run.cluster_id)
+            backend = self.backends.get(provider.name)
+            if backend is not None:
+                await asyncio.to_thread(shutil.rmtree, backend.workspace(spec, run.id), True)
         if not job.cluster_spec or run.cluster_id is None:
             return
         async with ctx.step("delete-cluster"):
             with self.store.session() as s:
-                c = s.get(Cluster, run.cluster_id)
-                status = c.status
+                status = self.clusters.status(run.cluster_id)[1]
                 open_delete = s.scalars(select(Task.id).where(
-                    Task.cluster_id == c.id, Task.kind == "cluster.delete",
+                    Task.cluster_id == run.cluster_id, Task.kind == "cluster.delete",
                     Task.status.in_([TaskStatus.NEW, TaskStatus.INPROGRESS]))).first()
             if status == ClusterStatus.TERMINATED:
                 return
             if open_delete is None:
-                _, task = await self.plane.clusters.delete(self._identity(job), run.cluster_id,
-                                                           by_run=run.id)
+                _, task = await self.clusters.delete(
+                    self._identity(job), run.cluster_id, holder=run_holder(run.id, job.name),
+                    parent_task=ctx.task_id)
                 open_delete = task["id"]
-            result = await self._follow(ctx, open_delete, "cluster")
+            result = await ctx.follow(open_delete, "cluster")
             if result != TaskStatus.FINISHED:
                 raise ProvisionError(f"the run's cluster could not be deleted; delete it "
                                      f"from the cluster list (task {open_delete})")
@@ -308,12 +285,12 @@ class RunJob(TaskHandler):
 
     async def _fetch(self, ctx: TaskContext, run_id: str, job: Job, workdir: Path) -> None:
         run, job = self._load(run_id)
-        fetcher = self.plane.fetcher
+        fetcher = self.fetcher
         async with ctx.step("fetch"):
             self._update(run.id, phase="fetching")
             try:
                 if job.source_type == "git":
-                    password = (self.plane.secrets.decrypt(job.git_password_enc)
+                    password = (self.secrets.decrypt(job.git_password_enc)
                                 if job.git_password_enc else None)
                     ref = f" at {job.ref}" if job.ref else ""
                     ctx.progress(0.0, f"git clone {job.path}{ref}")
@@ -322,7 +299,7 @@ class RunJob(TaskHandler):
                     del password
                     msg = f"fetched {job.path}{ref} at commit {got.revision} ({got.files} files)"
                 else:
-                    spec, provider = self.plane.clusters.load_spec(run.cluster_id or "")
+                    spec, provider = self.clusters.load_spec(run.cluster_id or "")
                     bucket, _, prefix = job.path[len("s3://"):].partition("/")
                     got = await asyncio.to_thread(fetcher.fetch_s3, bucket, prefix, workdir,
                                                   provider.region(spec))
@@ -339,11 +316,11 @@ class RunJob(TaskHandler):
 
     # -- execution -------------------------------------------------------------------------
 
-    async def _execute(self, ctx: TaskContext, run_id: str, spec: Any, provider: Any,
-                       workdir: Path, following: bool) -> None:
+    async def _execute(self, ctx: TaskContext, run_id: str, spec: ClusterSpec,
+                       backend: JobBackend, workdir: Path, following: bool) -> None:
         run, job = self._load(run_id)
-        log_path = self.plane.job_logs.path(run.org_id, run.job_id, run.id)
-        command_line = " ".join(provider.job_command(spec, list(job.argv)))
+        log_path = self.log_files.path(run.org_id, run.job_id, run.id)
+        command_line = " ".join(backend.command(spec, list(job.argv)))
         async with ctx.step("run", f"Running on {spec.core_count} MPI ranks: {command_line}"):
             if following:
                 handle = run.details["handle"]
@@ -353,7 +330,7 @@ class RunJob(TaskHandler):
             else:
                 exit_path = workdir.parent / f"exit-{run.attempts}.json"
                 exit_path.unlink(missing_ok=True)
-                handle = await provider.start_job(
+                handle = await backend.start(
                     spec, list(job.argv), cwd=workdir, env=dict(job.env), log_path=log_path,
                     exit_path=exit_path, run_id=run.id)
                 self._update(run.id, phase="running", command_line=command_line,
@@ -362,13 +339,13 @@ class RunJob(TaskHandler):
                 run, job = self._load(run_id)
             started = float(run.details.get("started", time.time()))
             try:
-                code = await self._wait_exit(provider, handle, exit_path, job.timeout_s, started)
+                code = await self._wait_exit(backend, handle, exit_path, job.timeout_s, started)
             except asyncio.CancelledError:
-                await provider.stop_job(handle)
+                await backend.stop(handle)
                 self._log(run, "cancelled by user: job stopped")
                 raise
             except TimeoutError:
-                await provider.stop_job(handle)
+                await backend.stop(handle)
                 reason = f"timed out after {job.timeout_s}s"
                 self._log(run, f"{reason}: job stopped")
                 raise RunFailed(reason) from None
@@ -379,13 +356,13 @@ class RunJob(TaskHandler):
                 how = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
                 raise RunFailed(f"the command failed with {how}")
 
-    async def _wait_exit(self, provider: Any, handle: dict[str, Any], exit_path: Path,
+    async def _wait_exit(self, backend: JobBackend, handle: dict[str, Any], exit_path: Path,
                          timeout: int | None, started: float) -> int:
         while True:
             left = 30.0 if timeout is None else timeout - (time.time() - started)
             if left <= 0:
                 raise TimeoutError
-            code = await provider.wait_job(handle, exit_path, min(left, 30.0))
+            code = await backend.wait(handle, exit_path, min(left, 30.0))
             if code is not None:
                 return code
 
@@ -393,11 +370,12 @@ class RunJob(TaskHandler):
 
     async def rollback(self, ctx: TaskContext, status: TaskStatus, reason: str) -> None:
         run, job = self._load(ctx.params["run_id"])
-        if job.cluster_id and run.holding_cluster:
-            self._release(run.id, job.cluster_id)
+        if job.cluster_id:
+            self.leases.release(run_holder(run.id, job.name), job.cluster_id)
         handle = run.details.get("handle")
         if handle and run.phase == "running" and run.cluster_id:
-            with self.store.session() as s:
-                provider_name = s.get(Cluster, run.cluster_id).provider
-            await self.plane.clusters.provider(provider_name).stop_job(handle)
+            _, provider = self.clusters.load_spec(run.cluster_id)
+            backend = self.backends.get(provider.name)
+            if backend is not None:
+                await backend.stop(handle)
         await self._cleanup(ctx, run.id)

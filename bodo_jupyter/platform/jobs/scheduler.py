@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -25,10 +25,11 @@ from traitlets import Enum, Float
 from traitlets.config import LoggingConfigurable
 
 from ..models import Job, utcnow
+from ..store import Store
+from ..tasks import TaskEngine
+from .logs import JobLogs
+from .service import JobService
 from .spec import next_cron_time
-
-if TYPE_CHECKING:
-    from ..service import ControlPlane
 
 
 def latest_due(cron: str, zone: str, due: datetime, now: datetime) -> datetime:
@@ -62,9 +63,14 @@ class JobScheduler(LoggingConfigurable):
     )
     max_sleep = Float(1.0, config=True, help="Longest pause between checks (seconds).")
 
-    def __init__(self, plane: ControlPlane, **kwargs: object):
+    def __init__(self, *, store: Store, engine: TaskEngine, jobs: JobService,
+                 log_files: JobLogs,
+                 **kwargs: Any):
         super().__init__(**kwargs)
-        self.plane = plane
+        self.store = store
+        self.engine = engine
+        self.jobs = jobs
+        self.log_files = log_files
 
     async def run_forever(self) -> None:
         while True:
@@ -73,7 +79,7 @@ class JobScheduler(LoggingConfigurable):
             except Exception:
                 self.log.exception("job scheduler pass failed")
                 wait = self.max_sleep
-            jobs = self.plane.jobs
+            jobs = self.jobs
             jobs.changed.clear()
             try:
                 await asyncio.wait_for(jobs.changed.wait(), max(0.01, wait))
@@ -83,7 +89,7 @@ class JobScheduler(LoggingConfigurable):
     def fire_due(self, now: datetime | None = None) -> float:
         """Start every due run; returns seconds until the next due time (capped)."""
         now = now or utcnow()
-        store = self.plane.store
+        store = self.store
         with store.session() as s:
             due_ids = s.scalars(select(Job.id).where(
                 Job.active.is_(True), Job.deleted_at.is_(None), Job.next_run_at.is_not(None),
@@ -94,7 +100,7 @@ class JobScheduler(LoggingConfigurable):
             if task_id:
                 started.append(task_id)
         for task_id in started:
-            self.plane.engine.start(task_id)
+            self.engine.start(task_id)
         with store.session() as s:
             nxt = s.scalar(select(func.min(Job.next_run_at)).where(
                 Job.active.is_(True), Job.deleted_at.is_(None)))
@@ -103,7 +109,7 @@ class JobScheduler(LoggingConfigurable):
         return min(self.max_sleep, max(0.0, (nxt - utcnow()).total_seconds()))
 
     def _fire(self, job_id: str, now: datetime) -> str | None:
-        store = self.plane.store
+        store = self.store
         try:
             with store.session() as s:
                 job = s.get(Job, job_id)
@@ -124,9 +130,9 @@ class JobScheduler(LoggingConfigurable):
                 if late and self.misfire_policy == "skip":
                     self.log.warning("job %s: skipped the run due at %s (missed)", job.name, due)
                     return None
-                run = self.plane.jobs.new_run(s, job, job.schedule_type, due)
+                run = self.jobs.new_run(s, job, job.schedule_type, due)
                 if late or missed:
-                    logs = self.plane.job_logs
+                    logs = self.log_files
                     note = f"due at {due.isoformat()}; started {now.isoformat(timespec='seconds')}"
                     if missed:
                         note += f"; {missed} earlier due time(s) were missed and skipped"

@@ -4,35 +4,66 @@ delete, and read logs. Runs themselves are tasks (see :mod:`run_task`)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..clusters.leases import Holder, HolderRules, Leases
+from ..clusters.service import ClusterService
 from ..errors import BadRequest, Conflict, NotFound
 from ..identity import Identity
 from ..models import Cluster, ClusterStatus, Job, JobRun, JobRunStatus, Task, TaskStatus, utcnow
+from ..providers.base import ClusterSpec
+from ..secrets import SecretBox
+from ..store import Store
+from ..tasks import TaskEngine
 from ..validation import check_bool, check_fields, check_int
 from ..views import apply_cursor, job_view, page, run_view
+from .backend import JobBackend
+from .logs import JobLogs
+from .sources import SourceFetcher
 from .spec import JobSpec, next_cron_time, parse_job
 
-if TYPE_CHECKING:
-    from ..service import ControlPlane
-
 ACTIVE_RUN = (JobRunStatus.NEW, JobRunStatus.INPROGRESS)
+HOLDER_KIND = "job_run"
+
+
+def run_holder(run_id: str, job_name: str) -> Holder:
+    """How a run appears as the holder of a cluster."""
+    return Holder(HOLDER_KIND, run_id, f"job {job_name!r} (run {run_id})")
 
 
 class JobService:
-    def __init__(self, plane: ControlPlane):
-        self.plane = plane
-        self.store = plane.store
-        self.engine = plane.engine
-        self.clusters = plane.clusters
+    def __init__(self, *, store: Store, engine: TaskEngine, clusters: ClusterService,
+                 leases: Leases, backends: Mapping[str, JobBackend], secrets: SecretBox,
+                 fetcher: SourceFetcher, log_files: JobLogs):
+        self.store = store
+        self.engine = engine
+        self.clusters = clusters
+        self.leases = leases
+        self.backends = backends
+        self.secrets = secrets
+        self.fetcher = fetcher
+        self.log_files = log_files
         self.changed = asyncio.Event()  # wakes the scheduler
+        leases.register(HolderRules(HOLDER_KIND, "cancel the run", self._active_runs))
 
     def _wake(self) -> None:
         self.changed.set()
+
+    def _active_runs(self, run_ids: list[str]) -> set[str]:
+        with self.store.session() as s:
+            return set(s.scalars(select(JobRun.id).where(
+                JobRun.id.in_(run_ids), JobRun.status.in_(ACTIVE_RUN))).all())
+
+    def backend(self, provider: str, field: str) -> JobBackend:
+        b = self.backends.get(provider)
+        if b is None:
+            raise BadRequest(f"jobs cannot run on {provider} clusters yet", field=field)
+        return b
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -75,24 +106,9 @@ class JobService:
 
     def run_detail(self, s: Any, job: Job, run: JobRun) -> dict[str, Any]:
         names = self._names(s, {run.cluster_id})
-        path = self.plane.job_logs.path(run.org_id, run.job_id, run.id)
+        path = self.log_files.path(run.org_id, run.job_id, run.id)
         return run_view(run, job_name=job.name, cluster_name=names.get(run.cluster_id or ""),
-                        log_size=self.plane.job_logs.size(path))
-
-    # -- holders: who has a cluster -----------------------------------------------------
-
-    def holder(self, s: Any, cluster_id: str, exclude_job: str | None = None) -> JobRun | None:
-        q = select(JobRun).where(JobRun.cluster_id == cluster_id,
-                                 JobRun.holding_cluster.is_(True),
-                                 JobRun.status.in_(ACTIVE_RUN))
-        if exclude_job:
-            q = q.where(JobRun.job_id != exclude_job)
-        return s.scalars(q).first()
-
-    def holder_message(self, s: Any, cluster: Cluster, run: JobRun) -> str:
-        job = s.get(Job, run.job_id)
-        return (f"cluster {cluster.name!r} is in use by job {job.name!r} (run {run.id}); "
-                "choose another cluster or create a new one for this job")
+                        log_size=self.log_files.size(path))
 
     # -- create ---------------------------------------------------------------------------
 
@@ -102,36 +118,32 @@ class JobService:
         if spec.cluster_ref:
             with self.store.session() as s:
                 try:
-                    c = self.clusters._find(s, identity, spec.cluster_ref)
+                    c = self.clusters.find(s, identity, spec.cluster_ref)
                 except NotFound as e:
                     raise BadRequest(e.message, field="cluster") from None
                 if c.status != ClusterStatus.RUNNING:
                     raise Conflict(f"cluster {c.name!r} is {c.status}; a job needs a RUNNING "
                                    "cluster, or a new one made for it", field="cluster")
-                if c.dedicated_run_id:
-                    raise Conflict(f"cluster {c.name!r} was made for another job's run",
-                                   field="cluster")
-                held = self.holder(s, c.id)
-                if held is not None:
-                    raise Conflict(self.holder_message(s, c, held), field="cluster")
+                if c.made_for:
+                    raise Conflict(f"cluster {c.name!r} was made for "
+                                   f"{c.made_for.get('label', 'something else')} and goes "
+                                   "away with it", field="cluster")
+                lease = self.leases.held(s, c.id)
+                if lease is not None:
+                    raise Conflict(self.leases.in_use(
+                        c.name, lease, "choose another cluster or create a new one for "
+                        "this job"), field="cluster")
                 cluster_spec = self.clusters.spec(c)
                 provider = self.clusters.provider(c.provider)
-                if not provider.supports_jobs:
-                    raise BadRequest(f"jobs cannot run on {provider.name} clusters yet",
-                                     field="cluster")
-                region = provider.region(cluster_spec)
-                return c.id, None, region
+                self.backend(provider.name, "cluster")
+                return c.id, None, provider.region(cluster_spec)
         raw = dict(spec.cluster_spec or {})
         p = self.clusters.provider(raw.get("provider"))
-        if not p.supports_jobs:
-            raise BadRequest(f"jobs cannot run on {p.name} clusters yet", field="provider")
-        itype = await self.clusters._instance_type(identity, p, raw["instance_type"])
+        self.backend(p.name, "provider")
+        itype = await self.clusters.instance_type(identity, p, raw["instance_type"])
         instances = check_int(raw.get("instances", 1), "instances", minimum=1,
                               maximum=p.max_instances)
-        if raw.get("efa") and not itype.efa:
-            raise BadRequest(f"instance type {itype.name} does not support EFA", field="efa")
-        from ..providers.base import ClusterSpec
-
+        await self.clusters.check_efa(identity, p, itype, bool(raw.get("efa")))
         region = p.region(ClusterSpec("", identity.org_id, "", itype, instances, raw["efa"]))
         return None, {"provider": p.name, "instance_type": itype.name, "instances": instances,
                       "efa": bool(raw.get("efa")), "cores_per_instance": itype.cores}, region
@@ -147,7 +159,7 @@ class JobService:
                                "or delete it", field="name")
         cluster_id, cluster_spec, region = await self._check_cluster(identity, spec)
         if spec.source.type == "s3" and region:
-            bucket_region = await asyncio.to_thread(self.plane.fetcher.bucket_region,
+            bucket_region = await asyncio.to_thread(self.fetcher.bucket_region,
                                                     spec.source.bucket or "")
             if bucket_region != region:
                 where = "the new cluster" if cluster_spec else "the cluster"
@@ -162,7 +174,7 @@ class JobService:
             max_concurrent_runs=spec.schedule.max_concurrent_runs,
             command=spec.command, argv=spec.argv, source_type=spec.source.type,
             path=spec.source.path, ref=spec.ref, git_username=spec.git_username,
-            git_password_enc=self.plane.secrets.encrypt(spec.git_password)
+            git_password_enc=self.secrets.encrypt(spec.git_password)
             if spec.git_password else None,
             env=spec.env, timeout_s=spec.timeout_s, retries=spec.retries,
             retry_delay_s=spec.retry_delay_s,
@@ -199,7 +211,7 @@ class JobService:
         s.add(task)
         s.flush()
         run.task_id = task.id
-        self.plane.job_logs.create(self.plane.job_logs.path(job.org_id, job.id, run.id))
+        self.log_files.create(self.log_files.path(job.org_id, job.id, run.id))
         return run
 
     # -- reads ------------------------------------------------------------------------------
@@ -245,14 +257,13 @@ class JobService:
                 job = self.find(s, identity, ref)
                 run = self.find_run(s, job, run_id)
                 done = run.status not in ACTIVE_RUN
-                path = self.plane.job_logs.path(run.org_id, run.job_id, run.id)
+                path = self.log_files.path(run.org_id, run.job_id, run.id)
                 rid, status = run.id, run.status
-            text, nxt = await asyncio.to_thread(self.plane.job_logs.read, path, offset, limit)
+            text, nxt = await asyncio.to_thread(self.log_files.read, path, offset, limit)
             left = deadline - loop.time()
             if text or done or left <= 0:
                 return {"run_id": rid, "status": status, "text": text, "offset": offset,
-                        "next_offset": nxt, "complete": done and nxt >= self.plane.job_logs
-                        .size(path)}
+                        "next_offset": nxt, "complete": done and nxt >= self.log_files.size(path)}
             await asyncio.sleep(min(0.1, left))
 
     # -- changes ------------------------------------------------------------------------------
@@ -338,7 +349,7 @@ class JobService:
             active = s.scalars(select(JobRun.id).where(
                 JobRun.job_id == job_id, JobRun.status.in_(ACTIVE_RUN))).first()
         if active is None:
-            self.plane.job_logs.remove_job(org_id, job_id)
+            self.log_files.remove_job(org_id, job_id)
 
     # -- task end ------------------------------------------------------------------------------
 
@@ -352,7 +363,6 @@ class JobService:
                 return
             run.status = JobRunStatus(status.value)
             run.finished_at = utcnow()
-            run.holding_cluster = False
             run.phase = "done"
             if status != TaskStatus.FINISHED and not run.reason:
                 run.reason = task.error or status.value.lower()
@@ -360,6 +370,9 @@ class JobService:
                 run.reason = "cancelled by user"
             job = s.get(Job, run.job_id)
             deleted, job_id, org_id = job.deleted_at is not None, job.id, job.org_id
+            run_id = run.id
+        # Whatever the end, the run holds and waits for nothing any more.
+        self.leases.release((HOLDER_KIND, run_id))
         if deleted:
             self._remove_logs_if_idle(job_id, org_id)
 

@@ -12,6 +12,11 @@ The contract that keeps the platform leak-free:
   restart: it must converge, never duplicate.
 * ``teardown`` removes every recorded resource, is idempotent, and only
   forgets a resource once it is really gone.
+
+Providers see the running task only through the narrow :class:`TaskOps`
+protocol. Running jobs on a provider's clusters is a separate role
+(:class:`bodo_jupyter.platform.jobs.backend.JobBackend`), so a provider that
+cannot run jobs yet has nothing job-shaped to pretend with.
 """
 
 from __future__ import annotations
@@ -25,11 +30,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from traitlets import Integer
 from traitlets.config import LoggingConfigurable
 
-from ..tasks import Step
+from ..progress import ResourceRecord, Step, TaskOps
 
 if TYPE_CHECKING:
     from ..identity import Identity
-    from ..tasks import ResourceRecord, TaskContext
 
 ENTRY_POINT_GROUP = "bodo_jupyter.providers"
 
@@ -73,8 +77,6 @@ class ClusterProvider(LoggingConfigurable):
 
     name: ClassVar[str] = ""
     display_name: ClassVar[str] = ""
-    #: Whether jobs can run on this provider's clusters.
-    supports_jobs: ClassVar[bool] = True
 
     max_instances = Integer(
         16, config=True, help="Largest number of instances one cluster may have."
@@ -88,8 +90,9 @@ class ClusterProvider(LoggingConfigurable):
         #: on one machine never touch each other's resources.
         self.plane_id = plane_id
 
-    def attach(self, plane: Any) -> None:
-        """Hook for providers that add services to the control plane (credentials, tasks)."""
+    def attach(self, host: Any) -> None:
+        """Hook for providers that add task handlers to the control plane (``host`` has
+        ``store``, ``secrets`` and ``engine``)."""
 
     def create_steps(self, spec: ClusterSpec) -> list[Step]:
         return [Step("provision", "Provisioning")]
@@ -100,14 +103,18 @@ class ClusterProvider(LoggingConfigurable):
     async def instance_types(self, identity: Identity) -> list[InstanceType]:
         raise NotImplementedError
 
+    def known_types(self) -> list[InstanceType]:
+        """Instance types known without asking anyone (config); may be empty."""
+        return []
+
     async def check_ready(self, identity: Identity) -> None:
         """Raise a 4xx when this organisation cannot create clusters here yet."""
 
-    async def provision(self, spec: ClusterSpec, ops: TaskContext) -> dict[str, Any]:
+    async def provision(self, spec: ClusterSpec, ops: TaskOps) -> dict[str, Any]:
         """Make the cluster and wait until every engine answers; returns details."""
         raise NotImplementedError
 
-    async def teardown(self, spec: ClusterSpec, ops: TaskContext, *,
+    async def teardown(self, spec: ClusterSpec, ops: TaskOps, *,
                        keep_logs: bool = False) -> None:
         """Remove everything; ``keep_logs`` after a failed create, so users can read why."""
         raise NotImplementedError
@@ -120,38 +127,9 @@ class ClusterProvider(LoggingConfigurable):
         """None when the cluster is healthy, else why it is not."""
         return None
 
-    # -- jobs: running `mpiexec -n <CORE_COUNT> python <command>` on the cluster --------
-
     def region(self, spec: ClusterSpec) -> str | None:
-        """The AWS region the cluster is in (S3 sources must be there too)."""
+        """The AWS region the cluster is in (S3 job sources must be there too)."""
         return None
-
-    def job_workspace(self, spec: ClusterSpec, run_id: str) -> Path:
-        """Folder, visible to every node of the cluster, where a run's source goes."""
-        raise NotImplementedError
-
-    def job_command(self, spec: ClusterSpec, args: list[str]) -> list[str]:
-        """The full argv of a job: ``mpiexec -n <CORE_COUNT> ... python <args>``."""
-        raise NotImplementedError
-
-    async def start_job(self, spec: ClusterSpec, args: list[str], *, cwd: Path,
-                        env: dict[str, str], log_path: Path, exit_path: Path,
-                        run_id: str) -> dict[str, Any]:
-        """Start the job under a supervisor; returns what ``job_state`` needs later."""
-        raise NotImplementedError
-
-    async def wait_job(self, handle: dict[str, Any], exit_path: Path,
-                       timeout: float) -> int | None:
-        """Wait up to ``timeout`` s; the job's exit code once it ended, else None.
-
-        Raises ProvisionError when it is neither running nor has an exit code
-        (its supervisor died).
-        """
-        raise NotImplementedError
-
-    async def stop_job(self, handle: dict[str, Any]) -> None:
-        """Stop a running job (TERM, then KILL) and everything it started."""
-        raise NotImplementedError
 
     async def sweep_orphans(self, is_live: Callable[[str], bool]) -> list[str]:
         """Remove tagged resources of clusters that no longer exist; returns their ids.

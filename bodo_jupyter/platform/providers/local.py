@@ -24,10 +24,10 @@ from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
 from ..errors import ProvisionError
 from ..files import write_private
 from ..identity import Identity
-from ..tasks import Step, TaskContext
+from ..progress import Step, TaskOps
 from . import processes
 from .base import ClusterProvider, ClusterSpec, InstanceType
-from .local_launch import ClusterPaths, controller_argv, engine_argv, mpi_env, mpiexec_argv
+from .local_launch import ClusterPaths, controller_argv, engine_argv, mpi_env
 from .processes import ProcessRecord
 
 TAG_CLUSTER = "BODO_JUPYTER_CLUSTER_ID"
@@ -124,7 +124,7 @@ class LocalProvider(ClusterProvider):
 
     # -- shapes ---------------------------------------------------------------
 
-    def types(self) -> list[InstanceType]:
+    def known_types(self) -> list[InstanceType]:
         out = []
         for name, d in self.instance_types_config.items():
             cores = int(d["cores"])
@@ -138,7 +138,7 @@ class LocalProvider(ClusterProvider):
         return sorted(out, key=lambda t: (t.cores, t.name))
 
     async def instance_types(self, identity: Identity) -> list[InstanceType]:
-        return self.types()
+        return self.known_types()
 
     def create_steps(self, spec: ClusterSpec) -> list[Step]:
         return [
@@ -160,7 +160,8 @@ class LocalProvider(ClusterProvider):
     def paths(self, spec: ClusterSpec) -> ClusterPaths:
         return ClusterPaths(self.data_dir / "clusters" / spec.id)
 
-    def _env(self, spec: ClusterSpec) -> dict[str, str]:
+    def cluster_env(self, spec: ClusterSpec) -> dict[str, str]:
+        """The environment of the cluster's processes (controller, engines, jobs)."""
         return mpi_env(
             os.environ, as_root=os.geteuid() == 0, cluster_name=spec.name,
             core_count=spec.core_count,
@@ -170,7 +171,7 @@ class LocalProvider(ClusterProvider):
 
     # -- provision ---------------------------------------------------------------
 
-    async def provision(self, spec: ClusterSpec, ops: TaskContext) -> dict[str, Any]:
+    async def provision(self, spec: ClusterSpec, ops: TaskOps) -> dict[str, Any]:
         paths = self.paths(spec)
         n = spec.core_count
         async with ops.step("prepare"):
@@ -184,7 +185,7 @@ class LocalProvider(ClusterProvider):
             if stale:
                 ops.info(f"Stopped {stale} process group(s) left by an interrupted attempt")
             await asyncio.to_thread(self._fresh_dirs, paths)
-        env = self._env(spec)
+        env = self.cluster_env(spec)
         cwd = self.engine_cwd or os.getcwd()
         async with ops.step("launch"):
             ctl_argv = controller_argv(
@@ -244,7 +245,7 @@ class LocalProvider(ClusterProvider):
 
     async def _wait_for_engines(self, spec: ClusterSpec, paths: ClusterPaths,
                                 ctl: ProcessRecord, eng: ProcessRecord,
-                                ops: TaskContext) -> Any:
+                                ops: TaskOps) -> Any:
         import ipyparallel as ipp
 
         n = spec.core_count
@@ -306,7 +307,7 @@ class LocalProvider(ClusterProvider):
 
     # -- teardown ----------------------------------------------------------------
 
-    async def _stop_all(self, spec: ClusterSpec, ops: TaskContext,
+    async def _stop_all(self, spec: ClusterSpec, ops: TaskOps,
                         roles: tuple[str, ...] = ("engines", "controller")) -> int:
         """Stop recorded process groups of ``roles``; forget each once it is gone."""
         stopped = 0
@@ -336,7 +337,7 @@ class LocalProvider(ClusterProvider):
                 raise ProvisionError(f"Could not stop processes {left} of cluster {cluster_id}")
         return len(recs)
 
-    async def teardown(self, spec: ClusterSpec, ops: TaskContext, *,
+    async def teardown(self, spec: ClusterSpec, ops: TaskOps, *,
                        keep_logs: bool = False) -> None:
         paths = self.paths(spec)
         async with ops.step("stop-engines"):
@@ -353,7 +354,7 @@ class LocalProvider(ClusterProvider):
             if not keep_logs:
                 await asyncio.to_thread(shutil.rmtree, paths.root, True)
 
-    # -- jobs ------------------------------------------------------------------------
+    # -- where the cluster is --------------------------------------------------------
 
     region_name = Unicode(
         config=True,
@@ -368,54 +369,6 @@ class LocalProvider(ClusterProvider):
 
     def region(self, spec: ClusterSpec) -> str | None:
         return self.region_name
-
-    def job_workspace(self, spec: ClusterSpec, run_id: str) -> Path:
-        return self.data_dir / "jobs" / run_id
-
-    def job_command(self, spec: ClusterSpec, args: list[str]) -> list[str]:
-        return [
-            *mpiexec_argv(mpiexec=self.mpiexec, ranks=spec.core_count,
-                          oversubscribe=self.oversubscribe,
-                          extra=[*self.mpiexec_args, "--output", "tag"]),
-            self.python, *args,
-        ]
-
-    async def start_job(self, spec: ClusterSpec, args: list[str], *, cwd: Path,
-                        env: dict[str, str], log_path: Path, exit_path: Path,
-                        run_id: str) -> dict[str, Any]:
-        argv = [self.python, "-m", "bodo_jupyter.platform.jobs.supervise",
-                "--log", str(log_path), "--exit", str(exit_path), "--",
-                *self.job_command(spec, args)]
-        full_env = self._env(spec)
-        full_env.update(env)
-        full_env.update({"PYTHONUNBUFFERED": "1", "BODO_JUPYTER_JOB_RUN": run_id,
-                         TAG_CLUSTER: spec.id, TAG_PLANE: self.plane_id})
-        rec = await asyncio.to_thread(processes.spawn, argv, env=full_env, cwd=cwd,
-                                      log_path=exit_path.with_suffix(".supervisor.log"))
-        return rec.to_dict()
-
-    async def wait_job(self, handle: dict[str, Any], exit_path: Path,
-                       timeout: float) -> int | None:
-        rec = ProcessRecord.from_dict(handle)
-        await processes.wait_exit(rec, timeout)
-        alive = processes.leader_alive(rec)
-        try:
-            data = json.loads(await asyncio.to_thread(exit_path.read_text))
-            return int(data["exit_code"])
-        except FileNotFoundError:
-            if alive:
-                return None
-        except (ValueError, KeyError):
-            if alive:
-                return None  # being written
-        raise ProvisionError("the job's supervisor stopped without recording an exit code"
-                             + (f": {processes.log_tail(rec.log)}" if rec.log else ""))
-
-    async def stop_job(self, handle: dict[str, Any]) -> None:
-        rec = ProcessRecord.from_dict(handle)
-        left = await processes.stop_session_async(rec, self.stop_timeout)
-        if left:
-            raise ProvisionError(f"could not stop job processes {left}")
 
     # -- running clusters ----------------------------------------------------------
 

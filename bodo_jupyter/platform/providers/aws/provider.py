@@ -15,7 +15,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -24,15 +24,14 @@ from traitlets import Dict, Float, Integer, List, Unicode
 
 from ...errors import BadRequest, ProvisionError
 from ...identity import Identity
-from ...tasks import Step, TaskContext
+from ...progress import Step, TaskOps
 from ..base import ClusterProvider, ClusterSpec, InstanceType
+from .accounts import AwsAccounts
 from .clients import CALL_LOG, NODE, Audit, AwsCredentials, AwsSession, CallLog
 from .dag import run_graph
+from .image_grant import GrantImage
 from .plan import TAG_CLUSTER, TAG_PLANE, ClusterPlan, Inventory, Node, depth, nodes_for
 from .resources import Builder, scan_inventory
-
-if TYPE_CHECKING:
-    from .credentials import AwsAccounts
 
 DEFAULT_TYPES = ["c5.*", "c5n.*", "c6i.*", "c6in.*", "c7i.*", "m5.*", "m6i.*", "m7i.*",
                  "r5.*", "r6i.*", "r7i.*", "hpc6a.*", "hpc6id.*", "hpc7a.*"]
@@ -43,7 +42,6 @@ class AWSProvider(ClusterProvider):
 
     name = "aws"
     display_name = "Your AWS account (EC2, EFA)"
-    supports_jobs = False
 
     max_instances = Integer(64, config=True, help="Largest number of instances per cluster.")
     ami_ids = Dict(
@@ -92,11 +90,10 @@ class AWSProvider(ClusterProvider):
         self._lock = threading.Lock()
         self.audit = Audit(self.audit_log) if self.audit_log else None
 
-    def attach(self, plane: Any) -> None:
-        from .credentials import AwsAccounts, GrantImage
-
-        self.accounts = AwsAccounts(plane, self)
-        plane.engine.register(GrantImage(plane, self))
+    def attach(self, host: Any) -> None:
+        self.accounts = AwsAccounts(store=host.store, secrets=host.secrets, engine=host.engine,
+                                    audit=self.audit, on_change=self.forget_session)
+        host.engine.register(GrantImage(store=host.store, engine=host.engine, images=self))
 
     # -- sessions ----------------------------------------------------------------------
 
@@ -195,13 +192,13 @@ class AWSProvider(ClusterProvider):
 
     # -- provision ---------------------------------------------------------------------
 
-    def _inventory(self, ops: TaskContext) -> Inventory:
+    def _inventory(self, ops: TaskOps) -> Inventory:
         inv = Inventory()
         for r in ops.resources():
             inv.add(r.kind, r.ref)
         return inv
 
-    def _builder(self, aws: AwsSession, plan: ClusterPlan, inv: Inventory, ops: TaskContext,
+    def _builder(self, aws: AwsSession, plan: ClusterPlan, inv: Inventory, ops: TaskOps,
                  resumed: bool) -> Builder:
         def record(kind: str, ref: str, data: dict[str, Any]) -> None:
             if ref not in [r.ref for r in ops.resources(kind)]:
@@ -215,7 +212,7 @@ class AWSProvider(ClusterProvider):
                        poll=self.poll_interval, wait_timeout=self.wait_timeout,
                        bootstrap_timeout=self.bootstrap_timeout, node_python=self.node_python)
 
-    async def provision(self, spec: ClusterSpec, ops: TaskContext) -> dict[str, Any]:
+    async def provision(self, spec: ClusterSpec, ops: TaskOps) -> dict[str, Any]:
         creds = self.creds(spec.org_id)
         plan = self.plan(spec, creds)
         if not plan.ami_id:
@@ -249,7 +246,7 @@ class AWSProvider(ClusterProvider):
 
     # -- teardown ----------------------------------------------------------------------
 
-    async def teardown(self, spec: ClusterSpec, ops: TaskContext, *,
+    async def teardown(self, spec: ClusterSpec, ops: TaskOps, *,
                        keep_logs: bool = False) -> None:
         records = ops.resources()
         region = next((r.data.get("region") for r in records if r.data.get("region")), None)

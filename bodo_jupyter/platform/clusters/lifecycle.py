@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
-from .models import ClusterStatus, Task, TaskStatus
-from .tasks import TaskContext, TaskHandler
+from ..models import ClusterStatus, Task, TaskStatus
+from ..tasks import TaskContext, TaskHandler
 
 if TYPE_CHECKING:
-    from .clusters import ClusterService
+    from .service import ClusterService
 
 
 class CreateCluster(TaskHandler):
@@ -54,18 +53,18 @@ class DeleteCluster(TaskHandler):
     def __init__(self, clusters: ClusterService):
         self.clusters = clusters
 
-    async def _wait_for_others(self, ctx: TaskContext) -> None:
-        while True:
-            with ctx.store.session() as s:
-                others = s.scalars(select(Task.id).where(
-                    Task.cluster_id == ctx.cluster_id, Task.id != ctx.task_id,
-                    Task.status.in_([TaskStatus.NEW, TaskStatus.INPROGRESS]))).all()
-            if not others:
-                return
-            await asyncio.gather(*(ctx.engine.wait_done(t, timeout=5) for t in others))
+    def _others(self, ctx: TaskContext) -> list[str]:
+        """The cluster's other open lifecycle tasks (a create this delete cancelled)."""
+        with ctx.store.session() as s:
+            return list(s.scalars(select(Task.id).where(
+                Task.cluster_id == ctx.cluster_id, Task.id != ctx.task_id,
+                Task.kind.like("cluster.%"),
+                Task.status.in_([TaskStatus.NEW, TaskStatus.INPROGRESS]))).all())
 
     async def run(self, ctx: TaskContext) -> None:
-        await self._wait_for_others(ctx)
+        # The create must finish its rollback before teardown starts, or both would
+        # stop the same processes at once.
+        await ctx.wait_for(self._others(ctx))
         spec, provider = self.clusters.load_spec(ctx.cluster_id)
         self.clusters.set_status(spec.id, ClusterStatus.STOPPING, "Deleting")
         await provider.teardown(spec, ctx)

@@ -13,26 +13,24 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 
-from ...errors import BadRequest, Conflict, NotFound, ProvisionError, Unavailable
+from ...errors import BadRequest, Conflict, NotFound, Unavailable
 from ...identity import Identity
-from ...models import AwsAccount, Cluster, ClusterStatus, utcnow
-from ...tasks import Step, TaskContext, TaskHandler
+from ...models import AwsAccount, Cluster, ClusterStatus
+from ...secrets import SecretBox
+from ...store import Store
+from ...tasks import TaskEngine
 from ...validation import check_fields, check_str
 from ...views import iso
 from .clients import Audit, AwsCredentials
 from .errors import BAD_CREDENTIALS, DENIED, code_of, message_of
-
-if TYPE_CHECKING:
-    from ...models import Task
-    from ...service import ControlPlane
-    from .provider import AWSProvider
 
 FIELDS = ("access_key_id", "secret_access_key", "account_id", "region")
 KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,124}$")
@@ -120,12 +118,17 @@ def check_keys(key: str, secret: str, account: str, region: str,
 
 
 class AwsAccounts:
-    """The API's view of credentials; the provider asks it for keys."""
+    """The organisations' AWS accounts: the API sets and shows them, the provider asks
+    for keys. ``on_change(org_id)`` tells the provider to forget cached sessions."""
 
-    def __init__(self, plane: ControlPlane, provider: AWSProvider):
-        self.plane = plane
-        self.store = plane.store
-        self.provider = provider
+    def __init__(self, *, store: Store, secrets: SecretBox, engine: TaskEngine,
+                 audit: Audit | None = None,
+                 on_change: Callable[[str], None] = lambda org_id: None):
+        self.store = store
+        self.secrets = secrets
+        self.engine = engine
+        self.audit = audit
+        self.on_change = on_change
 
     def _get(self, s: Any, org_id: str) -> AwsAccount | None:
         return s.scalars(select(AwsAccount).where(AwsAccount.org_id == org_id)).first()
@@ -161,7 +164,7 @@ class AwsAccounts:
         if not REGION.match(region):
             raise BadRequest(f"invalid AWS region {region!r} (e.g. us-east-1)", field="region")
         arn = await asyncio.to_thread(check_keys, key, secret.strip(), account, region,
-                                      self.provider.audit)
+                                      self.audit)
         with self.store.session() as s:
             a = self._get(s, identity.org_id)
             live = self._live_aws_clusters(s, identity.org_id)
@@ -173,18 +176,18 @@ class AwsAccounts:
                 a = AwsAccount(org_id=identity.org_id, created_by=identity.user_id)
                 s.add(a)
             a.access_key_id, a.account_id, a.region, a.arn = key, account, region, arn
-            a.secret_enc = self.plane.secrets.encrypt(secret.strip())
+            a.secret_enc = self.secrets.encrypt(secret.strip())
             a.status, a.status_message = "INPROGRESS", "Granting launch permission"
             s.flush()
-            task = self.plane.engine.new_task(kind="aws.grant-image", org_id=identity.org_id,
+            task = self.engine.new_task(kind="aws.grant-image", org_id=identity.org_id,
                                               user_id=identity.user_id, cluster_id=None,
                                               params={"account": a.id})
             s.add(task)
             s.flush()
             a.task_id = task.id
             out = account_view(a)
-        self.provider.forget_session(identity.org_id)
-        self.plane.engine.start(task.id)
+        self.on_change(identity.org_id)
+        self.engine.start(task.id)
         return out
 
     def delete(self, identity: Identity) -> dict[str, Any]:
@@ -197,7 +200,7 @@ class AwsAccounts:
                 raise Conflict(f"AWS clusters {', '.join(live)} still exist; delete them "
                                "first (deleting needs these credentials)")
             s.delete(a)
-        self.provider.forget_session(identity.org_id)
+        self.on_change(identity.org_id)
         return {"deleted": True}
 
     def credentials(self, org_id: str, *, require_ready: bool = True) -> AwsCredentials:
@@ -213,82 +216,10 @@ class AwsAccounts:
                         f"task {a.task_id})" if a.status == "INPROGRESS"
                         else f"is not ready: {a.status_message}")
                 raise Conflict(f"your AWS account {what}", field="provider")
-            return AwsCredentials(a.access_key_id, self.plane.secrets.decrypt(a.secret_enc),
+            return AwsCredentials(a.access_key_id, self.secrets.decrypt(a.secret_enc),
                                   a.region, a.account_id)
 
     def ready_orgs(self) -> list[str]:
         with self.store.session() as s:
             return list(s.scalars(select(AwsAccount.org_id).where(
                 AwsAccount.status == "READY")).all())
-
-
-class GrantImage(TaskHandler):
-    """Grant launch permission on the platform's image to the user's account."""
-
-    kind = "aws.grant-image"
-    resumable = True
-
-    def __init__(self, plane: ControlPlane, provider: AWSProvider):
-        self.plane = plane
-        self.provider = provider
-
-    def steps(self, task: Task) -> list[Step]:
-        return [Step("image", "Finding the platform's machine image for the region"),
-                Step("grant", "Granting launch permission to your account"),
-                Step("verify", "Checking the permission")]
-
-    def _set(self, ctx: TaskContext, status: str, message: str) -> None:
-        """Only the newest grant decides: credentials set again meanwhile have a task of
-        their own, and this (older) one must not overwrite their status."""
-        with self.plane.store.session() as s:
-            a = s.get(AwsAccount, ctx.params["account"])
-            if a is not None and a.task_id == ctx.task_id:
-                a.status, a.status_message, a.updated_at = status, message, utcnow()
-        self.plane.engine.notify()
-
-    async def run(self, ctx: TaskContext) -> None:
-        with self.plane.store.session() as s:
-            a = s.get(AwsAccount, ctx.params["account"])
-            if a is None:
-                raise ProvisionError("the credentials were deleted")
-            region, account = a.region, a.account_id
-        async with ctx.step("image"):
-            ami = self.provider.ami_ids.get(region)
-            if not ami:
-                raise ProvisionError(
-                    f"no machine image is configured for {region}; the admin sets "
-                    "AWSProvider.ami_ids (one AMI per region)")
-            ec2 = self.provider.platform_client("ec2", region)
-            try:
-                img = await asyncio.to_thread(ec2.describe_images, ImageIds=[ami])
-            except ClientError as e:
-                raise ProvisionError(f"the platform cannot read its image {ami} in {region}: "
-                                     f"{code_of(e)}: {message_of(e)}") from None
-            if not img["Images"]:
-                raise ProvisionError(f"image {ami} does not exist in {region}")
-            owner = img["Images"][0].get("OwnerId")
-            ctx.progress(1.0, f"image {ami} in {region}")
-        async with ctx.step("grant"):
-            if owner == account:
-                ctx.progress(1.0, f"{ami} belongs to account {account}: nothing to grant")
-            else:
-                try:
-                    await asyncio.to_thread(
-                        ec2.modify_image_attribute, ImageId=ami,
-                        LaunchPermission={"Add": [{"UserId": account}]})
-                except ClientError as e:
-                    raise ProvisionError(f"granting launch permission on {ami} failed: "
-                                         f"{code_of(e)}: {message_of(e)}") from None
-                ctx.progress(1.0, f"launch permission on {ami} granted to {account}")
-        async with ctx.step("verify"):
-            if owner != account:
-                attr = await asyncio.to_thread(ec2.describe_image_attribute, ImageId=ami,
-                                               Attribute="launchPermission")
-                users = {p.get("UserId") for p in attr.get("LaunchPermissions", [])}
-                if account not in users:
-                    raise ProvisionError(f"{account} is not among the accounts allowed to "
-                                         f"launch {ami}")
-        self._set(ctx, "READY", "")
-
-    async def rollback(self, ctx: TaskContext, status: Any, reason: str) -> None:
-        self._set(ctx, "FAILED", reason)

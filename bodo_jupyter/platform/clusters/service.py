@@ -2,45 +2,51 @@
 
 Requests never wait for a cluster: they check the input, write the Cluster
 and its Task in one transaction (so a bad request leaves nothing behind), and
-return at once. The task handlers in :mod:`cluster_tasks` do the slow part.
+return at once. The task handlers in :mod:`.lifecycle` do the slow part.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from logging import Logger
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from .errors import BadRequest, Conflict, NotFound, Unavailable
-from .identity import Identity
-from .models import Cluster, ClusterStatus, Job, JobRun, Resource, Task, TaskStatus
-from .providers.base import ClusterProvider, ClusterSpec, InstanceType
-from .tasks import ResourceRecord
-from .validation import check_bool, check_fields, check_int, check_name, check_str
-from .views import apply_cursor, cluster_view, page, task_view
-
-if TYPE_CHECKING:
-    from .service import ControlPlane
+from ..errors import BadRequest, Conflict, NotFound
+from ..identity import Identity
+from ..models import Cluster, ClusterLease, ClusterStatus, Resource, Task, TaskStatus
+from ..progress import ResourceRecord
+from ..providers.base import ClusterProvider, ClusterSpec, InstanceType
+from ..store import Store
+from ..tasks import TaskEngine
+from ..validation import check_bool, check_fields, check_int, check_name, check_str
+from ..views import apply_cursor, cluster_view, page, task_view
+from .leases import Holder, Leases
 
 CREATE_FIELDS = ("name", "provider", "instance_type", "instances", "efa", "client_token")
-LIVE = (ClusterStatus.NEW, ClusterStatus.INPROGRESS, ClusterStatus.RUNNING,
-        ClusterStatus.FAILED, ClusterStatus.STOPPING)
+OPEN = (TaskStatus.NEW, TaskStatus.INPROGRESS)
 
 
 class ClusterService:
-    def __init__(self, plane: ControlPlane):
-        self.plane = plane
-        self.store = plane.store
-        self.engine = plane.engine
+    def __init__(self, *, store: Store, engine: TaskEngine,
+                 providers: Mapping[str, ClusterProvider], default_provider: str,
+                 leases: Leases, log: Logger):
+        self.store = store
+        self.engine = engine
+        self.providers = providers
+        self.default_provider = default_provider
+        self.leases = leases
+        self.log = log
 
     # -- providers and shapes ------------------------------------------------------
 
     def provider(self, name: str | None) -> ClusterProvider:
-        name = name or self.plane.default_provider
-        p = self.plane.providers.get(name)
+        name = name or self.default_provider
+        p = self.providers.get(name)
         if p is None:
-            known = ", ".join(sorted(self.plane.providers)) or "none"
+            known = ", ".join(sorted(self.providers)) or "none"
             raise BadRequest(f"unknown provider {name!r}; enabled providers: {known}",
                              field="provider")
         return p
@@ -53,9 +59,10 @@ class ClusterService:
             types = [t for t in types if t.efa]
         return [{**t.to_dict(), "provider": p.name} for t in types]
 
-    async def _instance_type(self, identity: Identity, p: ClusterProvider,
-                             name: Any) -> InstanceType:
-        name = check_str(name, "instance_type", max_len=64)
+    async def instance_type(self, identity: Identity, p: ClusterProvider, name: Any, *,
+                            field: str = "instance_type") -> InstanceType:
+        """The named instance type of ``p``, or a 400 listing the choices."""
+        name = check_str(name, field, max_len=64)
         types = await p.instance_types(identity)
         for t in types:
             if t.name == name:
@@ -63,13 +70,14 @@ class ClusterService:
         choices = ", ".join(t.name for t in types)
         raise BadRequest(
             f"unknown instance type {name!r} for provider {p.name}; choose one of: {choices}",
-            field="instance_type",
+            field=field,
         )
 
     # -- lookups ---------------------------------------------------------------------
 
-    def _find(self, s: Any, identity: Identity, ref: str) -> Cluster:
-        """By id, else by name: the live cluster of that name, else the newest one."""
+    def find(self, s: Any, identity: Identity, ref: str) -> Cluster:
+        """By id, else by name: the live cluster of that name, else the newest one.
+        Another organisation's cluster is not found, like one that does not exist."""
         c = s.get(Cluster, ref)
         if c is not None and c.org_id == identity.org_id:
             return c
@@ -85,24 +93,30 @@ class ClusterService:
             return rows[0]
         raise NotFound(f"cluster {ref!r} not found")
 
-    def _last_task(self, s: Any, cluster_id: str) -> Task | None:
-        return s.scalars(
-            select(Task).where(Task.cluster_id == cluster_id)
-            .order_by(Task.created_at.desc(), Task.id.desc()).limit(1)
-        ).first()
+    def _last_tasks(self, s: Any, cluster_ids: list[str]) -> dict[str, Task]:
+        out: dict[str, Task] = {}
+        if not cluster_ids:
+            return out
+        rows = s.scalars(select(Task).where(Task.cluster_id.in_(cluster_ids),
+                                            Task.kind.like("cluster.%"))
+                         .order_by(Task.created_at, Task.id)).all()
+        for t in rows:
+            out[t.cluster_id] = t  # the newest wins
+        return out
+
+    def views(self, s: Any, clusters: list[Cluster]) -> list[dict[str, Any]]:
+        ids = [c.id for c in clusters]
+        last = self._last_tasks(s, ids)
+        held = self.leases.held_by_cluster(s, ids)
+        return [cluster_view(c, last.get(c.id), holder_view(held.get(c.id)))
+                for c in clusters]
 
     def view(self, s: Any, c: Cluster) -> dict[str, Any]:
-        dedicated = None
-        if c.dedicated_run_id:
-            run = s.get(JobRun, c.dedicated_run_id)
-            job = s.get(Job, run.job_id) if run else None
-            dedicated = {"run_id": c.dedicated_run_id, "job_id": job.id if job else None,
-                         "job_name": job.name if job else None}
-        return cluster_view(c, self._last_task(s, c.id), dedicated)
+        return self.views(s, [c])[0]
 
     def get(self, identity: Identity, ref: str) -> dict[str, Any]:
         with self.store.session() as s:
-            return self.view(s, self._find(s, identity, ref))
+            return self.view(s, self.find(s, identity, ref))
 
     def list(self, identity: Identity, *, status: str | None = None,
              include_terminated: bool = False, limit: int = 50,
@@ -121,11 +135,11 @@ class ClusterService:
         q = apply_cursor(q, Cluster, cursor).limit(limit + 1)
         with self.store.session() as s:
             rows = list(s.scalars(q).all())
-            return page(rows, limit, [self.view(s, c) for c in rows])
+            return page(rows, limit, self.views(s, rows[:limit]))
 
     def spec(self, c: Cluster, resources: list[Resource] | None = None) -> ClusterSpec:
         p = self.provider(c.provider)
-        itype = next((t for t in self._known_types(p) if t.name == c.instance_type), None)
+        itype = next((t for t in p.known_types() if t.name == c.instance_type), None)
         if itype is None:  # the type was removed from config after creation
             itype = InstanceType(c.instance_type, c.cores_per_instance,
                                  c.cores_per_instance, 0.0, c.efa)
@@ -136,11 +150,6 @@ class ClusterService:
                        for r in resources or []],
         )
 
-    @staticmethod
-    def _known_types(p: ClusterProvider) -> list[InstanceType]:
-        types = getattr(p, "types", None)
-        return types() if callable(types) else []
-
     def load_spec(self, cluster_id: str) -> tuple[ClusterSpec, ClusterProvider]:
         with self.store.session() as s:
             c = s.get(Cluster, cluster_id)
@@ -149,6 +158,14 @@ class ClusterService:
             res = s.scalars(select(Resource).where(Resource.cluster_id == c.id,
                                                    Resource.state == "active")).all()
             return self.spec(c, list(res)), self.provider(c.provider)
+
+    def status(self, cluster_id: str) -> tuple[str, str, str]:
+        """(name, status, status message) read now, not cached."""
+        with self.store.session() as s:
+            c = s.get(Cluster, cluster_id)
+            if c is None:
+                raise NotFound(f"cluster {cluster_id} not found")
+            return c.name, c.status, c.status_message
 
     def set_status(self, cluster_id: str, status: ClusterStatus, message: str = "", *,
                    details: dict[str, Any] | None = None,
@@ -160,6 +177,8 @@ class ClusterService:
             c.set_status(status, message)
             if details is not None:
                 c.details = details
+            if status == ClusterStatus.TERMINATED:
+                self.leases.release_cluster(s, cluster_id)
         self.engine.notify()
         return True
 
@@ -173,16 +192,11 @@ class ClusterService:
         name = check_name(body.get("name"))
         p = self.provider(check_str(body.get("provider"), "provider", required=False) or None)
         await p.check_ready(identity)
-        itype = await self._instance_type(identity, p, body.get("instance_type"))
+        itype = await self.instance_type(identity, p, body.get("instance_type"))
         instances = check_int(body.get("instances", 1), "instances", minimum=1,
                               maximum=p.max_instances)
         efa = check_bool(body.get("efa", False), "efa")
-        if efa and not itype.efa:
-            efa_types = [t.name for t in await p.instance_types(identity) if t.efa]
-            hint = (f"EFA-capable types: {', '.join(efa_types)}" if efa_types
-                    else f"provider {p.name} has no EFA-capable instance types")
-            raise BadRequest(f"instance type {itype.name} does not support EFA; {hint}",
-                             field="efa")
+        await self.check_efa(identity, p, itype, efa)
         token = check_str(body.get("client_token"), "client_token", required=False,
                           max_len=64) or None
 
@@ -211,15 +225,27 @@ class ClusterService:
         cluster, task = self._insert(identity, name, p, itype, instances, efa, token=token)
         return cluster, task, True
 
+    async def check_efa(self, identity: Identity, p: ClusterProvider, itype: InstanceType,
+                        efa: bool, field: str = "efa") -> None:
+        if efa and not itype.efa:
+            efa_types = [t.name for t in await p.instance_types(identity) if t.efa]
+            hint = (f"EFA-capable types: {', '.join(efa_types)}" if efa_types
+                    else f"provider {p.name} has no EFA-capable instance types")
+            raise BadRequest(f"instance type {itype.name} does not support EFA; {hint}",
+                             field=field)
+
     def _insert(self, identity: Identity, name: str, p: ClusterProvider, itype: InstanceType,
                 instances: int, efa: bool, *, token: str | None = None,
-                dedicated_run_id: str | None = None) -> tuple[dict, dict]:
+                made_for: Holder | None = None, made_for_info: dict[str, Any] | None = None,
+                parent_task: str | None = None) -> tuple[dict, dict]:
         """Write the Cluster and its create Task in one transaction, then start the task."""
         cluster = Cluster(
             org_id=identity.org_id, name=name, provider=p.name, instance_type=itype.name,
             instances=instances, cores_per_instance=itype.cores, efa=efa,
             status=ClusterStatus.NEW, status_message="Waiting to start",
-            created_by=identity.user_id, client_token=token, dedicated_run_id=dedicated_run_id,
+            created_by=identity.user_id, client_token=token,
+            made_for=({"kind": made_for.kind, "id": made_for.id, "label": made_for.label,
+                       **(made_for_info or {})} if made_for else None),
         )
         spec = ClusterSpec(id="", org_id=identity.org_id, name=name, instance_type=itype,
                            instances=instances, efa=efa)
@@ -228,8 +254,13 @@ class ClusterService:
                 s.add(cluster)
                 s.flush()
                 spec.id = cluster.id
+                if made_for is not None:
+                    # Held by what it was made for from its first moment: nothing else
+                    # can take it, and it cannot be deleted under its holder.
+                    self.leases.take(s, identity.org_id, cluster.id, name, made_for)
                 task = self.engine.new_task(kind="cluster.create", org_id=identity.org_id,
-                                            user_id=identity.user_id, cluster_id=cluster.id)
+                                            user_id=identity.user_id, cluster_id=cluster.id,
+                                            parent_id=parent_task)
                 task.steps = [st.to_dict() for st in p.create_steps(spec)]
                 s.add(task)
                 s.flush()
@@ -240,30 +271,42 @@ class ClusterService:
         self.engine.start(task.id)
         return out
 
-    async def create_dedicated(self, identity: Identity, *, name: str, provider: str,
-                               instance_type: str, instances: int, efa: bool,
-                               run_id: str) -> tuple[str, str]:
-        """A cluster made for one job run (listed as such, deleted when the run ends)."""
+    async def create_for(self, identity: Identity, holder: Holder, *, name: str,
+                         provider: str, instance_type: str, instances: int, efa: bool,
+                         info: dict[str, Any] | None = None,
+                         parent_task: str | None = None) -> tuple[str, str]:
+        """A cluster made for one holder, held by it, listed as such, and deleted by it
+        when it ends. Returns (cluster id, create task id)."""
         p = self.provider(provider)
-        itype = await self._instance_type(identity, p, instance_type)
+        itype = await self.instance_type(identity, p, instance_type)
         cluster, task = self._insert(identity, name, p, itype, instances, efa,
-                                     dedicated_run_id=run_id)
+                                     made_for=holder, made_for_info=info,
+                                     parent_task=parent_task)
         return cluster["id"], task["id"]
+
+    def create_task_of(self, cluster_id: str) -> str:
+        with self.store.session() as s:
+            return s.scalars(select(Task.id).where(Task.cluster_id == cluster_id,
+                                                   Task.kind == "cluster.create")).one()
 
     # -- delete -----------------------------------------------------------------------
 
     def _open_tasks(self, s: Any, cluster_id: str) -> list[Task]:
+        """The cluster's own open tasks (creates and deletes), not the work of holders."""
         return list(s.scalars(select(Task).where(
-            Task.cluster_id == cluster_id,
-            Task.status.in_([TaskStatus.NEW, TaskStatus.INPROGRESS]))).all())
+            Task.cluster_id == cluster_id, Task.kind.like("cluster.%"),
+            Task.status.in_(OPEN))).all())
 
     async def delete(self, identity: Identity, ref: str, *,
-                     by_run: str | None = None) -> tuple[dict, dict]:
+                     holder: Holder | None = None,
+                     parent_task: str | None = None) -> tuple[dict, dict]:
+        """Start deleting; refused while someone else holds the cluster (``holder`` may
+        delete a cluster it holds, e.g. a run the cluster made for it)."""
         with self.store.session() as s:
-            c = self._find(s, identity, ref)
+            c = self.find(s, identity, ref)
             if c.status == ClusterStatus.TERMINATED:
                 raise Conflict(f"cluster {c.name!r} is already deleted")
-            self._refuse_if_in_use(s, c, by_run)
+            self._refuse_if_held(s, c, holder)
             open_tasks = self._open_tasks(s, c.id)
             deleting = [t for t in open_tasks if t.kind == "cluster.delete"]
             if deleting:
@@ -274,12 +317,15 @@ class ClusterService:
             p = self.provider(c.provider)
             task = self.engine.new_task(kind="cluster.delete", org_id=identity.org_id,
                                         user_id=identity.user_id, cluster_id=c.id,
-                                        params={"cancelled_tasks": to_cancel})
+                                        params={"cancelled_tasks": to_cancel},
+                                        parent_id=parent_task)
             task.steps = [st.to_dict() for st in p.delete_steps(spec)]
             s.add(task)
             c.set_status(ClusterStatus.STOPPING, "Deleting")
+            self.leases.release_cluster(s, c.id)
             s.flush()
             out = self.view(s, c), task_view(task, cluster_name=c.name, detail=True)
+        self.engine.notify()  # runs waiting for it learn it is going away
         for tid in to_cancel:
             try:
                 await self.engine.cancel(tid, identity.org_id)
@@ -288,27 +334,25 @@ class ClusterService:
         self.engine.start(task.id)
         return out
 
-    def _refuse_if_in_use(self, s: Any, c: Cluster, by_run: str | None) -> None:
-        """A cluster a job run uses is not deleted under it: cancel the run instead."""
-        jobs = self.plane.jobs
-        if c.dedicated_run_id and c.dedicated_run_id != by_run:
-            run = s.get(JobRun, c.dedicated_run_id)
-            if run is not None and run.status in ("NEW", "INPROGRESS"):
-                job = s.get(Job, run.job_id)
-                raise Conflict(f"cluster {c.name!r} belongs to run {run.id} of job "
-                               f"{job.name!r} and is deleted when it ends; cancel the run "
-                               "to end it now")
-        held = jobs.holder(s, c.id)
-        if held is not None and held.id != by_run:
-            raise Conflict(jobs.holder_message(s, c, held).replace(
-                "choose another cluster or create a new one for this job",
-                "cancel the run first"))
+    def _refuse_if_held(self, s: Any, c: Cluster, by: Holder | None) -> None:
+        """A cluster in use is not deleted under its holder: free it first."""
+        lease = self.leases.held(s, c.id)
+        if lease is None or (by is not None and (lease.holder_kind, lease.holder_id)
+                             == (by.kind, by.id)):
+            return
+        made_for = c.made_for or {}
+        if (made_for.get("kind"), made_for.get("id")) == (lease.holder_kind, lease.holder_id):
+            kind = self.leases.kinds.get(lease.holder_kind)
+            hint = kind.release_hint if kind else "end its holder"
+            raise Conflict(f"cluster {c.name!r} was made for {lease.holder_label} and is "
+                           f"deleted when it ends; {hint} to end it now")
+        raise Conflict(self.leases.in_use(c.name, lease))
 
     # -- attach -----------------------------------------------------------------------
 
     async def connection(self, identity: Identity, ref: str) -> dict[str, Any]:
         with self.store.session() as s:
-            c = self._find(s, identity, ref)
+            c = self.find(s, identity, ref)
             if c.status != ClusterStatus.RUNNING:
                 raise Conflict(f"cluster {c.name!r} is {c.status}, not RUNNING; "
                                "it can be attached once its create task has finished")
@@ -333,7 +377,7 @@ class ClusterService:
             reason = await self.provider(prov).check(spec)
             if reason and self.set_status(spec.id, ClusterStatus.FAILED, reason,
                                           only_if=(ClusterStatus.RUNNING,)):
-                self.plane.log.warning("cluster %s failed: %s", spec.name, reason)
+                self.log.warning("cluster %s failed: %s", spec.name, reason)
                 failed.append(spec.id)
         return failed
 
@@ -345,10 +389,15 @@ class ClusterService:
 
     async def sweep_orphans(self) -> list[str]:
         swept: list[str] = []
-        for p in self.plane.providers.values():
+        for p in self.providers.values():
             swept += await p.sweep_orphans(self.is_live)
         return swept
 
-    def require_ready(self) -> None:
-        if not self.plane.started:
-            raise Unavailable("the control plane is starting; try again in a moment")
+
+def holder_view(lease: ClusterLease | None) -> dict[str, Any] | None:
+    if lease is None:
+        return None
+    from ..views import iso
+
+    return {"kind": lease.holder_kind, "id": lease.holder_id, "label": lease.holder_label,
+            "since": iso(lease.acquired_at)}
