@@ -32,6 +32,7 @@ from bodo_jupyter.platform.jobs.spec import CLUSTER_SPEC_FIELDS, JOB_FIELDS, SCH
 from bodo_jupyter.platform.models import AwsAccount, ClusterStatus, JobRunStatus, TaskStatus
 from bodo_jupyter.platform.models import utcnow as db_now
 from bodo_jupyter.platform.providers.aws import credentials as aws_credentials
+from bodo_jupyter.platform.providers.aws import plan as aws_plan
 from bodo_jupyter.platform.providers.aws.credentials import GrantImage, account_view
 
 from .git_server import GitServer
@@ -225,9 +226,21 @@ def test_every_error_code_the_code_raises_is_documented():
     raised = {c for f in root.rglob("*.py")
               for c in re.findall(r'\bcode\s*=\s*"([a-z_]+)"', f.read_text())}
     assert {"aws_denied", "aws_no_credentials", "secret_unreadable"} <= raised  # found at all
-    documented = set(SPEC["components"]["schemas"]["Error"]["properties"]["error"]
-                     ["properties"]["code"]["enum"])
+    documented = set(SPEC["components"]["schemas"]["ErrorCode"]["enum"])
     assert raised - {"run_failed"} <= documented, sorted(raised - documented)
+
+
+def test_step_names_are_the_ones_the_code_uses():
+    """StepName lists every step a built-in task or provider declares or reports
+    (``Step("x", ...)``, ``ctx.step("x")``, ``ctx.event("x", ...)``, the AWS resource
+    graph), plus the engine's ``info`` and ``end`` events, and nothing else."""
+    root = Path(aws_credentials.__file__).parents[2]  # bodo_jupyter/platform
+    used = {n for f in root.rglob("*.py")
+            for n in re.findall(r'(?:\bStep|\.step|\.event)\("([a-z][-a-z]*)"',
+                                f.read_text())}
+    used |= {n.name for n in aws_plan.GRAPH} | {"info", "end"}
+    assert {"launch", "fetch", "grant", "scan", "rollback", "recover"} <= used  # found at all
+    assert set(SPEC["components"]["schemas"]["StepName"]["enum"]) == used
 
 
 def test_git_password_is_write_only():
