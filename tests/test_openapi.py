@@ -3,7 +3,9 @@
 Every request here goes to a real control plane (the ``serve`` fixture, or for
 jobs the ``jobs_plane`` fixture, which trusts a private HTTPS Git server) and its
 answer is validated against the schema the document declares for that path,
-method and status, so the document cannot drift from the code unnoticed.
+method and status, so the document cannot drift from the code unnoticed. Each
+answer also goes through the model generated for that schema
+(``bodo_jupyter.contract.models``) and back, unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from bodo_jupyter.contract import models as contract_models
+from bodo_jupyter.contract.runtime import Model
 from bodo_jupyter.platform.api.handlers import OPENAPI, ROUTES
 from bodo_jupyter.platform.cluster_tasks import CreateCluster, DeleteCluster
 from bodo_jupyter.platform.clusters import CREATE_FIELDS
@@ -79,6 +83,13 @@ def response_schema(template: str, method: str, status: int, media: str) -> str:
     if ref:  # a shared response under components/responses
         ptr = ref.removeprefix("#")
     return ptr + pointer("content", media, "schema")
+
+
+def response_model(ptr: str) -> type[Model] | None:
+    """The generated model of the schema at ``ptr`` (a $ref to a named schema), if any."""
+    ref = REGISTRY.resolver().lookup(f"{SPEC_URI}#{ptr}").contents.get("$ref", "")
+    name = ref.removeprefix("#/components/schemas/")
+    return getattr(contract_models, name, None) if name != ref else None
 
 
 def template_of(path: str) -> str:
@@ -154,6 +165,10 @@ def call(serve: Serve, method: str, path: str, status: int, body: Any = None,
     errors = sorted(validator(ptr).iter_errors(out), key=lambda e: e.json_path)
     assert not errors, (f"{method} {path} -> {code} does not match the document:\n"
                         + "\n".join(f"  at {e.json_path}: {e.message}" for e in errors))
+    model = response_model(ptr)
+    assert model is not None, f"{method} {path} -> {code}: no generated model for {ptr}"
+    assert model.from_dict(out).to_dict() == out, f"{model.__name__}.from_dict({out})"
+    assert model.parse(out).to_dict() == out, f"{model.__name__}.parse({out})"
     return out
 
 
@@ -320,6 +335,18 @@ def test_create_job_example_is_valid():
     """The example of POST /jobs is a request the schema (and the server) accepts."""
     content = SPEC["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]
     assert not list(CREATE_JOB.iter_errors(content["example"]))
+
+
+def test_every_json_answer_has_a_generated_model():
+    """Each JSON response is a $ref to a named schema, so clients get a model for it."""
+    for path, method in spec_operations():
+        for status, response in SPEC["paths"][path][method]["responses"].items():
+            ref = response.get("$ref")
+            content = (REGISTRY.resolver().lookup(f"{SPEC_URI}{ref}").contents if ref
+                       else response).get("content", {})
+            if "application/json" in content:
+                ptr = response_schema(path, method, int(status), "application/json")
+                assert response_model(ptr) is not None, (path, method, status)
 
 
 def test_every_error_response_is_an_error_and_auth_is_documented():
