@@ -779,10 +779,13 @@ def main(argv: list[str] | None = None) -> int:
             print(diff, file=sys.stderr)
         return 1 if stale else 0
     for path, text in generate(load(root), root).items():
+        rel = path.relative_to(root)
         if not path.exists() or path.read_text() != text:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
-            print(f"wrote {path.relative_to(root)}")
+            print(f"wrote {rel}")
+        else:
+            print(f"{rel} is up to date")
     return 0
 
 

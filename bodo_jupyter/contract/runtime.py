@@ -61,9 +61,12 @@ class ContractError(ValueError):
     """
 
     def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(field, message)  # both in args: it pickles and copies whole
         self.field = field
         self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @dataclass(frozen=True, kw_only=True)
