@@ -3,7 +3,9 @@
 Every request here goes to a real control plane (the ``serve`` fixture, or for
 jobs the ``jobs_plane`` fixture, which trusts a private HTTPS Git server) and its
 answer is validated against the schema the document declares for that path,
-method and status, so the document cannot drift from the code unnoticed.
+method and status, so the document cannot drift from the code unnoticed. Each
+answer also goes through the model generated for that schema
+(``bodo_jupyter.contract.models``) and back, unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from bodo_jupyter.contract import models as contract_models
+from bodo_jupyter.contract.runtime import Model
 from bodo_jupyter.platform.api.handlers import OPENAPI, ROUTES
 from bodo_jupyter.platform.clusters.lifecycle import CreateCluster, DeleteCluster
 from bodo_jupyter.platform.clusters.service import CREATE_FIELDS
@@ -32,6 +36,7 @@ from bodo_jupyter.platform.jobs.spec import CLUSTER_SPEC_FIELDS, JOB_FIELDS, SCH
 from bodo_jupyter.platform.models import AwsAccount, ClusterStatus, JobRunStatus, TaskStatus
 from bodo_jupyter.platform.models import utcnow as db_now
 from bodo_jupyter.platform.providers.aws import accounts as aws_credentials
+from bodo_jupyter.platform.providers.aws import plan as aws_plan
 from bodo_jupyter.platform.providers.aws.accounts import account_view
 from bodo_jupyter.platform.providers.aws.image_grant import GrantImage
 
@@ -79,6 +84,13 @@ def response_schema(template: str, method: str, status: int, media: str) -> str:
     if ref:  # a shared response under components/responses
         ptr = ref.removeprefix("#")
     return ptr + pointer("content", media, "schema")
+
+
+def response_model(ptr: str) -> type[Model] | None:
+    """The generated model of the schema at ``ptr`` (a $ref to a named schema), if any."""
+    ref = REGISTRY.resolver().lookup(f"{SPEC_URI}#{ptr}").contents.get("$ref", "")
+    name = ref.removeprefix("#/components/schemas/")
+    return getattr(contract_models, name, None) if name != ref else None
 
 
 def template_of(path: str) -> str:
@@ -154,6 +166,10 @@ def call(serve: Serve, method: str, path: str, status: int, body: Any = None,
     errors = sorted(validator(ptr).iter_errors(out), key=lambda e: e.json_path)
     assert not errors, (f"{method} {path} -> {code} does not match the document:\n"
                         + "\n".join(f"  at {e.json_path}: {e.message}" for e in errors))
+    model = response_model(ptr)
+    assert model is not None, f"{method} {path} -> {code}: no generated model for {ptr}"
+    assert model.from_dict(out).to_dict() == out, f"{model.__name__}.from_dict({out})"
+    assert model.parse(out).to_dict() == out, f"{model.__name__}.parse({out})"
     return out
 
 
@@ -226,9 +242,21 @@ def test_every_error_code_the_code_raises_is_documented():
     raised = {c for f in root.rglob("*.py")
               for c in re.findall(r'\bcode\s*=\s*"([a-z_]+)"', f.read_text())}
     assert {"aws_denied", "aws_no_credentials", "secret_unreadable"} <= raised  # found at all
-    documented = set(SPEC["components"]["schemas"]["Error"]["properties"]["error"]
-                     ["properties"]["code"]["enum"])
+    documented = set(SPEC["components"]["schemas"]["ErrorCode"]["enum"])
     assert raised - {"run_failed"} <= documented, sorted(raised - documented)
+
+
+def test_step_names_are_the_ones_the_code_uses():
+    """StepName lists every step a built-in task or provider declares or reports
+    (``Step("x", ...)``, ``ctx.step("x")``, ``ctx.event("x", ...)``, the AWS resource
+    graph), plus the engine's ``info`` and ``end`` events, and nothing else."""
+    root = Path(aws_credentials.__file__).parents[2]  # bodo_jupyter/platform
+    used = {n for f in root.rglob("*.py")
+            for n in re.findall(r'(?:\bStep|\.step|\.event)\("([a-z][-a-z]*)"',
+                                f.read_text())}
+    used |= {n.name for n in aws_plan.GRAPH} | {"info", "end"}
+    assert {"launch", "fetch", "grant", "scan", "rollback", "recover"} <= used  # found at all
+    assert set(SPEC["components"]["schemas"]["StepName"]["enum"]) == used
 
 
 def test_git_password_is_write_only():
@@ -308,6 +336,18 @@ def test_create_job_example_is_valid():
     """The example of POST /jobs is a request the schema (and the server) accepts."""
     content = SPEC["paths"]["/jobs"]["post"]["requestBody"]["content"]["application/json"]
     assert not list(CREATE_JOB.iter_errors(content["example"]))
+
+
+def test_every_json_answer_has_a_generated_model():
+    """Each JSON response is a $ref to a named schema, so clients get a model for it."""
+    for path, method in spec_operations():
+        for status, response in SPEC["paths"][path][method]["responses"].items():
+            ref = response.get("$ref")
+            content = (REGISTRY.resolver().lookup(f"{SPEC_URI}{ref}").contents if ref
+                       else response).get("content", {})
+            if "application/json" in content:
+                ptr = response_schema(path, method, int(status), "application/json")
+                assert response_model(ptr) is not None, (path, method, status)
 
 
 def test_every_error_response_is_an_error_and_auth_is_documented():

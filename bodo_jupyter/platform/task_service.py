@@ -13,7 +13,7 @@ from .models import Cluster, Task, TaskEvent, TaskStatus
 from .store import Store
 from .tasks import TaskEngine
 from .validation import check_int
-from .views import apply_cursor, page, task_view
+from .views import apply_cursor, child_view, page, task_view
 
 
 class TaskService:
@@ -41,11 +41,9 @@ class TaskService:
                 TaskEvent.task_id == t.id, TaskEvent.seq > since).order_by(TaskEvent.seq)).all())
             children = list(s.scalars(select(Task).where(Task.parent_id == t.id)
                                       .order_by(Task.created_at, Task.id)).all())
-            names = self._cluster_names(s, {t.cluster_id} | {c.cluster_id for c in children})
+            names = self._cluster_names(s, {t.cluster_id})
             return task_view(t, cluster_name=names.get(t.cluster_id or ""), events=events,
-                             detail=True,
-                             children=[task_view(c, cluster_name=names.get(c.cluster_id or ""))
-                                       for c in children])
+                             detail=True, children=[child_view(c) for c in children])
 
     async def watch(self, identity: Identity, task_id: str, since: int,
                     wait: float) -> dict[str, Any]:

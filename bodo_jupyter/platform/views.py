@@ -107,6 +107,12 @@ def task_view(t: Task, *, cluster_name: str | None = None,
     return out
 
 
+def child_view(t: Task) -> dict[str, Any]:
+    """A child task in brief, as its parent lists it."""
+    return {"id": t.id, "kind": t.kind, "status": t.status, "cluster_id": t.cluster_id,
+            "progress": round(t.progress, 4), "error": t.error}
+
+
 def job_view(j: Job, *, cluster_name: str | None,
              last_run: dict[str, Any] | None) -> dict[str, Any]:
     """A job as users see it; the Git password is never shown, only whether one is set."""

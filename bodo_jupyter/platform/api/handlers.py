@@ -1,4 +1,4 @@
-"""The REST API (``/bodo/api/v1``), described by ``openapi.yaml`` beside it.
+"""The REST API (``/bodo/api/v1``), described by ``bodo_jupyter/contract/openapi.yaml``.
 
 Each handler is a mixin; :func:`make_handlers` combines them with the host's
 base class (token auth when standalone, jupyter-server auth in Jupyter).
@@ -7,14 +7,14 @@ base class (token auth when standalone, jupyter-server auth in Jupyter).
 from __future__ import annotations
 
 from importlib.metadata import version
-from pathlib import Path
 from typing import Any
 
+from ...contract import SPEC_PATH
 from ..errors import NotFound
 from ..providers.aws.accounts import AwsAccounts
 from .base import API_PREFIX, APIMixin
 
-OPENAPI = Path(__file__).with_name("openapi.yaml")
+OPENAPI = SPEC_PATH  # the API contract, served at GET /openapi.yaml
 
 
 class RootAPI(APIMixin):
