@@ -43,8 +43,10 @@ def plane(tmp_path, git) -> Iterator[Serve]:
     try:
         yield s
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)
 
 

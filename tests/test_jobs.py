@@ -76,8 +76,10 @@ def plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer,
     try:
         yield s
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)
 
 
@@ -385,6 +387,8 @@ def test_retry_after_the_runs_cluster_failed_makes_a_new_cluster(tmp_path):
         mine = [c for c in page["items"] if (c["dedicated_to"] or {}).get("run_id") == run["id"]]
         assert len(mine) == 2 and all(c["status"] == "TERMINATED" for c in mine)
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)

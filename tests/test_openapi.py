@@ -570,12 +570,7 @@ def jobs_plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer) -> Iter
         yield s
     finally:
         try:
-            try:
-                _, page = s.http("GET", "/jobs?limit=500")
-                for job in page.get("items", []):
-                    s.http("DELETE", f"/jobs/{job['id']}", timeout=180)
-            finally:
-                s.delete_all_clusters()
+            s.clean_up()
         finally:
             s.stop()
         assert_no_cluster_processes(s.plane_id)

@@ -61,8 +61,10 @@ def test_restart_during_create_resumes_it(tmp_path, how):
         assert s.wait_task(out["task"]["id"])["status"] == "FINISHED"
         assert_no_cluster_processes(s.plane_id)
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)
 
 
@@ -81,8 +83,11 @@ def test_restart_during_delete_finishes_it(tmp_path):
         assert s.http("GET", "/clusters/doomed")[1]["status"] == "TERMINATED"
         assert_no_cluster_processes(s.plane_id)
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
+    assert_no_cluster_processes(s.plane_id)
 
 
 def test_running_clusters_survive_a_restart(tmp_path):
@@ -104,8 +109,10 @@ def test_running_clusters_survive_a_restart(tmp_path):
         finally:
             rc.close()
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)
 
 
@@ -128,6 +135,8 @@ def test_orphans_of_deleted_clusters_are_swept_at_start(tmp_path):
         s.start()
         wait_for(lambda: not pids_of(s, cid), 30, what="the orphan sweep")
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)
