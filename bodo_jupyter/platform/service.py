@@ -18,6 +18,7 @@ from sqlalchemy import select
 from traitlets import Float, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from .clock import Clock, SystemClock
 from .cluster_tasks import CreateCluster, DeleteCluster
 from .clusters import ClusterService
 from .errors import BadRequest, NotFound
@@ -80,8 +81,10 @@ class ControlPlane(LoggingConfigurable):
         help="Seconds between sweeps for processes of deleted clusters (also run at start).",
     )
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, clock: Clock | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        # What time it is for schedules (tests pass a clock they move by hand).
+        self.clock = clock or SystemClock()
         self.path = Path(self.data_dir).expanduser()
         self.path.mkdir(parents=True, exist_ok=True)
         self.store = Store(parent=self, default_path=self.path / "bodo-jupyter.sqlite")
@@ -102,10 +105,10 @@ class ControlPlane(LoggingConfigurable):
         self.secrets = SecretBox(parent=self, data_dir=self.path)
         self.fetcher = SourceFetcher(parent=self)
         self.job_logs = JobLogs(parent=self, root=self.path / "job-logs")
-        self.jobs = JobService(self)
+        self.jobs = JobService(self, clock=self.clock)
         self.engine.register(RunJob(self))
         self.engine.on_finished.append(self.jobs.on_task_finished)
-        self.scheduler = JobScheduler(parent=self, plane=self)
+        self.scheduler = JobScheduler(parent=self, plane=self, clock=self.clock)
         for p in self.providers.values():
             p.attach(self)
         self._lock = DataDirLock(self.path)

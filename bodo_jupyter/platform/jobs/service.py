@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..clock import Clock, SystemClock
 from ..errors import BadRequest, Conflict, NotFound
 from ..identity import Identity
 from ..models import Cluster, ClusterStatus, Job, JobRun, JobRunStatus, Task, TaskStatus, utcnow
@@ -24,8 +25,9 @@ ACTIVE_RUN = (JobRunStatus.NEW, JobRunStatus.INPROGRESS)
 
 
 class JobService:
-    def __init__(self, plane: ControlPlane):
+    def __init__(self, plane: ControlPlane, clock: Clock | None = None):
         self.plane = plane
+        self.clock = clock or SystemClock()  # 'now' for schedules
         self.store = plane.store
         self.engine = plane.engine
         self.clusters = plane.clusters
@@ -137,7 +139,7 @@ class JobService:
                       "efa": bool(raw.get("efa")), "cores_per_instance": itype.cores}, region
 
     async def create(self, identity: Identity, body: Any) -> dict[str, Any]:
-        now = utcnow()
+        now = self.clock.now()
         spec = parse_job(body, now)
         with self.store.session() as s:
             if s.scalars(select(Job.id).where(Job.org_id == identity.org_id,
@@ -276,7 +278,7 @@ class JobService:
                 raise BadRequest("a job scheduled 'now' has nothing to reactivate; "
                                  "use run-now", field="active")
             if active and not job.active:
-                now = utcnow()
+                now = self.clock.now()
                 if job.schedule_type == "cron":
                     # No catch-up for the time it was off: the next time from now on.
                     job.next_run_at = next_cron_time(job.cron or "", job.timezone, now)
