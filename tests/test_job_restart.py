@@ -28,8 +28,10 @@ def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     server = GitServer(tmp_path_factory.mktemp("git"), "bob", TOKEN).start()
     server.create_repo("acme", "jobs", {"main": {
         "hello.py": "from mpi4py import MPI\nprint('hi from', MPI.COMM_WORLD.rank)\n",
-        "sleep.py": "import sys, time\nprint('start', flush=True)\n"
-                    "time.sleep(float(sys.argv[1]))\nprint('woke up')\n",
+        # Waits for an event, not for time: until the file named by its argument exists.
+        "gate.py": "import os, sys, time\nprint('start', flush=True)\n"
+                   "while not os.path.exists(sys.argv[1]):\n    time.sleep(0.05)\n"
+                   "print('woke up')\n",
     }})
     yield server
     server.stop()
@@ -59,14 +61,17 @@ def job_body(git: GitServer, **kw) -> dict:
 
 
 @pytest.mark.mpi
-def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git):
-    status, job = plane.http("POST", "/jobs", job_body(git, name="long", command="sleep.py 4"))
+def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git, tmp_path):
+    gate = tmp_path / "open"  # the job runs until the test makes this file
+    status, job = plane.http("POST", "/jobs", job_body(git, name="long",
+                                                       command=f"gate.py {gate}"))
     assert status == 201
     run_id = job["last_run"]["id"]
     wait_for(lambda: plane.http("GET", f"/jobs/long/runs/{run_id}")[1]["phase"] == "running",
              30, what="the job to run")
     plane.stop(signal.SIGKILL)
     plane.start()
+    gate.touch()
     task = plane.wait_task(job["last_run"]["task_id"])
     assert task["status"] == "FINISHED", task
     assert any("kept running while the control plane restarted" in e["message"]
