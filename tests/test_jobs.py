@@ -216,6 +216,28 @@ def test_failures_have_reasons(plane, git, name, body, reason):
     assert plane.http("GET", "/clusters/shared")[1]["status"] == "RUNNING"
 
 
+def test_a_shell_line_is_split_but_never_run_by_a_shell(plane, git, tmp_path):
+    """`ex.py; rm -rf ~` is split like a shell would split it, into `ex.py;`, `rm`,
+    `-rf`, `~`, and never given to a shell: the script is `ex.py;`, which does not
+    exist, so the run fails before anything starts. (HOME points at a folder of the
+    test's, with a file in it: were `rm -rf ~` ever run, that is what it would meet.)"""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "canary").write_text("still here")
+    status, job = plane.http("POST", "/jobs", {
+        "name": "shell-line", "cluster": "shared", "command": "ex.py; rm -rf ~",
+        "path": repo(git), "ref": "feature", "git_username": "alice",
+        "git_password": TOKEN, "env": {"HOME": str(home)}})
+    assert status == 201, job
+    assert job["command_line"] == "mpiexec -n <CORE_COUNT> python 'ex.py;' rm -rf '~'"
+    run = run_of(plane, job)
+    assert run["status"] == "FAILED", run
+    assert run["reason"].startswith("script 'ex.py;' not found in the fetched source"), run
+    assert run["exit_code"] is None and run["command_line"] is None  # nothing was started
+    assert "[platform] $ " not in logs_of(plane, "shell-line")
+    assert (home / "canary").read_text() == "still here"
+
+
 def test_failure_and_cancel_clean_up_dedicated_clusters(plane, git):
     common = {"cluster": {"instance_type": "local.small", "instances": 1}, "path": repo(git),
               "ref": "feature", "git_username": "alice", "git_password": TOKEN}
