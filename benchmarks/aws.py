@@ -78,7 +78,7 @@ def main() -> None:
                 c.delete(wait=True)
             assert leftovers(em) == {}
         finally:
-            serve.delete_all_clusters()
+            serve.clean_up()
             serve.stop()
     d = depth(nodes_for(True))
     best = min(results, key=lambda r: r["seconds"])

@@ -110,7 +110,7 @@ def main() -> None:
         magic, raw = px_roundtrip(f"bench-{args.rounds - 1}", args.cells)
         cluster.delete(wait=True)
     finally:
-        serve.delete_all_clusters()
+        serve.clean_up()
         serve.stop()
     assert_no_cluster_processes(serve.plane_id)
 

@@ -82,7 +82,7 @@ def main() -> None:
             assert run.log_text().count("hello from") == 4
         job.delete()
     finally:
-        serve.delete_all_clusters()
+        serve.clean_up()
         serve.stop()
         git.stop()
     assert_no_cluster_processes(serve.plane_id)

@@ -7,8 +7,10 @@ fails when the committed files differ from what this produces.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -42,36 +44,108 @@ def cli_reference() -> str:
     return "".join(lines)
 
 
-def configuration_reference() -> str:
-    from .platform.providers.base import provider_classes
-    from .platform.service import ControlPlane
-    from .platform.store import Store
-    from .platform.tasks import TaskEngine
+PACKAGE = Path(__file__).resolve().parent
 
+# Sections of docs/configuration.md, in this order: (title, module prefixes, intro).
+# A class goes to the section with the longest prefix its module starts with.
+GROUPS: list[tuple[str, tuple[str, ...], str]] = [
+    ("Control plane", ("bodo_jupyter.",),
+     "The control plane's core: data, tasks, secrets."),
+    ("Jobs", ("bodo_jupyter.platform.jobs.",),
+     "Runs, schedules, sources and logs of jobs."),
+    ("Cluster providers", ("bodo_jupyter.platform.providers.",),
+     "Where clusters are made. A setting of `ClusterProvider` applies to every provider "
+     "that does not set its own."),
+    ("Hosts", ("bodo_jupyter.platform.app", "bodo_jupyter.extension"),
+     "The process the control plane runs in."),
+]
+
+
+def package_modules() -> list[str]:
+    """Every module of the package, by name (Alembic's scripts excluded: they run
+    migrations when imported)."""
+    names = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        if "migrations" in rel.parts:
+            continue
+        parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
+        names.append(".".join(parts))
+    return names
+
+
+def own_config_traits(cls: type) -> dict[str, Any]:
+    """Config traits of ``cls`` that this package defines (itself or a base class of
+    ours), by name; those of traitlets' or Jupyter's own classes are theirs to document."""
+    out = {}
+    for name, trait in cls.class_traits(config=True).items():  # type: ignore[attr-defined]
+        owner = next(k for k in cls.__mro__ if name in vars(k))
+        if owner.__module__.startswith("bodo_jupyter."):
+            out[name] = trait
+    return out
+
+
+def configurable_classes(strict: bool = False) -> list[type]:
+    """Every traitlets Configurable class of the package with config traits of its own,
+    found by importing each module. A module that cannot be imported (it needs an
+    optional extra that is not installed) is skipped, unless ``strict``."""
+    from traitlets.config import Configurable
+
+    found: dict[str, type] = {}
+    for name in package_modules():
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            if strict:
+                raise
+            continue
+        for obj in vars(module).values():
+            if (isinstance(obj, type) and issubclass(obj, Configurable)
+                    and obj.__module__ == name and own_config_traits(obj)):
+                found[f"{name}.{obj.__qualname__}"] = obj
+    return list(found.values())
+
+
+def group_of(cls: type) -> str:
+    matches = [(len(prefix), title) for title, prefixes, _ in GROUPS for prefix in prefixes
+               if cls.__module__.startswith(prefix)]
+    return max(matches)[1]
+
+
+def summary(cls: type) -> str:
+    """The first line of the class's docstring, else of its module's."""
+    for doc in (cls.__doc__, sys.modules[cls.__module__].__doc__):
+        lines = (doc or "").strip().splitlines()
+        if lines:
+            return lines[0].replace("``", "`")  # reST literals -> Markdown
+    return ""
+
+
+def configuration_reference() -> str:
     out = [HEADER, "# Configuration\n\n",
            "Set these in `jupyter_server_config.py` when the control plane runs inside "
            "Jupyter, or in `bodo_jupyter_config.py` (Jupyter's config path or the current "
            "folder, or `bodo-jupyter serve --config FILE`) for the standalone service. "
            "Example: `c.LocalProvider.max_instances = 4`.\n\n"]
-    classes = [ControlPlane, Store, TaskEngine,
-               *sorted(provider_classes().values(), key=lambda c: c.__name__)]
-    for cls in classes:
-        out.append(f"## {cls.__name__}\n\n")
-        doc = (cls.__doc__ or "").strip().splitlines()
-        if doc:
-            out.append(doc[0] + "\n\n")
-        for name, trait in sorted(cls.class_own_traits(config=True).items()):
-            default = trait.default_value_repr()
-            helptext = " ".join((trait.help or "").split())
-            out.append(f"- `c.{cls.__name__}.{name}` ({type(trait).__name__}, default "
-                       f"`{default}`): {helptext}\n")
-        inherited = {n: t for n, t in cls.class_traits(config=True).items()
-                     if n not in cls.class_own_traits(config=True) and n not in ("log",)}
-        for name, trait in sorted(inherited.items()):
-            helptext = " ".join((trait.help or "").split())
-            out.append(f"- `c.{cls.__name__}.{name}` ({type(trait).__name__}, default "
-                       f"`{trait.default_value_repr()}`): {helptext}\n")
-        out.append("\n")
+    classes = configurable_classes()
+    for title, _, intro in GROUPS:
+        group = [c for c in classes if group_of(c) == title]
+        # Base classes before the classes built on them, then by name.
+        members = sorted(group, key=lambda c: (
+            any(issubclass(c, o) and c is not o for o in group), c.__name__))
+        if not members:
+            continue
+        out.append(f"## {title}\n\n{intro}\n\n")
+        for cls in members:
+            out.append(f"### {cls.__name__}\n\n")
+            line = summary(cls)
+            if line:
+                out.append(line + "\n\n")
+            for name, trait in sorted(own_config_traits(cls).items()):
+                helptext = " ".join((trait.help or "").split())
+                out.append(f"- `c.{cls.__name__}.{name}` ({type(trait).__name__}, default "
+                           f"`{trait.default_value_repr()}`): {helptext}\n")
+            out.append("\n")
     return "".join(out)
 
 

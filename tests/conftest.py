@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from .helpers import Serve, assert_no_cluster_processes, cluster_processes
+from .helpers import (
+    PLANES,
+    Serve,
+    assert_no_cluster_processes,
+    leaked_processes,
+    stop_leaked,
+    wait_for,
+)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -22,16 +29,22 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ["IPYTHONDIR"] = str(home / "ipython")
     os.environ.pop("BODO_JUPYTER_URL", None)
     os.environ.pop("BODO_JUPYTER_TOKEN", None)
-    before = set(cluster_processes())
     yield home
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
         else:
             os.environ[k] = v
-    # The whole suite must not leave a single cluster process behind.
-    leftover = set(cluster_processes()) - before
-    assert not leftover, f"cluster processes leaked by the test suite: {leftover}"
+    # Not a single cluster process of a control plane this session made may be left.
+    # (Only this session's planes: other test runs on the machine have their own.)
+    try:
+        wait_for(lambda: not leaked_processes(PLANES), 15, interval=0.2,
+                 what="cluster processes of this session to exit")
+    except AssertionError:
+        left = leaked_processes(PLANES)
+        stop_leaked(PLANES)
+        raise AssertionError("cluster processes leaked by this test session:\n" + "\n".join(
+            f"  plane {plane}: {', '.join(procs)}" for plane, procs in left.items())) from None
 
 
 @pytest.fixture(scope="session")
@@ -82,7 +95,7 @@ def serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
         yield s
     finally:
         try:
-            s.delete_all_clusters()
+            s.clean_up()
         finally:
             s.stop()
         assert_no_cluster_processes(s.plane_id)

@@ -11,17 +11,37 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from bodo_jupyter.platform.providers import processes
 from bodo_jupyter.platform.providers.local import TAG_CLUSTER, TAG_PLANE
 from bodo_jupyter.platform.runtime import INFO_NAME
-from bodo_jupyter.platform.service import plane_id
+from bodo_jupyter.platform.service import ControlPlane, plane_id
 from bodo_jupyter.platform.store import sqlite_url
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-0123456789"
+
+# Control planes this test session made: plane id -> what it was. The session's leak
+# check (conftest.py) looks at the processes of these planes only, so that other test
+# runs on the same machine are not taken for leaks of this one.
+PLANES: dict[str, str] = {}
+
+
+def register_plane(plane: str, what: str) -> str:
+    """Record a control plane of this session (by its id) for the final leak check."""
+    PLANES.setdefault(plane, what)
+    return plane
+
+
+def track(plane: ControlPlane) -> ControlPlane:
+    """An in-process ControlPlane, registered for the session's leak check."""
+    register_plane(plane.plane_id, f"in-process control plane in {plane.path}")
+    return plane
 
 
 def wait_for(pred, timeout: float = 30.0, interval: float = 0.05, what: str = "condition"):
@@ -76,6 +96,7 @@ class Serve:
             return True
 
         wait_for(ready, timeout, what="control plane start")
+        register_plane(self.plane_id, f"bodo-jupyter serve in {self.data_dir}")
         return self
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
@@ -115,20 +136,12 @@ class Serve:
             if time.monotonic() > deadline:
                 raise AssertionError(f"task {task_id} still {task['status']}: {task}")
 
-    def delete_all_clusters(self) -> None:
-        status, page = self.http("GET", "/clusters?limit=500")
-        if status != 200:
-            return
-        for c in page["items"]:
-            if c["status"] == "STOPPING" and c["last_task"]:
-                self.wait_task(c["last_task"]["id"])  # a delete already under way
-                continue
-            if c["status"] == "TERMINATED":
-                continue
-            st, out = self.http("DELETE", f"/clusters/{c['id']}")
-            if st == 202:
-                self.wait_task(out["task"]["id"])
-
+    def clean_up(self, timeout: float = 180) -> None:
+        """Leave nothing running: see :func:`clean_up`. A control plane that is down
+        (a test killed it) is started again first, so that it can clean up for real."""
+        if self.proc is not None and self.proc.poll() is not None:
+            self.start()
+        clean_up(self.http, f"control plane in {self.data_dir}", timeout)
 
 def http(url: str, method: str, path: str, body: Any = None, token: str | None = TOKEN, *,
          raw_body: bytes | None = None, headers: dict[str, str] | None = None,
@@ -152,10 +165,125 @@ def http(url: str, method: str, path: str, body: Any = None, token: str | None =
     return status, raw.decode()
 
 
+# -- clean-up ----------------------------------------------------------------------
+
+ENDED = ("FINISHED", "FAILED", "CANCELLED")
+Call = Callable[..., tuple[int, Any]]
+
+
+def _pages(call: Call, path: str) -> list[dict[str, Any]]:
+    """Every item of a paginated list (newest first), following ``next``."""
+    items: list[dict[str, Any]] = []
+    sep = "&" if "?" in path else "?"
+    cursor = ""
+    while True:
+        status, page = call("GET", f"{path}{sep}limit=500{cursor}")
+        if status != 200:
+            raise AssertionError(f"clean-up: GET {path} answered {status}: {page}")
+        items += page["items"]
+        if not page.get("next"):
+            return items
+        cursor = f"&cursor={page['next']}"
+
+
+def follow_task(call: Call, task_id: str, deadline: float) -> dict[str, Any]:
+    """Follow a task through the API's long poll until it ends (or the deadline)."""
+    since = 0
+    while True:
+        left = deadline - time.monotonic()
+        wait = max(0.1, min(30.0, left))
+        status, task = call("GET", f"/tasks/{task_id}?since={since}&wait={wait:.1f}",
+                            timeout=wait + 30)
+        if status != 200:
+            raise AssertionError(f"clean-up: GET /tasks/{task_id} answered {status}: {task}")
+        if task["status"] in ENDED or left <= 0:
+            return task
+        since = task.get("last_seq", since)
+
+
+def clean_up(call: Call, what: str = "control plane", timeout: float = 180) -> None:
+    """Leave a control plane with nothing running, or fail saying what is left.
+
+    In order: pause every active scheduled job (nothing new starts), cancel every
+    active job run and wait for its task (a run's own cluster goes with it), delete
+    every cluster that is not TERMINATED (following deletes already under way), wait
+    for every task still open, then check: no cluster but TERMINATED ones, no task
+    NEW or INPROGRESS. ``call(method, path, body=None)`` is the API of the plane.
+    """
+    deadline = time.monotonic() + timeout
+    problems: list[str] = []
+    for job in _pages(call, "/jobs"):
+        sched = job["schedule"]
+        if sched["active"] and sched["type"] in ("at", "cron"):
+            status, out = call("PATCH", f"/jobs/{job['id']}", {"active": False})
+            if status != 200:
+                problems.append(f"pausing job {job['name']} answered {status}: {out}")
+    runs = [t for t in _pages(call, "/tasks?status=NEW,INPROGRESS") if t["kind"] == "job.run"]
+    for t in runs:
+        status, out = call("POST", f"/tasks/{t['id']}/cancel")
+        if status not in (202, 409):  # 409: it ended meanwhile
+            problems.append(f"cancelling run task {t['id']} answered {status}: {out}")
+    for t in runs:
+        follow_task(call, t["id"], deadline)
+    for c in _pages(call, "/clusters"):  # every cluster but TERMINATED ones
+        last = c.get("last_task") or {}
+        if last.get("kind") == "cluster.delete" and last.get("status") not in ENDED:
+            follow_task(call, last["id"], deadline)  # a delete already under way
+            continue
+        status, out = call("DELETE", f"/clusters/{c['id']}")
+        if status == 202:
+            follow_task(call, out["task"]["id"], deadline)
+            continue
+        # 404/409: deleted meanwhile, or a delete started meanwhile (else: a problem).
+        _, again = call("GET", f"/clusters/{c['id']}")
+        again = again if isinstance(again, dict) else {}
+        last = again.get("last_task") or {}
+        if status in (404, 409) and again.get("status") in (None, "TERMINATED"):
+            continue
+        if status == 409 and last.get("kind") == "cluster.delete":
+            follow_task(call, last["id"], deadline)
+            continue
+        problems.append(f"deleting cluster {c['name']} ({c['id']}) answered {status}: {out}")
+    for t in _pages(call, "/tasks?status=NEW,INPROGRESS"):
+        follow_task(call, t["id"], deadline)
+    left = [f"cluster {c['name']} ({c['id']}) {c['status']}: {c['status_message']}"
+            for c in _pages(call, "/clusters")]
+    left += [f"task {t['id']} {t['kind']} {t['status']} (cluster {t['cluster_name']})"
+             for t in _pages(call, "/tasks?status=NEW,INPROGRESS")]
+    if left or problems:
+        raise AssertionError(f"clean-up of {what} left things behind:\n  "
+                             + "\n  ".join(problems + left))
+
+
 def cluster_processes(plane: str | None = None) -> dict[str, list[processes.ProcessRecord]]:
     """Live process sessions tagged as cluster processes (of one control plane)."""
     match = {TAG_PLANE: plane} if plane else None
     return processes.tagged_sessions(TAG_CLUSTER, None, match)
+
+
+def leaked_processes(planes: dict[str, str]) -> dict[str, list[str]]:
+    """Live processes tagged with one of ``planes`` (plane id -> description), by plane;
+    processes of other control planes (other test runs on this machine) are ignored."""
+    out: dict[str, list[str]] = {}
+    for p in psutil.process_iter(["pid", "name", "status"]):
+        try:
+            env = p.environ()
+        except (psutil.Error, OSError):
+            continue
+        plane = env.get(TAG_PLANE)
+        if plane in planes and p.info["status"] != psutil.STATUS_ZOMBIE:
+            out.setdefault(f"{plane} ({planes[plane]})", []).append(
+                f"pid {p.info['pid']} {p.info['name']} of cluster {env.get(TAG_CLUSTER)}")
+    return out
+
+
+def stop_leaked(planes: dict[str, str]) -> None:
+    """Stop every process session of ``planes`` (after a leak was reported), so that a
+    leak fails the run once and does not linger on the machine."""
+    for plane, sessions in processes.tagged_sessions(TAG_PLANE).items():
+        if plane in planes:
+            for rec in sessions:
+                processes.stop_session(rec, timeout=5)
 
 
 def assert_no_cluster_processes(plane: str | None = None, timeout: float = 15.0) -> None:

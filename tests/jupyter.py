@@ -16,7 +16,10 @@ from typing import Any
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
-from .helpers import http, wait_for
+from bodo_jupyter.platform.service import plane_id
+from bodo_jupyter.platform.store import sqlite_url
+
+from .helpers import clean_up, http, register_plane, wait_for
 from .net import free_port
 
 JUPYTER_TOKEN = "jupyter-test-token-abcdef"
@@ -52,6 +55,7 @@ class JupyterServer:
             return self.call("GET", "")[0] == 200
 
         wait_for(up, 60, interval=0.2, what="jupyter server")
+        register_plane(self.plane_id, f"Jupyter server's control plane in {self.data_dir}")
         return self
 
     def stop(self) -> None:
@@ -69,21 +73,19 @@ class JupyterServer:
         except OSError:
             return 0, None
 
-    def delete_all_clusters(self) -> None:
-        """Clusters outlive the server that made them; tests clean up explicitly."""
-        status, page = self.call("GET", "/clusters")
-        for c in page["items"] if status == 200 else []:
-            task_id = None
-            if c["status"] == "STOPPING" and c["last_task"]:
-                task_id = c["last_task"]["id"]
-            elif c["status"] != "TERMINATED":
-                st, out = self.call("DELETE", f"/clusters/{c['id']}")
-                task_id = out["task"]["id"] if st == 202 else None
-            deadline = time.monotonic() + 120
-            while task_id and time.monotonic() < deadline:
-                st, task = self.call("GET", f"/tasks/{task_id}?wait=10")
-                if st != 200 or task["status"] in ("FINISHED", "FAILED", "CANCELLED"):
-                    break
+    @property
+    def plane_id(self) -> str:
+        """The id of the control plane the extension runs (SQLite in ``data_dir``)."""
+        return plane_id(sqlite_url(self.data_dir / "bodo-jupyter.sqlite"), self.data_dir)
+
+    def clean_up(self, timeout: float = 180) -> None:
+        """Clusters outlive the server that made them: leave nothing running (see
+        :func:`helpers.clean_up`)."""
+        def call(method: str, path: str, body: Any = None, timeout: float = 60
+                 ) -> tuple[int, Any]:
+            return http(self.api, method, path, body, JUPYTER_TOKEN, timeout=timeout)
+
+        clean_up(call, f"Jupyter server's control plane in {self.data_dir}", timeout)
 
     def jupyter(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         return http(self.base.rstrip("/"), method, path, body, JUPYTER_TOKEN)

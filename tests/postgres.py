@@ -19,6 +19,22 @@ def pg_bin(name: str) -> str | None:
     return found[-1] if found else shutil.which(name)
 
 
+def wait_accepting(dsn: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Until the server answers a query (listening comes before "starting up" ends)."""
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with psycopg.connect(dsn, connect_timeout=5) as conn:
+                conn.execute("SELECT 1")
+            return
+        except psycopg.OperationalError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 @contextmanager
 def postgres_server() -> Iterator[str]:
     """Yields a SQLAlchemy URL; PostgreSQL refuses to run as root, so use its user then."""
@@ -40,8 +56,9 @@ def postgres_server() -> Iterator[str]:
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_port(port, proc, "PostgreSQL", timeout=30)
-        time.sleep(0.3)
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
+        wait_accepting(url.replace("+psycopg", ""), proc)
+        yield url
     finally:
         proc.terminate()
         try:

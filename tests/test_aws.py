@@ -52,8 +52,10 @@ def plane(tmp_path_factory: pytest.TempPathFactory, em: Emulator) -> Iterator[Se
         yield s
     finally:
         em.proxy.reset()
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert leftovers(em) == {}
 
 

@@ -126,8 +126,10 @@ def test_wait_exits_nonzero_when_the_task_fails(tmp_path):
         one_line_error(r, "cluster.create FAILED", "mpiexec -n 1 exited",
                        "bodo-jupyter task show")
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)
 
 

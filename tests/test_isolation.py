@@ -17,6 +17,8 @@ from bodo_jupyter.platform.errors import NotFound
 from bodo_jupyter.platform.models import Cluster, ClusterStatus, Task, TaskStatus
 from bodo_jupyter.platform.service import ControlPlane
 
+from .helpers import track
+
 
 def test_organisations_do_not_see_each_other(tmp_path, db_url):
     """On SQLite and on PostgreSQL."""
@@ -24,7 +26,7 @@ def test_organisations_do_not_see_each_other(tmp_path, db_url):
     async def main() -> None:
         config = Config()
         config.Store.db_url = db_url
-        plane = ControlPlane(data_dir=str(tmp_path), config=config)
+        plane = track(ControlPlane(data_dir=str(tmp_path), config=config))
         await plane.start()
         try:
             ann = plane.ensure_user("ann", "acme")

@@ -1,19 +1,24 @@
 """Jobs across a restart of the control plane: a running job keeps running and is
-followed again; a cron job runs once for the times it missed, never twice."""
+followed again (real processes); a cron job runs once for the times it missed, never
+twice (in-process, on a clock the test moves)."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
-import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from .git_server import GitServer
-from .helpers import Serve, assert_no_cluster_processes, wait_for
+from bodo_jupyter.platform.identity import Identity
+from bodo_jupyter.platform.models import Cluster, ClusterStatus
+from bodo_jupyter.platform.service import ControlPlane
+from bodo_jupyter.platform.views import iso
 
-pytestmark = pytest.mark.mpi
+from .git_server import GitServer
+from .helpers import Serve, assert_no_cluster_processes, track, wait_for
+from .manual_clock import ManualClock
 
 TOKEN = "restart-t0ken"
 
@@ -23,8 +28,10 @@ def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     server = GitServer(tmp_path_factory.mktemp("git"), "bob", TOKEN).start()
     server.create_repo("acme", "jobs", {"main": {
         "hello.py": "from mpi4py import MPI\nprint('hi from', MPI.COMM_WORLD.rank)\n",
-        "sleep.py": "import sys, time\nprint('start', flush=True)\n"
-                    "time.sleep(float(sys.argv[1]))\nprint('woke up')\n",
+        # Waits for an event, not for time: until the file named by its argument exists.
+        "gate.py": "import os, sys, time\nprint('start', flush=True)\n"
+                   "while not os.path.exists(sys.argv[1]):\n    time.sleep(0.05)\n"
+                   "print('woke up')\n",
     }})
     yield server
     server.stop()
@@ -33,9 +40,7 @@ def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
 @pytest.fixture
 def plane(tmp_path, git) -> Iterator[Serve]:
     (tmp_path / "bodo_jupyter_config.py").write_text(
-        f"c.SourceFetcher.git_ca_file = {str(git.cert)!r}\n"
-        "c.JobScheduler.max_sleep = 0.2\n"
-        "c.JobScheduler.misfire_grace_s = 1.0\n")
+        f"c.SourceFetcher.git_ca_file = {str(git.cert)!r}\n")
     s = Serve(tmp_path).start()
     _, out = s.http("POST", "/clusters", {"name": "c", "instance_type": "local.small",
                                                "instances": 2})
@@ -43,8 +48,10 @@ def plane(tmp_path, git) -> Iterator[Serve]:
     try:
         yield s
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)
 
 
@@ -53,14 +60,18 @@ def job_body(git: GitServer, **kw) -> dict:
             "git_password": TOKEN, **kw}
 
 
-def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git):
-    status, job = plane.http("POST", "/jobs", job_body(git, name="long", command="sleep.py 4"))
+@pytest.mark.mpi
+def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git, tmp_path):
+    gate = tmp_path / "open"  # the job runs until the test makes this file
+    status, job = plane.http("POST", "/jobs", job_body(git, name="long",
+                                                       command=f"gate.py {gate}"))
     assert status == 201
     run_id = job["last_run"]["id"]
     wait_for(lambda: plane.http("GET", f"/jobs/long/runs/{run_id}")[1]["phase"] == "running",
              30, what="the job to run")
     plane.stop(signal.SIGKILL)
     plane.start()
+    gate.touch()
     task = plane.wait_task(job["last_run"]["task_id"])
     assert task["status"] == "FINISHED", task
     assert any("kept running while the control plane restarted" in e["message"]
@@ -71,45 +82,111 @@ def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git):
     assert text.count("woke up") == 2 and text.count("[platform] $ ") == 1
 
 
-def test_cron_catches_up_once_after_downtime_and_never_twice(plane, git):
-    status, job = plane.http("POST", "/jobs", job_body(
-        git, name="tick", command="hello.py",
-        schedule={"type": "cron", "cron": "* * * * * */2"}))
-    assert status == 201, job
+# -- the scheduler across downtime, on a clock moved by hand ------------------------------
 
-    def runs() -> list[dict]:
-        return plane.http("GET", "/jobs/tick/runs?limit=500")[1]["items"]
-
-    wait_for(lambda: len(runs()) >= 1, 20, what="a first run")
-    plane.stop(signal.SIGKILL)
-    before = {r["id"] for r in runs_from_db(plane)}
-    time.sleep(6)  # three due times pass while nobody is there
-    restarted = datetime.now(UTC)
-    plane.start()
-    wait_for(lambda: len(runs()) > len(before), 20, what="the catch-up run")
-    new = [r for r in runs() if r["id"] not in before]
-    catch_up = min(new, key=lambda r: r["created_at"])
-    log = plane.http("GET", f"/jobs/tick/runs/{catch_up['id']}/logs")[1]["text"]
-    assert "earlier due time(s) were missed and skipped" in log, log
-    # Exactly one run was made for all the times missed while down.
-    missed = [r for r in new
-              if datetime.fromisoformat(r["due_at"].replace("Z", "+00:00")) < restarted]
-    assert len(missed) == 1, new
-    all_runs = runs()
-    assert len({r["due_at"] for r in all_runs}) == len(all_runs)
-    plane.http("PATCH", "/jobs/tick", {"active": False})
-    for r in runs():
-        if r["status"] in ("NEW", "INPROGRESS"):
-            plane.wait_task(r["task_id"])
+T0 = datetime(2030, 1, 7, 12, 0, 30, tzinfo=UTC)
+EVERY_5_MIN = "*/5 * * * *"
 
 
-def runs_from_db(plane: Serve) -> list[dict]:
-    """Runs as recorded (the control plane is down: read its database directly)."""
-    import sqlite3
+def at(hh_mm: str) -> datetime:
+    h, m = map(int, hh_mm.split(":"))
+    return T0.replace(hour=h, minute=m, second=0)
 
-    db = sqlite3.connect(plane.data_dir / "bodo-jupyter.sqlite")
-    try:
-        rows = db.execute("SELECT id, due_at FROM job_runs").fetchall()
-    finally:
-        db.close()
-    return [{"id": i, "due_at": d} for i, d in rows]
+
+async def until(plane: ControlPlane, pred, what: str, timeout: float = 60):
+    """Until ``pred()`` holds, checked again whenever a task changes (never on a timer;
+    ``timeout`` only bounds a failure)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not (value := pred()):
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await plane.engine.wait_for_change(deadline - loop.time())
+    return value
+
+
+def runs_of(plane: ControlPlane, ident: Identity) -> list[dict]:
+    """The job's runs, oldest due time first."""
+    items = plane.jobs.runs(ident, "tick", limit=500)["items"]
+    return sorted(items, key=lambda r: r["due_at"])
+
+
+def ended(runs: list[dict]) -> bool:
+    return all(r["status"] not in ("NEW", "INPROGRESS") for r in runs)
+
+
+def test_cron_catches_up_once_after_downtime_and_never_twice(tmp_path):
+    """The scheduler, on a real control plane (SQLite store, task engine) whose clock
+    the test moves: a cron job due every 5 minutes runs on time; the control plane
+    stops; four due times pass; on the next start it runs once, for the latest time
+    missed, noting the three before it were skipped; then once for the next time.
+
+    This test is about the scheduler, not about running code: the job's cluster is a
+    stand-in record that is FAILED, so every run fails fast in its wait-cluster step
+    ("cluster ... is FAILED"), with no process started.
+    """
+
+    async def main() -> None:
+        clock = ManualClock(T0)
+        plane = track(ControlPlane(data_dir=str(tmp_path), clock=clock))
+        # The stand-in cluster and the job are made before the control plane starts,
+        # so that no health check runs while the cluster record claims to be RUNNING.
+        plane.store.upgrade()
+        ident = plane.ensure_user(plane.default_user, plane.default_organization,
+                                  is_admin=True)
+        with plane.store.session() as s:
+            c = Cluster(org_id=ident.org_id, name="stand-in", provider="local",
+                        instance_type="local.small", instances=1, cores_per_instance=1,
+                        created_by=ident.user_id, status=ClusterStatus.RUNNING)
+            s.add(c)
+            s.flush()
+            cluster_id = c.id
+        job = await plane.jobs.create(ident, {
+            "name": "tick", "cluster": "stand-in", "command": "hello.py",
+            "path": "https://git.example.invalid/acme/jobs",
+            "schedule": {"type": "cron", "cron": EVERY_5_MIN}})
+        assert job["schedule"]["next_run_at"] == iso(at("12:05"))
+        plane.clusters.set_status(cluster_id, ClusterStatus.FAILED, "a stand-in for tests")
+        await plane.start()
+        try:
+            # On time: the clock reaches 12:05, the scheduler's wait ends, one run.
+            clock.advance_to(at("12:05"))
+            runs = await until(plane, lambda: (r := runs_of(plane, ident)) and ended(r) and r,
+                               "the 12:05 run to end")
+            assert [(r["due_at"], r["trigger"], r["status"]) for r in runs] == [
+                (iso(at("12:05")), "cron", "FAILED")]
+            assert "cluster 'stand-in' is FAILED" in runs[0]["reason"], runs[0]
+            assert plane.jobs.get(ident, "tick")["schedule"]["next_run_at"] == iso(at("12:10"))
+        finally:
+            await plane.stop()
+
+        # Down from 12:05 to 12:27:10: 12:10, 12:15, 12:20 and 12:25 pass unseen.
+        clock.advance_to(at("12:27") + timedelta(seconds=10))
+        plane = track(ControlPlane(data_dir=str(tmp_path), clock=clock))
+        await plane.start()
+        try:
+            runs = await until(plane, lambda: (r := runs_of(plane, ident)) and len(r) == 2
+                               and ended(r) and r, "the catch-up run to end")
+            catch_up = runs[1]
+            assert catch_up["due_at"] == iso(at("12:25")) and catch_up["trigger"] == "cron"
+            log = (await plane.jobs.logs(ident, "tick", catch_up["id"], 0, 0))["text"]
+            assert "3 earlier due time(s) were missed and skipped" in log, log
+            assert plane.jobs.get(ident, "tick")["schedule"]["next_run_at"] == iso(at("12:30"))
+            # Another scheduler pass at the same time makes nothing: never twice.
+            plane.scheduler.fire_due()
+            assert len(runs_of(plane, ident)) == 2
+
+            # The next due time: one more run, and only one.
+            clock.advance_to(at("12:30"))
+            runs = await until(plane, lambda: (r := runs_of(plane, ident)) and len(r) == 3
+                               and ended(r) and r, "the 12:30 run to end")
+            plane.scheduler.fire_due()
+            runs = runs_of(plane, ident)
+            assert [r["due_at"] for r in runs] == [iso(at(t)) for t in ("12:05", "12:25",
+                                                                         "12:30")]
+            log = (await plane.jobs.logs(ident, "tick", runs[2]["id"], 0, 0))["text"]
+            assert "missed" not in log, log
+        finally:
+            await plane.stop()
+
+    asyncio.run(main())

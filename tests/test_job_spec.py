@@ -18,6 +18,7 @@ from bodo_jupyter.platform.jobs.sources import (
     script_problem,
 )
 from bodo_jupyter.platform.jobs.spec import (
+    cron_problem,
     next_cron_time,
     parse_command,
     parse_env,
@@ -122,6 +123,74 @@ def test_schedules():
     ):
         with pytest.raises(BadRequest, match=needle):
             parse_schedule(raw, NOW)
+
+
+GOOD_CRON = [
+    "* * * * *", "0 9 * * 1-5", "*/15 * * * *", "0 0 1 1 *", "59 23 31 12 7",
+    "0-59/5 0-23/2 1-31/3 1-12/4 0-7/2", "5/15 * * * *", "1,2,3-5,10-20/5 * * * *",
+    "0 9 * jan-mar mon-fri", "0 9 * JAN MON", "0 9 * * fri-sun", "0 9 * * sun-sat",
+    "0 9 * * 0,7", "0 9 L * *", "0 9 1,15,L * *", "0 9 ? * mon", "0 9 * * ?",
+    "0 9 * * mon#2", "0 9 * * 7#1", "* * * * * */2", "* * * * * 0-59/10",
+    "0 0 29 2 *",  # only in leap years, but it comes
+]
+
+BAD_CRON = [
+    ("61 * * * *", "minute 61 is out of range 0-59"),
+    ("* 24 * * *", "hour 24 is out of range 0-23"),
+    ("* * 0 * *", "day-of-month 0 is out of range 1-31"),
+    ("* * 32 * *", "day-of-month 32 is out of range 1-31"),
+    ("* * * 13 *", "month 13 is out of range 1-12"),
+    ("* * * * 8", "day-of-week 8 is out of range 0-7"),
+    ("* * * * * 60", "second 60 is out of range 0-59"),
+    ("1-61 * * * *", "minute 61 in '1-61' is out of range 0-59"),
+    ("* * * * mon-fry", "day-of-week 'mon-fry': 'fry' is not a day (mon-sun or 0-7)"),
+    ("* * * * monday", "day-of-week 'monday': 'monday' is not a day (mon-sun or 0-7)"),
+    ("* * * foo *", "month 'foo': 'foo' is not a month (jan-dec or 1-12)"),
+    ("H * * * *", "minute 'H': 'H' is not a number (0-59)"),
+    ("mon * * * *", "minute 'mon': 'mon' is not a number (0-59)"),
+    ("-1 * * * *", "minute '-1': a range needs a start and an end, e.g. 1-5"),
+    ("1- * * * *", "minute '1-': a range needs a start and an end, e.g. 1-5"),
+    ("*/0 * * * *", "minute '*/0': the step must be at least 1"),
+    ("* * 1-31/0 * *", "day-of-month '1-31/0': the step must be at least 1"),
+    ("*/x * * * *", "minute '*/x': the step 'x' is not a number"),
+    ("*/ * * * *", "minute '*/': the step '' is not a number"),
+    ("*/2/3 * * * *", "minute '*/2/3': more than one '/'"),
+    ("5-1 * * * *", "minute '5-1': the range runs backwards (5 > 1)"),
+    ("* * * * sat-mon", "day-of-week 'sat-mon': the range runs backwards (sat > mon)"),
+    ("1,,2 * * * *", "minute '1,,2': an empty item in the list"),
+    ("1, * * * *", "minute '1,': an empty item in the list"),
+    ("* * * * 1#6", "day-of-week '1#6': the week number after '#' must be 1-5"),
+    ("* * * * 1#", "day-of-week '1#': the week number after '#' must be 1-5"),
+    ("* * * * fry#1", "day-of-week 'fry#1': 'fry' is not a day (mon-sun or 0-7)"),
+    ("* * ?,1 * *", "day-of-month '?,1': '?' must stand alone"),
+    ("L * * * *", "minute 'L': 'L' is not a number (0-59)"),
+    ("* * * * *,", "day-of-week '*,': an empty item in the list"),
+    ("* * *", "five fields (minute hour day-of-month month day-of-week), optionally a "
+              "sixth for seconds; got 3"),
+    ("* * * * * * *", "optionally a sixth for seconds; got 7"),
+    ("@daily", "optionally a sixth for seconds; got 1"),
+    ("0 0 31 2 *", "no date ever has day-of-month '31' in month '2'"),
+    ("0 0 30 feb *", "no date ever has day-of-month '30' in month 'feb'"),
+]
+
+
+@pytest.mark.parametrize("expr", GOOD_CRON)
+def test_good_cron_expressions_are_accepted(expr):
+    assert cron_problem(expr) is None
+    sched = parse_schedule({"type": "cron", "cron": expr}, NOW)
+    assert sched.cron == expr
+    assert next_cron_time(expr, "UTC", NOW) > NOW
+
+
+@pytest.mark.parametrize(("expr", "message"), BAD_CRON)
+def test_bad_cron_expressions_name_the_field_and_value(expr, message):
+    with pytest.raises(BadRequest) as e:
+        parse_schedule({"type": "cron", "cron": expr}, NOW)
+    assert e.value.field == "cron"
+    assert e.value.message.startswith(f"invalid cron expression {expr!r}: "), e.value.message
+    assert message in e.value.message, e.value.message
+    if "got" not in message:  # the shape is explained only when the count is wrong
+        assert "five fields" not in e.value.message
 
 
 def test_cron_follows_the_time_zone_across_daylight_saving():

@@ -4,7 +4,6 @@ server, local MPI clusters, the CLI, and no secret or process left anywhere."""
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,8 +28,10 @@ print("hello from rank", w.rank, "of", w.size, "greeting", os.environ.get("GREET
 FILES_FEATURE = {
     "hello.py": HELLO,
     "fail.py": "import sys\nprint('about to fail')\nsys.exit(3)\n",
-    "sleep.py": "import sys, time\nprint('sleeping', flush=True)\ntime.sleep(float(sys.argv[1]))"
-                "\nprint('woke up')\n",
+    # Waits for an event, not for time: until the file named by its argument exists.
+    "gate.py": "import os, sys, time\nprint('waiting', flush=True)\n"
+               "while not os.path.exists(sys.argv[1]):\n    time.sleep(0.05)\n"
+               "print('through')\n",
 }
 
 
@@ -76,8 +77,10 @@ def plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer,
     try:
         yield s
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)
 
 
@@ -159,10 +162,11 @@ def cluster_names(plane: Serve) -> dict[str, dict]:
     return {c["name"]: c for c in plane.http("GET", "/clusters")[1]["items"]}
 
 
-def test_dedicated_cluster_lives_as_long_as_the_run(plane, git):
+def test_dedicated_cluster_lives_as_long_as_the_run(plane, git, tmp_path):
+    gate = tmp_path / "open"
     status, job = plane.http("POST", "/jobs", {
         "name": "own-cluster", "cluster": {"instance_type": "local.small", "instances": 2},
-        "command": "sleep.py 2", "path": repo(git), "ref": "feature",
+        "command": f"gate.py {gate}", "path": repo(git), "ref": "feature",
         "git_username": "alice", "git_password": TOKEN})
     assert status == 201, job
     run_id = job["last_run"]["id"]
@@ -178,12 +182,13 @@ def test_dedicated_cluster_lives_as_long_as_the_run(plane, git):
     # Nobody else may take it or delete it under the run.
     status, err = plane.http("DELETE", f"/clusters/{c['id']}")
     assert status == 409 and "cancel the run" in err["error"]["message"]
+    gate.touch()  # the run may end now
     run = run_of(plane, job)
     assert run["status"] == "FINISHED", run
     assert plane.http("GET", f"/clusters/{c['id']}")[1]["status"] == "TERMINATED"
     assert c["name"] not in cluster_names(plane)
     text = logs_of(plane, "own-cluster")
-    assert text.count("woke up") == 2  # two ranks
+    assert text.count("through") == 2  # two ranks
 
 
 @pytest.mark.parametrize(("name", "body", "reason"), [
@@ -191,23 +196,46 @@ def test_dedicated_cluster_lives_as_long_as_the_run(plane, git):
     ("bad-ref", {"ref": "no-such-branch"}, "reference 'no-such-branch' not found"),
     ("bad-script", {"command": "nope.py"}, "script 'nope.py' not found"),
     ("bad-exit", {"command": "fail.py"}, "the command failed with exit code 3"),
-    ("too-slow", {"command": "sleep.py 30", "timeout_s": 2}, "timed out after 2s"),
+    # gate.py waits for a file nobody makes: only the timeout ends it.
+    ("too-slow", {"command": "gate.py /nonexistent/never", "timeout_s": 2},
+     "timed out after 2s"),
 ])
 def test_failures_have_reasons(plane, git, name, body, reason):
     req = {"name": name, "cluster": "shared", "command": "hello.py", "path": repo(git),
            "ref": "feature", "git_username": "alice", "git_password": TOKEN, **body}
     status, job = plane.http("POST", "/jobs", req)
     assert status == 201, job
-    t0 = time.monotonic()
     run = run_of(plane, job)
     assert run["status"] == "FAILED" and reason in run["reason"], run
     if name == "too-slow":
-        assert time.monotonic() - t0 < 20
-        assert "timed out after 2s: job stopped" in logs_of(plane, name)
+        text = logs_of(plane, name)
+        assert "timed out after 2s: job stopped" in text and "through" not in text
     if name == "bad-exit":
         assert run["exit_code"] == 3 and "about to fail" in logs_of(plane, name)
     # The cluster is free again for the next job.
     assert plane.http("GET", "/clusters/shared")[1]["status"] == "RUNNING"
+
+
+def test_a_shell_line_is_split_but_never_run_by_a_shell(plane, git, tmp_path):
+    """`ex.py; rm -rf ~` is split like a shell would split it, into `ex.py;`, `rm`,
+    `-rf`, `~`, and never given to a shell: the script is `ex.py;`, which does not
+    exist, so the run fails before anything starts. (HOME points at a folder of the
+    test's, with a file in it: were `rm -rf ~` ever run, that is what it would meet.)"""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "canary").write_text("still here")
+    status, job = plane.http("POST", "/jobs", {
+        "name": "shell-line", "cluster": "shared", "command": "ex.py; rm -rf ~",
+        "path": repo(git), "ref": "feature", "git_username": "alice",
+        "git_password": TOKEN, "env": {"HOME": str(home)}})
+    assert status == 201, job
+    assert job["command_line"] == "mpiexec -n <CORE_COUNT> python 'ex.py;' rm -rf '~'"
+    run = run_of(plane, job)
+    assert run["status"] == "FAILED", run
+    assert run["reason"].startswith("script 'ex.py;' not found in the fetched source"), run
+    assert run["exit_code"] is None and run["command_line"] is None  # nothing was started
+    assert "[platform] $ " not in logs_of(plane, "shell-line")
+    assert (home / "canary").read_text() == "still here"
 
 
 def test_failure_and_cancel_clean_up_dedicated_clusters(plane, git):
@@ -215,8 +243,8 @@ def test_failure_and_cancel_clean_up_dedicated_clusters(plane, git):
               "ref": "feature", "git_username": "alice", "git_password": TOKEN}
     _, failing = plane.http("POST", "/jobs", {"name": "own-fail", "command": "fail.py",
                                                    **common})
-    _, slow = plane.http("POST", "/jobs", {"name": "own-cancel", "command": "sleep.py 60",
-                                                **common})
+    _, slow = plane.http("POST", "/jobs", {"name": "own-cancel",
+                                           "command": "gate.py /nonexistent/never", **common})
     run = run_of(plane, failing)
     assert run["status"] == "FAILED" and "exit code 3" in run["reason"]
 
@@ -231,14 +259,15 @@ def test_failure_and_cancel_clean_up_dedicated_clusters(plane, git):
     assert run["status"] == "CANCELLED" and run["reason"] == "cancelled by user"
     for r in (plane.http("GET", f"/jobs/{j}/runs/latest")[1] for j in ("own-fail", "own-cancel")):
         assert plane.http("GET", f"/clusters/{r['cluster']['id']}")[1]["status"] == "TERMINATED"
-    assert "sleeping" in logs_of(plane, "own-cancel")
+    assert "waiting" in logs_of(plane, "own-cancel")
 
 
-def test_busy_cluster_conflicts_and_queues(plane, git):
+def test_busy_cluster_conflicts_and_queues(plane, git, tmp_path):
+    gate = tmp_path / "open"
     common = {"path": repo(git), "ref": "feature", "git_username": "alice",
               "git_password": TOKEN}
     status, holder = plane.http("POST", "/jobs", {"name": "holder", "cluster": "shared",
-                                                  "command": "sleep.py 3", **common})
+                                                  "command": f"gate.py {gate}", **common})
     assert status == 201
 
     def holding() -> bool:
@@ -251,6 +280,13 @@ def test_busy_cluster_conflicts_and_queues(plane, git):
     # Another run of the same job is queued, not refused, and runs after the first.
     status, queued = plane.http("POST", "/jobs/holder/runs")
     assert status == 202
+
+    def waiting() -> bool:
+        run = plane.http("GET", f"/jobs/holder/runs/{queued['id']}")[1]
+        return run["phase"] in ("queued", "queued-slot")
+
+    wait_for(waiting, 30, what="the second run to queue")
+    gate.touch()  # the first run ends; the second one passes the gate at once
     first = run_of(plane, holder)
     plane.wait_task(queued["task_id"])
     second = plane.http("GET", f"/jobs/holder/runs/{queued['id']}")[1]
@@ -263,35 +299,52 @@ def test_busy_cluster_conflicts_and_queues(plane, git):
 
 
 def test_cron_job_fires_repeatedly_and_can_be_paused(plane, git):
-    status, job = plane.http("POST", "/jobs", {
-        "name": "every-2s", "cluster": "shared", "command": "hello.py", "path": repo(git),
-        "ref": "feature", "git_username": "alice", "git_password": TOKEN,
-        "schedule": {"type": "cron", "cron": "* * * * * */2", "timezone": "Europe/Paris"}})
+    cron = {"type": "cron", "cron": "* * * * * */2", "timezone": "Europe/Paris"}
+    body = {"cluster": "shared", "command": "hello.py", "path": repo(git), "ref": "feature",
+            "git_username": "alice", "git_password": TOKEN, "schedule": cron}
+    status, job = plane.http("POST", "/jobs", {"name": "every-2s", **body})
     assert status == 201, job
     assert job["schedule"]["next_run_at"] and job["last_run"] is None
 
+    def runs_of(name: str) -> list[dict]:
+        return plane.http("GET", f"/jobs/{name}/runs?limit=500")[1]["items"]
+
     def finished_runs() -> list[dict]:
-        runs = plane.http("GET", "/jobs/every-2s/runs")[1]["items"]
-        done = [r for r in runs if r["status"] == "FINISHED"]
+        done = [r for r in runs_of("every-2s") if r["status"] == "FINISHED"]
         return done if len(done) >= 2 else []
 
-    runs = wait_for(finished_runs, 40, interval=0.3, what="two cron runs")
+    runs = wait_for(finished_runs, 60, interval=0.3, what="two cron runs")
     assert all(r["trigger"] == "cron" for r in runs)
-    assert len({r["due_at"] for r in runs}) == len(runs)  # never twice for one time
+
+    # Paused: no next time, and the runs made before the pause are all there is.
     status, job = plane.http("PATCH", "/jobs/every-2s", {"active": False})
     assert status == 200 and job["schedule"]["active"] is False
-    time.sleep(0.5)
-    for r in plane.http("GET", "/jobs/every-2s/runs")[1]["items"]:
+    assert job["schedule"]["next_run_at"] is None
+    before = runs_of("every-2s")
+    for r in before:
         if r["status"] in ("NEW", "INPROGRESS"):
             plane.wait_task(r["task_id"])
-    count = len(plane.http("GET", "/jobs/every-2s/runs")[1]["items"])
-    time.sleep(3)
-    assert len(plane.http("GET", "/jobs/every-2s/runs")[1]["items"]) == count
+    # A witness with the same schedule, made after the pause: its first run shows that a
+    # scheduler pass ran after the pause, at a time when every-2s would have been due.
+    status, _ = plane.http("POST", "/jobs", {"name": "witness", **body})
+    assert status == 201
+    wait_for(lambda: runs_of("witness"), 30, what="a scheduler pass after the pause")
+    after = runs_of("every-2s")
+    assert [r["id"] for r in after] == [r["id"] for r in before]
+    assert len({r["due_at"] for r in after}) == len(after)  # never twice for one time
     status, job = plane.http("PATCH", "/jobs/every-2s", {"active": True})
     assert job["schedule"]["active"] is True and job["schedule"]["next_run_at"]
-    r = plane.cli("job", "delete", "every-2s")
-    assert r.returncode == 0, r.stderr
-    assert plane.http("GET", "/jobs/every-2s")[0] == 404
+
+    # Paused again and left to end its runs before it goes: a delete cancels a run
+    # that is still fetching, and cancelling is not what this test is about.
+    for name in ("witness", "every-2s"):
+        plane.http("PATCH", f"/jobs/{name}", {"active": False})
+        for run in runs_of(name):
+            if run["status"] in ("NEW", "INPROGRESS"):
+                plane.wait_task(run["task_id"])
+        r = plane.cli("job", "delete", name)
+        assert r.returncode == 0, r.stderr
+        assert plane.http("GET", f"/jobs/{name}")[0] == 404
 
 
 @pytest.mark.parametrize(("body", "status", "field", "needle"), [
@@ -342,20 +395,23 @@ def test_python_client(plane, git):
     job.delete()
 
 
-def test_logs_stream_while_running(plane, git):
+def test_logs_stream_while_running(plane, git, tmp_path):
+    """The log arrives while the run runs: the run cannot end before the test has read
+    its first line, because it waits for a file the test makes only then."""
+    gate = tmp_path / "open"
     p = Platform(plane.url, plane.token)
-    job = p.jobs.create("streamer", command="sleep.py 2", path=repo(git), cluster="shared",
-                        ref="feature", git_username="alice", git_password=TOKEN)
+    job = p.jobs.create("streamer", command=f"gate.py {gate}", path=repo(git),
+                        cluster="shared", ref="feature", git_username="alice",
+                        git_password=TOKEN)
     chunks = []
-    t0 = time.monotonic()
     for chunk in job.last_run.logs(follow=True):
-        chunks.append((time.monotonic() - t0, chunk))
-    text = "".join(c for _, c in chunks)
-    assert "sleeping" in text and "woke up" in text
-    # 'sleeping' arrived before the run ended (streamed), not only at the end.
-    first_sleep = next(t for t, c in chunks if "sleeping" in c)
-    last = chunks[-1][0]
-    assert last - first_sleep > 1.0, chunks
+        chunks.append(chunk)
+        if "waiting" in chunk and not gate.exists():
+            assert job.last_run.refresh().status == "INPROGRESS"
+            gate.touch()
+    text = "".join(chunks)
+    assert gate.exists() and text.count("through") == 4
+    assert text.index("waiting") < text.index("through")
 
 
 def test_no_files_left_behind(plane: Serve):
@@ -385,6 +441,8 @@ def test_retry_after_the_runs_cluster_failed_makes_a_new_cluster(tmp_path):
         mine = [c for c in page["items"] if (c["dedicated_to"] or {}).get("run_id") == run["id"]]
         assert len(mine) == 2 and all(c["status"] == "TERMINATED" for c in mine)
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)

@@ -85,9 +85,11 @@ def test_attach_and_px_in_a_kernel(tmp_path):
             r = cli(server.api, JUPYTER_TOKEN, "cluster", "delete", name, "--wait")
             assert r.returncode == 0, (r.stdout, r.stderr)
     finally:
-        server.delete_all_clusters()
-        server.stop()
-    assert_no_cluster_processes()
+        try:
+            server.clean_up()
+        finally:
+            server.stop()
+    assert_no_cluster_processes(server.plane_id)
 
 
 def test_extension_forwards_to_a_running_control_plane(tmp_path):
@@ -108,5 +110,9 @@ def test_extension_forwards_to_a_running_control_plane(tmp_path):
         assert "forwarding the API to the control plane" in log
         assert serve.token not in log
     finally:
-        server.stop()
-        serve.stop()
+        try:
+            server.stop()
+            serve.clean_up()
+        finally:
+            serve.stop()
+    assert_no_cluster_processes(serve.plane_id)

@@ -3,7 +3,10 @@ and no process is left behind."""
 
 from __future__ import annotations
 
+import shlex
 import signal
+import sys
+from pathlib import Path
 
 import ipyparallel as ipp
 import psutil
@@ -24,8 +27,26 @@ def started_processes(s: Serve, task_id: str) -> bool:
         e["step"] == "launch" and e["state"] == "done" for e in task["events"])
 
 
+def hold_engines(data_dir: Path) -> Path:
+    """Make the MPI engines of new clusters wait for a file before they start, so that a
+    create stays in its register step until the test makes the file (the "gate")."""
+    gate = data_dir / "engines-may-start"
+    python = data_dir / "python-held"
+    python.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *ipyparallel.engine*)\n'
+        f"  while [ ! -e {shlex.quote(str(gate))} ]; do sleep 0.05; done;;\n"
+        "esac\n"
+        f'exec {shlex.quote(sys.executable)} "$@"\n')
+    python.chmod(0o755)
+    (data_dir / "bodo_jupyter_config.py").write_text(
+        f"c.LocalProvider.python = {str(python)!r}\n")
+    return gate
+
+
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
 def test_restart_during_create_resumes_it(tmp_path, how):
+    gate = hold_engines(tmp_path)  # the create cannot finish before the restart
     s = Serve(tmp_path).start()
     try:
         status, out = s.http("POST", "/clusters", {"name": "survivor",
@@ -40,6 +61,7 @@ def test_restart_during_create_resumes_it(tmp_path, how):
         # The cluster's processes outlive the control plane (their own sessions)...
         assert pids_of(s, cid)
         s.start()
+        gate.touch()
         # ...and the resumed create replaces them instead of duplicating them.
         task = s.wait_task(task_id)
         assert task["status"] == "FINISHED", task
@@ -61,8 +83,10 @@ def test_restart_during_create_resumes_it(tmp_path, how):
         assert s.wait_task(out["task"]["id"])["status"] == "FINISHED"
         assert_no_cluster_processes(s.plane_id)
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)
 
 
@@ -81,8 +105,11 @@ def test_restart_during_delete_finishes_it(tmp_path):
         assert s.http("GET", "/clusters/doomed")[1]["status"] == "TERMINATED"
         assert_no_cluster_processes(s.plane_id)
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
+    assert_no_cluster_processes(s.plane_id)
 
 
 def test_running_clusters_survive_a_restart(tmp_path):
@@ -104,8 +131,10 @@ def test_running_clusters_survive_a_restart(tmp_path):
         finally:
             rc.close()
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)
 
 
@@ -128,6 +157,8 @@ def test_orphans_of_deleted_clusters_are_swept_at_start(tmp_path):
         s.start()
         wait_for(lambda: not pids_of(s, cid), 30, what="the orphan sweep")
     finally:
-        s.delete_all_clusters()
-        s.stop()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
     assert_no_cluster_processes(s.plane_id)

@@ -18,6 +18,7 @@ class Recorder(TaskHandler):
     def __init__(self, mode: str = "ok", gate: asyncio.Event | None = None):
         self.mode = mode
         self.gate = gate
+        self.at_gate = asyncio.Event()  # set when step two waits at the gate
         self.calls: list[str] = []
 
     def steps(self, task: Task) -> list[Step]:
@@ -29,6 +30,7 @@ class Recorder(TaskHandler):
             ctx.progress(0.5, "half way")
         async with ctx.step("two"):
             if self.gate is not None:
+                self.at_gate.set()
                 await self.gate.wait()
             if self.mode == "fail":
                 from bodo_jupyter.platform.errors import ProvisionError
@@ -127,10 +129,7 @@ def test_cancel_mid_step_rolls_back(tmp_path):
         h = Recorder(gate=gate)
         engine.register(h)
         tid = submit(engine, org, user)
-        for _ in range(100):
-            if status_of(store, tid).status == TaskStatus.INPROGRESS:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(h.at_gate.wait(), 30)  # INPROGRESS, in step two
         await engine.cancel(tid, org)
         assert await engine.wait_done(tid, 10) == TaskStatus.CANCELLED
         assert h.calls[-1] == "rollback CANCELLED Cancelled by user"
@@ -144,12 +143,10 @@ def test_restart_resumes_an_inprogress_task(tmp_path):
     async def first():
         store, org, user = make_store(tmp_path)
         engine = TaskEngine(store=store)
-        engine.register(Recorder(gate=asyncio.Event()))  # never opens: "killed" mid-step
+        h = Recorder(gate=asyncio.Event())  # never opens: "killed" mid-step
+        engine.register(h)
         tid = submit(engine, org, user)
-        for _ in range(100):
-            if status_of(store, tid).status == TaskStatus.INPROGRESS:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(h.at_gate.wait(), 30)  # INPROGRESS, in step two
         await engine.stop()  # like a shutdown: the task stays INPROGRESS
         return tid
 
@@ -178,12 +175,10 @@ def test_restart_fails_a_task_that_cannot_resume(tmp_path):
     async def first():
         store, org, user = make_store(tmp_path)
         engine = TaskEngine(store=store)
-        engine.register(NotResumable(gate=asyncio.Event()))
+        h = NotResumable(gate=asyncio.Event())
+        engine.register(h)
         tid = submit(engine, org, user)
-        for _ in range(100):
-            if status_of(store, tid).status == TaskStatus.INPROGRESS:
-                break
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(h.at_gate.wait(), 30)  # INPROGRESS, in step two
         await engine.stop()
         return tid
 

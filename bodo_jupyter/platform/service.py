@@ -18,6 +18,7 @@ from sqlalchemy import select
 from traitlets import Float, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
+from .clock import Clock, SystemClock
 from .clusters.leases import Leases
 from .clusters.lifecycle import CreateCluster, DeleteCluster
 from .clusters.service import ClusterService
@@ -82,8 +83,10 @@ class ControlPlane(LoggingConfigurable):
         help="Seconds between sweeps for processes of deleted clusters (also run at start).",
     )
 
-    def __init__(self, **kwargs: Any):
+    def __init__(self, clock: Clock | None = None, **kwargs: Any):
         super().__init__(**kwargs)
+        # What time it is for schedules (tests pass a clock they move by hand).
+        self.clock = clock or SystemClock()
         self.path = Path(self.data_dir).expanduser()
         self.path.mkdir(parents=True, exist_ok=True)
         self.store = Store(parent=self, default_path=self.path / "bodo-jupyter.sqlite")
@@ -125,11 +128,11 @@ class ControlPlane(LoggingConfigurable):
                 "leases": self.leases, "backends": self.job_backends,
                 "secrets": self.secrets, "fetcher": self.fetcher,
                 "log_files": self.job_logs}
-        self.jobs = JobService(**deps)
+        self.jobs = JobService(**deps, clock=self.clock)
         self.engine.register(RunJob(**deps, config=self))
         self.engine.on_finished.append(self.jobs.on_task_finished)
         self.scheduler = JobScheduler(parent=self, store=self.store, engine=self.engine,
-                                      jobs=self.jobs, log_files=self.job_logs)
+                                      jobs=self.jobs, log_files=self.job_logs, clock=self.clock)
 
         self._lock = DataDirLock(self.path)
         self._loops: list[asyncio.Task[None]] = []

@@ -15,7 +15,6 @@ for its next time.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from traitlets import Enum, Float
 from traitlets.config import LoggingConfigurable
 
-from ..models import Job, utcnow
+from ..clock import Clock, SystemClock
+from ..models import Job
 from ..store import Store
 from ..tasks import TaskEngine
 from .logs import JobLogs
@@ -64,13 +64,13 @@ class JobScheduler(LoggingConfigurable):
     max_sleep = Float(1.0, config=True, help="Longest pause between checks (seconds).")
 
     def __init__(self, *, store: Store, engine: TaskEngine, jobs: JobService,
-                 log_files: JobLogs,
-                 **kwargs: Any):
+                 log_files: JobLogs, clock: Clock | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.store = store
         self.engine = engine
         self.jobs = jobs
         self.log_files = log_files
+        self.clock = clock or SystemClock()
 
     async def run_forever(self) -> None:
         while True:
@@ -81,14 +81,11 @@ class JobScheduler(LoggingConfigurable):
                 wait = self.max_sleep
             jobs = self.jobs
             jobs.changed.clear()
-            try:
-                await asyncio.wait_for(jobs.changed.wait(), max(0.01, wait))
-            except TimeoutError:
-                pass
+            await self.clock.wait(max(0.01, wait), jobs.changed)
 
     def fire_due(self, now: datetime | None = None) -> float:
         """Start every due run; returns seconds until the next due time (capped)."""
-        now = now or utcnow()
+        now = now or self.clock.now()
         store = self.store
         with store.session() as s:
             due_ids = s.scalars(select(Job.id).where(
@@ -106,7 +103,7 @@ class JobScheduler(LoggingConfigurable):
                 Job.active.is_(True), Job.deleted_at.is_(None)))
         if nxt is None:
             return self.max_sleep
-        return min(self.max_sleep, max(0.0, (nxt - utcnow()).total_seconds()))
+        return min(self.max_sleep, max(0.0, (nxt - self.clock.now()).total_seconds()))
 
     def _fire(self, job_id: str, now: datetime) -> str | None:
         store = self.store

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from ..clock import Clock, SystemClock
 from ..clusters.leases import Holder, HolderRules, Leases
 from ..clusters.service import ClusterService
 from ..errors import BadRequest, Conflict, NotFound
@@ -39,7 +40,7 @@ def run_holder(run_id: str, job_name: str) -> Holder:
 class JobService:
     def __init__(self, *, store: Store, engine: TaskEngine, clusters: ClusterService,
                  leases: Leases, backends: Mapping[str, JobBackend], secrets: SecretBox,
-                 fetcher: SourceFetcher, log_files: JobLogs):
+                 fetcher: SourceFetcher, log_files: JobLogs, clock: Clock | None = None):
         self.store = store
         self.engine = engine
         self.clusters = clusters
@@ -48,6 +49,7 @@ class JobService:
         self.secrets = secrets
         self.fetcher = fetcher
         self.log_files = log_files
+        self.clock = clock or SystemClock()  # 'now' for schedules
         self.changed = asyncio.Event()  # wakes the scheduler
         leases.register(HolderRules(HOLDER_KIND, "cancel the run", self._active_runs))
 
@@ -149,7 +151,7 @@ class JobService:
                       "efa": bool(raw.get("efa")), "cores_per_instance": itype.cores}, region
 
     async def create(self, identity: Identity, body: Any) -> dict[str, Any]:
-        now = utcnow()
+        now = self.clock.now()
         spec = parse_job(body, now)
         with self.store.session() as s:
             if s.scalars(select(Job.id).where(Job.org_id == identity.org_id,
@@ -287,7 +289,7 @@ class JobService:
                 raise BadRequest("a job scheduled 'now' has nothing to reactivate; "
                                  "use run-now", field="active")
             if active and not job.active:
-                now = utcnow()
+                now = self.clock.now()
                 if job.schedule_type == "cron":
                     # No catch-up for the time it was off: the next time from now on.
                     job.next_run_at = next_cron_time(job.cron or "", job.timezone, now)

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from ..errors import BadRequest
 from ..validation import check_bool, check_fields, check_int, check_name, check_str
@@ -197,14 +197,131 @@ def parse_schedule(raw: Any, now: datetime) -> Schedule:
         return Schedule("at", run_at=when.astimezone(UTC), timezone=zone.key)
     if kind == "cron":
         expr = " ".join(check_str(raw.get("cron"), "cron", max_len=128).split())
-        if not croniter.is_valid(expr) or len(expr.split()) not in (5, 6):
-            raise BadRequest(f"invalid cron expression {expr!r}: five fields (minute hour "
-                             "day-of-month month day-of-week), optionally a sixth for seconds",
-                             field="cron")
+        problem = cron_problem(expr)
+        if problem is None and not croniter.is_valid(expr):
+            problem = "not understood"  # our checker let it through; croniter did not
+        if problem is None:
+            try:
+                next_cron_time(expr, zone.key, now)
+            except CroniterBadDateError:
+                f = expr.split()
+                problem = f"no date ever has day-of-month {f[2]!r} in month {f[3]!r}"
+        if problem:
+            raise BadRequest(f"invalid cron expression {expr!r}: {problem}", field="cron")
         conc = check_int(raw.get("max_concurrent_runs", 1), "max_concurrent_runs",
                          minimum=1, maximum=16)
         return Schedule("cron", cron=expr, timezone=zone.key, max_concurrent_runs=conc)
     raise BadRequest(f"unknown schedule type {kind!r}: one of now, at, cron", field="schedule")
+
+
+# -- cron expressions ---------------------------------------------------------------------
+
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+
+
+@dataclass(frozen=True)
+class CronField:
+    name: str
+    low: int
+    high: int
+    names: tuple[str, ...] = ()  # names[i] is the value low + i
+    noun: str = "number"  # what a value is called in messages
+    named: str = ""  # the names, as messages show them
+
+    def value(self, text: str, part: str) -> tuple[int | None, str | None]:
+        """A number or a name of this field as a number, or the problem with it."""
+        if text.isdigit():
+            n = int(text)
+            if not self.low <= n <= self.high:
+                where = "" if text == part else f" in {part!r}"
+                return None, f"{self.name} {n}{where} is out of range {self.low}-{self.high}"
+            return n, None
+        if text.lower() in self.names:
+            return self.low + self.names.index(text.lower()), None
+        if not text:
+            return None, f"{self.name} {part!r}: a value is missing"
+        if self.names:
+            return None, (f"{self.name} {part!r}: {text!r} is not a {self.noun} "
+                          f"({self.named} or {self.low}-{self.high})")
+        return None, (f"{self.name} {part!r}: {text!r} is not a number "
+                      f"({self.low}-{self.high})")
+
+
+CRON_FIELDS = (
+    CronField("minute", 0, 59),
+    CronField("hour", 0, 23),
+    CronField("day-of-month", 1, 31),
+    CronField("month", 1, 12, MONTHS, "month", "jan-dec"),
+    # 0 and 7 are both Sunday; names: sun=0 ... sat=6.
+    CronField("day-of-week", 0, 7, DAYS, "day", "mon-sun"),
+    CronField("second", 0, 59),  # croniter's optional sixth field
+)
+CRON_SHAPE = ("five fields (minute hour day-of-month month day-of-week), optionally a "
+              "sixth for seconds")
+
+
+def cron_problem(expr: str) -> str | None:
+    """What is wrong with a cron expression, naming the field and the value; None if
+    nothing is. Pure: no croniter.
+
+    Each field is a comma-separated list of ``*``, a value, a range ``a-b`` (not
+    backwards), each optionally with a step ``/n`` (n >= 1), or ``a/n``. Months and
+    days of the week also take names (``jan``, ``mon-fri``; a range may end on ``sun``).
+    Day-of-month takes ``L`` (the last day) and ``?``; day-of-week takes ``?`` and
+    ``day#n`` (the n-th such day of the month, n 1-5).
+    """
+    fields = expr.split()
+    if len(fields) not in (5, 6):
+        return f"{CRON_SHAPE}; got {len(fields)}"
+    for spec, text in zip(CRON_FIELDS, fields, strict=False):
+        for part in text.split(","):
+            problem = _cron_part_problem(spec, part, text)
+            if problem:
+                return problem
+    return None
+
+
+def _cron_part_problem(spec: CronField, part: str, text: str) -> str | None:
+    if not part:
+        return f"{spec.name} {text!r}: an empty item in the list"
+    if part == "?" and spec.name in ("day-of-month", "day-of-week"):
+        return None if part == text else f"{spec.name} {text!r}: '?' must stand alone"
+    if part.upper() == "L" and spec.name == "day-of-month":
+        return None
+    if "#" in part and spec.name == "day-of-week":
+        day, _, nth = part.partition("#")
+        _, problem = spec.value(day, part)
+        if problem:
+            return problem
+        if not (nth.isdigit() and 1 <= int(nth) <= 5):
+            return f"{spec.name} {part!r}: the week number after '#' must be 1-5"
+        return None
+    base, slash, step = part.partition("/")
+    if slash:
+        if "/" in step:
+            return f"{spec.name} {part!r}: more than one '/'"
+        if not step.isdigit():
+            return f"{spec.name} {part!r}: the step {step!r} is not a number"
+        if int(step) < 1:
+            return f"{spec.name} {part!r}: the step must be at least 1"
+    if base == "*":
+        return None
+    start, dash, end = base.partition("-")
+    if dash and (not start or not end):
+        return f"{spec.name} {part!r}: a range needs a start and an end, e.g. 1-5"
+    first, problem = spec.value(start, part)
+    if problem:
+        return problem
+    if dash:
+        last, problem = spec.value(end, part)
+        if problem:
+            return problem
+        if spec.name == "day-of-week" and last == 0 and end.lower() == "sun":
+            last = 7  # mon-sun, fri-sun: Sunday at the end of the week
+        if first is not None and last is not None and first > last:
+            return f"{spec.name} {part!r}: the range runs backwards ({start} > {end})"
+    return None
 
 
 def next_cron_time(expr: str, zone: str, after: datetime) -> datetime:
