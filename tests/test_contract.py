@@ -416,7 +416,7 @@ NOW = "2024-05-01T12:00:00.123456Z"
 TASK = {"id": "t-0c1d2e3f4a5b", "kind": "cluster.create", "status": "FINISHED",
         "cluster_id": "c-5f2a9c81d3e0", "cluster_name": "demo", "progress": 1.0, "error": None,
         "attempts": 1, "created_by": "u-1", "created_at": NOW, "started_at": NOW,
-        "finished_at": NOW}
+        "finished_at": NOW, "parent_id": None}
 STEPS = [{"name": "prepare", "title": "Preparing the cluster folder", "state": "done",
           "message": "Preparing the cluster folder (0.0s)"},
          {"name": "launch", "title": "Starting the controller", "state": "failed",
@@ -432,7 +432,7 @@ CLUSTER = {"id": "c-5f2a9c81d3e0", "name": "demo", "provider": "local",
            "terminated_at": None,
            "last_task": {"id": "t-0c1d2e3f4a5b", "kind": "cluster.create",
                          "status": "FINISHED"},
-           "dedicated_to": None}
+           "dedicated_to": None, "holder": None}
 RUN = {"id": "r-9a8b7c6d5e4f", "job_id": "j-3b9d0e7a1c2f", "job_name": "nightly",
        "status": "FAILED", "phase": "done", "trigger": "cron", "due_at": NOW,
        "reason": "exit code 1", "exit_code": 1, "command_line": "mpiexec -n 4 python etl.py",
@@ -461,10 +461,16 @@ EXAMPLES: list[tuple[str, dict[str, Any]]] = [
     ("Cluster", {**CLUSTER, "last_task": None, "status": "TERMINATED",
                  "dedicated_to": {"run_id": "r-9a8b7c6d5e4f", "job_id": None,
                                   "job_name": None}}),
+    ("Cluster", {**CLUSTER, "holder": {"kind": "job_run", "id": "r-9a8b7c6d5e4f",
+                                       "label": "job 'nightly' (run r-9a8b7c6d5e4f)",
+                                       "since": NOW}}),
     ("ClusterAction", {"cluster": CLUSTER, "task": {**TASK, "steps": STEPS, "last_seq": 0}}),
     ("ClusterPage", {"items": [CLUSTER], "next": "abc"}),
     ("Task", TASK),
-    ("TaskDetail", {**TASK, "steps": STEPS, "last_seq": 2, "events": EVENTS}),
+    ("TaskDetail", {**TASK, "steps": STEPS, "last_seq": 2, "events": EVENTS,
+                    "children": [{"id": "t-0c1d2e3f4a5c", "kind": "cluster.create",
+                                  "status": "FINISHED", "cluster_id": "c-5f2a9c81d3e0",
+                                  "progress": 1, "error": None}]}),
     ("TaskPage", {"items": [TASK], "next": None}),
     ("Connection", {"cluster": "demo", "cluster_id": "c-5f2a9c81d3e0", "core_count": 4,
                     "ipyparallel": {"key": "k", "ports": [1, 2], "nested": {"a": None}}}),
@@ -502,7 +508,8 @@ def test_responses_round_trip(schema: str, data: dict[str, Any]):
 
 
 def test_from_dict_builds_nested_models_and_enums():
-    task = TaskDetail.from_dict({**TASK, "steps": STEPS, "last_seq": 2, "events": EVENTS})
+    task = TaskDetail.from_dict({**TASK, "steps": STEPS, "last_seq": 2, "events": EVENTS,
+                                 "children": []})
     assert task.status is TaskStatus.FINISHED and task.status.done
     assert task.steps[1].state == "failed" and task.events[1].step == StepName.END
     action = ClusterAction.from_dict({"cluster": CLUSTER, "task": TASK})
