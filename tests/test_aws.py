@@ -86,9 +86,9 @@ def test_no_credentials_is_a_clear_error(plane):
     ({"secret_access_key": "wrong-secret"}, "secret_access_key", "does not match"),
     ({"account_id": "999999999999"}, "account_id",
      f"belong to AWS account {ACCOUNT}, not 999999999999"),
-    ({"access_key_id": "not-a-key"}, "access_key_id", "looks wrong"),
+    ({"access_key_id": "not-a-key"}, "access_key_id", "'not-a-key' is invalid: use AKIA"),
     ({"account_id": "12345"}, "account_id", "12 digits"),
-    ({"region": "mars-1"}, "region", "invalid AWS region"),
+    ({"region": "mars-1"}, "region", "'mars-1' is invalid: use an AWS region name"),
 ])
 def test_bad_credentials(plane, em, change, field, needle):
     status, err = plane.http("PUT", "/aws/credentials", {**creds_body(em.user), **change})
@@ -312,7 +312,7 @@ def test_jobs_say_plainly_that_they_do_not_run_on_aws_yet(plane):
     status, err = plane.http("POST", "/jobs", {
         "name": "on-aws", "cluster": {"provider": "aws", "instance_type": "c5.large"},
         "command": "x.py", "path": "https://example.com/acme/x"})
-    assert status == 400 and err["error"]["field"] == "provider"
+    assert status == 400 and err["error"]["field"] == "cluster.provider"
     assert "jobs cannot run on aws clusters yet" in err["error"]["message"]
 
 

@@ -73,7 +73,7 @@ def test_reads_and_json(serve: Serve):
 
 
 @pytest.mark.parametrize(("args", "needles"), [
-    (["cluster", "create", "Bad_Name", "-t", "local.medium"], ["invalid cluster name"]),
+    (["cluster", "create", "Bad_Name", "-t", "local.medium"], ["'Bad_Name' is invalid"]),
     (["cluster", "create", "ok", "-t", "local.huge"], ["unknown instance type 'local.huge'",
                                                        "local.medium"]),
     (["cluster", "create", "ok", "-t", "local.small", "-n", "0"], ["at least 1"]),

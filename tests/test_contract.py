@@ -221,7 +221,7 @@ def test_field_info_carries_the_constraints():
     assert kind.ref is ScheduleType and kind.enum == ("now", "at", "cron")
     assert kind.default == "now"
     timezone = JobScheduleRequest.field_info("timezone")
-    assert timezone.nullable and timezone.default == "UTC" and timezone.max_length == 64
+    assert timezone.nullable and timezone.default is UNSET and timezone.max_length == 64
     env = CreateJobRequest.field_info("env")
     assert env.values.max_length == 32768 and env.keys.pattern == "^[A-Za-z_][A-Za-z0-9_]*$"
     cluster = CreateJobRequest.field_info("cluster")
@@ -254,7 +254,7 @@ AWS = {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": "wJalrXUtnF
                                                     "retry_delay_s": 0}),
     (CreateJobRequest, {**JOB, "schedule": None}, {**JOB, "retries": 0, "retry_delay_s": 0}),
     (CreateJobRequest, {**JOB, "schedule": {"type": "cron", "cron": "0 2 * * *"}},
-     {**JOB, "schedule": {"type": "cron", "cron": "0 2 * * *", "timezone": "UTC",
+     {**JOB, "schedule": {"type": "cron", "cron": "0 2 * * *",
                           "max_concurrent_runs": 1}, "retries": 0, "retry_delay_s": 0}),
     (CreateJobRequest, {**JOB, "cluster": {"instance_type": "local.small"}, "retries": 3,
                         "env": {"GREETING": "hello", "_X1": ""}, "timeout_s": 60,
@@ -278,7 +278,7 @@ def test_parse_builds_models_and_enum_members():
                                   "schedule": {"type": "at", "at": "2030-01-31T09:00:00Z"}})
     assert isinstance(job.cluster, NewCluster) and job.cluster.instances == 1
     assert isinstance(job.schedule, JobScheduleRequest)
-    assert job.schedule.type is ScheduleType.AT and job.schedule.timezone == "UTC"
+    assert job.schedule.type is ScheduleType.AT and job.schedule.timezone is None
     assert CreateJobRequest.parse(JOB).schedule is None  # the server's default: now
     assert CreateJobRequest.parse({**JOB, "cluster": "demo"}).cluster == "demo"
 

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from bodo_jupyter.platform.errors import BadRequest
+from bodo_jupyter.contract.models import JobScheduleRequest
+from bodo_jupyter.contract.runtime import ContractError
+from bodo_jupyter.platform.errors import BadRequest, contract_error
 from bodo_jupyter.platform.jobs.scheduler import latest_due
 from bodo_jupyter.platform.jobs.sources import (
     explain_git_error,
@@ -37,6 +39,15 @@ def base(**kw):
             "path": "https://github.com/acme/etl", **kw}
 
 
+def schedule(raw, now=NOW):
+    """A schedule as the API hands it over: parsed by the contract, then checked."""
+    try:
+        typed = JobScheduleRequest.parse(raw, "schedule") if isinstance(raw, dict) else raw
+    except ContractError as e:
+        raise contract_error(e) from None
+    return parse_schedule(typed, now)
+
+
 def test_command_is_an_argv_list_not_a_shell_line():
     assert parse_command("ex.py 1") == ["ex.py", "1"]
     assert parse_command("ex.py 'two words' --flag=x") == ["ex.py", "two words", "--flag=x"]
@@ -52,7 +63,6 @@ def test_command_is_an_argv_list_not_a_shell_line():
     ("/usr/bin/python3 ex.py", "leave out"),
     ("mpiexec -n 4 python ex.py", "leave out 'mpiexec'"),
     ("ex.py 'unclosed", "cannot be split"),
-    (42, "must be a string"),
 ])
 def test_bad_commands(command, needle):
     with pytest.raises(BadRequest, match=needle) as e:
@@ -79,7 +89,7 @@ def test_git_paths_are_normalised_and_s3_paths_parsed():
     ("s3://Bad_Bucket/x", "invalid S3 bucket"),
     ("s3://bucket/../x", "must not contain '..'"),
     ("/home/me/code", "must be a Git repository URL"),
-    ("", "path is required"),
+    ("", "must be a Git repository URL"),
 ])
 def test_bad_paths(path, needle):
     with pytest.raises(BadRequest, match=needle):
@@ -93,36 +103,45 @@ def test_refs_and_env():
         with pytest.raises(BadRequest, match="invalid Git reference"):
             parse_ref(bad)
     assert parse_env({"A_1": "x"}) == {"A_1": "x"}
-    for bad, needle in (({"1A": "x"}, "invalid environment"), ({"A-B": "x"}, "invalid"),
-                        ({"OMPI_MCA_btl": "tcp"}, "reserved"), ({"A": 1}, "must be a string"),
-                        ([1], "must be an object")):
-        with pytest.raises(BadRequest, match=needle):
-            parse_env(bad)
+    with pytest.raises(BadRequest, match="reserved") as e:
+        parse_env({"OMPI_MCA_btl": "tcp"})
+    assert e.value.field == "env.OMPI_MCA_btl"
+    # Names and values are the contract's business; the whole form says which is wrong.
+    for env, field, needle in (({"1A": "x"}, "env.1A", "letters, digits"),
+                               ({"A-B": "x"}, "env.A-B", "letters, digits"),
+                               ({"A": 1}, "env.A", "must be a string"),
+                               ([1], "env", "must be an object")):
+        with pytest.raises(BadRequest, match=needle) as e:
+            parse_job(base(env=env), NOW)
+        assert e.value.field == field, e.value.message
 
 
 def test_schedules():
     assert parse_schedule(None, NOW).type == "now"
-    at = parse_schedule({"type": "at", "at": "2026-11-26T09:00:00+01:00"}, NOW)
+    at = schedule({"type": "at", "at": "2026-11-26T09:00:00+01:00"})
     assert at.run_at == datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
-    local = parse_schedule({"type": "at", "at": "2026-11-26T09:00",
-                            "timezone": "Europe/Paris"}, NOW)
+    local = schedule({"type": "at", "at": "2026-11-26T09:00", "timezone": "Europe/Paris"})
     assert local.run_at == at.run_at
-    cron = parse_schedule({"type": "cron", "cron": "0  9 * * 1-5", "timezone": "Europe/Paris",
-                           "max_concurrent_runs": 2}, NOW)
+    cron = schedule({"type": "cron", "cron": "0  9 * * 1-5", "timezone": "Europe/Paris",
+                     "max_concurrent_runs": 2})
     assert (cron.cron, cron.timezone, cron.max_concurrent_runs) == ("0 9 * * 1-5",
                                                                     "Europe/Paris", 2)
-    for raw, needle in (
-        ({"type": "at", "at": "2026-11-24T09:00:00Z"}, "is in the past"),
-        ({"type": "at", "at": "2026-11-26T09:00"}, "has no UTC offset"),
-        ({"type": "at", "at": "tomorrow"}, "ISO 8601"),
-        ({"type": "cron", "cron": "61 * * * *"}, "invalid cron"),
-        ({"type": "cron", "cron": "* * *"}, "invalid cron"),
-        ({"type": "cron", "cron": "* * * * *", "timezone": "Mars/Base"}, "unknown time zone"),
-        ({"type": "weekly"}, "unknown schedule type"),
-        ({"type": "cron", "cron": "* * * * *", "every": 2}, "unknown field"),
+    for raw, field, needle in (
+        ({"type": "at", "at": "2026-11-24T09:00:00Z"}, "schedule.at", "is in the past"),
+        ({"type": "at", "at": "2026-11-26T09:00"}, "schedule.at", "has no UTC offset"),
+        ({"type": "at", "at": "tomorrow"}, "schedule.at", "ISO 8601"),
+        ({"type": "at"}, "schedule.at", "is required"),
+        ({"type": "cron"}, "schedule.cron", "is required"),
+        ({"type": "cron", "cron": "61 * * * *"}, "schedule.cron", "invalid cron"),
+        ({"type": "cron", "cron": "* * *"}, "schedule.cron", "invalid cron"),
+        ({"type": "cron", "cron": "* * * * *", "timezone": "Mars/Base"}, "schedule.timezone",
+         "unknown time zone"),
+        ({"type": "weekly"}, "schedule.type", "must be one of now, at, cron, got 'weekly'"),
+        ({"type": "cron", "cron": "* * * * *", "every": 2}, "schedule.every", "unknown field"),
     ):
-        with pytest.raises(BadRequest, match=needle):
-            parse_schedule(raw, NOW)
+        with pytest.raises(BadRequest, match=needle) as e:
+            schedule(raw)
+        assert e.value.field == field, e.value.message
 
 
 GOOD_CRON = [
@@ -177,7 +196,7 @@ BAD_CRON = [
 @pytest.mark.parametrize("expr", GOOD_CRON)
 def test_good_cron_expressions_are_accepted(expr):
     assert cron_problem(expr) is None
-    sched = parse_schedule({"type": "cron", "cron": expr}, NOW)
+    sched = schedule({"type": "cron", "cron": expr})
     assert sched.cron == expr
     assert next_cron_time(expr, "UTC", NOW) > NOW
 
@@ -185,8 +204,8 @@ def test_good_cron_expressions_are_accepted(expr):
 @pytest.mark.parametrize(("expr", "message"), BAD_CRON)
 def test_bad_cron_expressions_name_the_field_and_value(expr, message):
     with pytest.raises(BadRequest) as e:
-        parse_schedule({"type": "cron", "cron": expr}, NOW)
-    assert e.value.field == "cron"
+        schedule({"type": "cron", "cron": expr})
+    assert e.value.field == "schedule.cron"
     assert e.value.message.startswith(f"invalid cron expression {expr!r}: "), e.value.message
     assert message in e.value.message, e.value.message
     if "got" not in message:  # the shape is explained only when the count is wrong
@@ -210,7 +229,7 @@ def test_whole_form():
                           retries=2, retry_delay_s=5, timeout_s=60), NOW)
     assert spec.argv == ["ex.py", "1"] and spec.ref == "dev" and spec.retries == 2
     spec = parse_job(base(cluster={"instance_type": "local.small", "instances": 2}), NOW)
-    assert spec.cluster_ref is None and spec.cluster_spec["instances"] == 2
+    assert spec.cluster_ref is None and spec.cluster_spec.instances == 2
     for body, field in ((base(git_password="p"), "git_username"),
                         (base(path="s3://b-1/x", ref="main"), "ref"),
                         (base(cluster=None), "cluster"), (base(timeout_s=0), "timeout_s"),

@@ -29,9 +29,7 @@ from bodo_jupyter.contract import models as contract_models
 from bodo_jupyter.contract.runtime import Model
 from bodo_jupyter.platform.api.handlers import OPENAPI, ROUTES
 from bodo_jupyter.platform.clusters.lifecycle import CreateCluster, DeleteCluster
-from bodo_jupyter.platform.clusters.service import CREATE_FIELDS
 from bodo_jupyter.platform.jobs.run_task import RunJob
-from bodo_jupyter.platform.jobs.spec import CLUSTER_SPEC_FIELDS, JOB_FIELDS, SCHEDULE_FIELDS
 from bodo_jupyter.platform.models import AwsAccount, ClusterStatus, JobRunStatus, TaskStatus
 from bodo_jupyter.platform.models import utcnow as db_now
 from bodo_jupyter.platform.providers.aws import accounts as aws_credentials
@@ -218,20 +216,23 @@ def test_query_parameters_match_the_handlers(path: str, method: str):
     assert spec_query_params(path, method) == handler_query_params(path, method)
 
 
-def test_create_body_and_statuses_match_the_code():
-    """The request fields and status enums are the ones the code accepts and stores."""
+def test_the_code_uses_the_contracts_types():
+    """Requests are parsed by the contract's models and statuses are its enums, so the
+    code cannot drift from the document; task kinds are the handlers' kinds."""
+    from bodo_jupyter.contract import models as contract
+
     schemas = SPEC["components"]["schemas"]
-    assert set(schemas["CreateClusterRequest"]["properties"]) == set(CREATE_FIELDS)
-    assert set(schemas["CreateJobRequest"]["properties"]) == set(JOB_FIELDS)
-    assert set(schemas["NewCluster"]["properties"]) == set(CLUSTER_SPEC_FIELDS)
-    assert set(schemas["JobScheduleRequest"]["properties"]) == set(SCHEDULE_FIELDS)
+    assert ClusterStatus is contract.ClusterStatus and TaskStatus is contract.TaskStatus
+    assert JobRunStatus is contract.JobRunStatus
     assert schemas["ClusterStatus"]["enum"] == [s.value for s in ClusterStatus]
-    assert schemas["TaskStatus"]["enum"] == [s.value for s in TaskStatus]
-    assert schemas["JobRunStatus"]["enum"] == [s.value for s in JobRunStatus]
     assert set(schemas["TaskKind"]["enum"]) == {h.kind for h in (CreateCluster, DeleteCluster,
                                                                   RunJob, GrantImage)}
-    assert set(schemas["AwsCredentialsRequest"]["properties"]) == set(aws_credentials.FIELDS)
-    assert set(schemas["AwsCredentialsRequest"]["required"]) == set(aws_credentials.FIELDS)
+    handlers = Path(aws_credentials.__file__).parents[2] / "api" / "handlers.py"
+    text = handlers.read_text()
+    for request in ("CreateClusterRequest", "CreateJobRequest", "UpdateJobRequest",
+                    "AwsCredentialsRequest"):
+        assert f"self.body({request})" in text, request
+    assert "json_body()" not in text  # no handler reads an untyped body
 
 
 def test_every_error_code_the_code_raises_is_documented():
@@ -247,15 +248,19 @@ def test_every_error_code_the_code_raises_is_documented():
 
 def test_step_names_are_the_ones_the_code_uses():
     """StepName lists every step a built-in task or provider declares or reports
-    (``Step("x", ...)``, ``ctx.step("x")``, ``ctx.event("x", ...)``, the AWS resource
-    graph), plus the engine's ``info`` and ``end`` events, and nothing else."""
+    (``StepName.X`` in the code, the AWS resource graph), and nothing else; no step is
+    named by a bare string."""
+    from bodo_jupyter.contract.models import StepName
+
     root = Path(aws_credentials.__file__).parents[2]  # bodo_jupyter/platform
-    used = {n for f in root.rglob("*.py")
-            for n in re.findall(r'(?:\bStep|\.step|\.event)\("([a-z][-a-z]*)"',
-                                f.read_text())}
-    used |= {n.name for n in aws_plan.GRAPH} | {"info", "end"}
-    assert {"launch", "fetch", "grant", "scan", "rollback", "recover"} <= used  # found at all
+    texts = [f.read_text() for f in root.rglob("*.py")]
+    used = {StepName[n].value for t in texts for n in re.findall(r"\bStepName\.([A-Z_]+)", t)}
+    used |= {n.name for n in aws_plan.GRAPH}
+    assert {"launch", "fetch", "grant", "scan", "rollback", "recover", "end"} <= used
     assert set(SPEC["components"]["schemas"]["StepName"]["enum"]) == used
+    bare = {n for t in texts for n in re.findall(r'(?:\bStep|\.step|\.event)\("([a-z][-a-z]*)"',
+                                                t)}
+    assert not bare, f"steps named by a bare string: {sorted(bare)}"
 
 
 def test_git_password_is_write_only():
@@ -299,25 +304,29 @@ def test_aws_secret_is_write_only_and_the_key_id_masked():
     assert list(AWS_ACCOUNT.iter_errors({**view, "secret_access_key": AWS_SECRET}))
 
 
-@pytest.mark.parametrize(("field", "pattern", "samples"), [
-    ("access_key_id", aws_credentials.KEY_ID,
-     ["AKIAIOSFODNN7EXAMPLE", "ASIA0123456789AB", "AKIA" + "A" * 124, "AKIA" + "A" * 125,
-      "AKIA12345", "akiaiosfodnn7example", "AKIAIOSFODNN7EXAMPL!", "not-a-key", "AKIA"]),
-    ("account_id", aws_credentials.ACCOUNT,
-     ["123456789012", "12345", "1234567890123", "12345678901a", ""]),
-    ("region", aws_credentials.REGION,
-     ["us-east-1", "eu-west-3", "us-gov-west-1", "us-isob-east-1", "mars-1", "US-EAST-1",
-      "us-east-", "useast1"]),
+@pytest.mark.parametrize(("field", "good", "bad"), [
+    ("access_key_id", ["AKIAIOSFODNN7EXAMPLE", "ASIA0123456789AB", "AKIA" + "A" * 124],
+     ["AKIA" + "A" * 125, "AKIA12345", "akiaiosfodnn7example", "AKIAIOSFODNN7EXAMPL!",
+      "not-a-key", "AKIA", "AKIAIOSFODNN7EXAMPLE\n"]),
+    ("account_id", ["123456789012"], ["12345", "1234567890123", "12345678901a", ""]),
+    ("region", ["us-east-1", "eu-west-3", "us-gov-west-1", "us-isob-east-1"],
+     ["mars-1", "US-EAST-1", "us-east-", "useast1", "us-east-1\n"]),
 ])
-def test_aws_request_patterns_match_the_code(field: str, pattern: re.Pattern[str],
-                                             samples: list[str]):
-    """The request schema accepts a field's value exactly when the code does."""
+def test_aws_request_patterns(field: str, good: list[str], bad: list[str]):
+    """The request schema and the server's parser (the same contract) agree on each value."""
+    from bodo_jupyter.contract.models import AwsCredentialsRequest
+    from bodo_jupyter.contract.runtime import ContractError
+
     base = {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": AWS_SECRET,
             "account_id": "123456789012", "region": "us-east-1"}
-    assert not list(AWS_REQUEST.iter_errors(base))
-    for value in samples:
-        schema_ok = not list(AWS_REQUEST.iter_errors({**base, field: value}))
-        assert schema_ok is bool(pattern.match(value)), (field, value)
+    for value in good:
+        assert not list(AWS_REQUEST.iter_errors({**base, field: value})), value
+        AwsCredentialsRequest.parse({**base, field: value})
+    for value in bad:
+        with pytest.raises(ContractError) as e:
+            AwsCredentialsRequest.parse({**base, field: value})
+        assert e.value.field == field
+        assert "is invalid" in e.value.message or "is longer than" in e.value.message
 
 
 def test_aws_request_example_and_rejected_bodies():
@@ -658,27 +667,28 @@ def test_jobs_list_starts_empty(jobs_plane: Serve):
     ({"colour": "red"}, "colour", True),
     ({"cluster": None}, "cluster", True),
     ({"cluster": "no-such-cluster"}, "cluster", False),
-    ({"cluster": {"instance_type": "local.small", "gpus": 1}}, "gpus", True),
-    ({"cluster": {"instance_type": "no.such.type"}}, "instance_type", False),
-    ({"cluster": {"instance_type": "local.small", "instances": 0}}, "instances", True),
+    ({"cluster": {"instance_type": "local.small", "gpus": 1}}, "cluster.gpus", True),
+    ({"cluster": {"instance_type": "no.such.type"}}, "cluster.instance_type", False),
+    ({"cluster": {"instance_type": "local.small", "instances": 0}}, "cluster.instances",
+     True),
     ({"command": ""}, "command", True),
     ({"command": "python hello.py"}, "command", False),
     ({"command": "hello.py 'unclosed"}, "command", False),
     ({"path": "http://example.com/a/b"}, "path", False),
     ({"ref": "--upload-pack=x"}, "ref", False),
     ({"git_username": None}, "git_username", False),
-    ({"env": {"9X": "1"}}, "env", True),
-    ({"env": {"X": 1}}, "env", True),
-    ({"env": {"OMPI_X": "1"}}, "env", False),
+    ({"env": {"9X": "1"}}, "env.9X", True),
+    ({"env": {"X": 1}}, "env.X", True),
+    ({"env": {"OMPI_X": "1"}}, "env.OMPI_X", False),
     ({"schedule": "later"}, "schedule", True),
-    ({"schedule": {"type": "weekly"}}, "schedule", True),
-    ({"schedule": {"type": "at", "at": "2020-01-01T00:00:00Z"}}, "at", False),
-    ({"schedule": {"type": "at", "at": "2099-01-01T00:00:00"}}, "at", False),
-    ({"schedule": {"type": "cron", "cron": "every day"}}, "cron", False),
+    ({"schedule": {"type": "weekly"}}, "schedule.type", True),
+    ({"schedule": {"type": "at", "at": "2020-01-01T00:00:00Z"}}, "schedule.at", False),
+    ({"schedule": {"type": "at", "at": "2099-01-01T00:00:00"}}, "schedule.at", False),
+    ({"schedule": {"type": "cron", "cron": "every day"}}, "schedule.cron", False),
     ({"schedule": {"type": "cron", "cron": "* * * * *", "timezone": "Mars/Base"}},
-     "timezone", False),
+     "schedule.timezone", False),
     ({"schedule": {"type": "cron", "cron": "* * * * *", "max_concurrent_runs": 0}},
-     "max_concurrent_runs", True),
+     "schedule.max_concurrent_runs", True),
     ({"timeout_s": 0}, "timeout_s", True),
     ({"retries": 11}, "retries", True),
     ({"retry_delay_s": -1}, "retry_delay_s", True),

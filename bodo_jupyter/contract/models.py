@@ -687,11 +687,12 @@ class JobScheduleRequest(Model, closed=True):
         description=(
             "For `cron` (required there): five fields (minute hour day-of-month month "
             "day-of-week), optionally a sixth for seconds.")))
-    timezone: str | None = field(default="UTC", metadata=meta(
-        type="string", nullable=True, max_length=64, default="UTC",
+    timezone: str | None = field(default=None, metadata=meta(
+        type="string", nullable=True, max_length=64,
         description=(
             "IANA time zone the schedule is read in, e.g. `Europe/Paris`; a cron job keeps its "
-            "local time across daylight-saving changes.")))
+            "local time across daylight-saving changes. When absent, UTC; an `at` time without "
+            "a UTC offset then needs it.")))
     max_concurrent_runs: int = field(default=1, metadata=meta(
         type="integer", minimum=1, maximum=16, default=1,
         description="For `cron`: most runs of the job at once; later ones wait their turn."))
@@ -731,7 +732,7 @@ class CreateJobRequest(Model, closed=True):
             "`path`, and its arguments, e.g. `etl.py --date today`. Split like a shell would "
             "(quotes work) but never run through one; must not start with `python` or `mpiexec`.")))
     path: str = field(metadata=meta(
-        required=True, type="string", max_length=2048,
+        required=True, type="string", min_length=1, max_length=2048,
         description=(
             "Where the code is: a Git repository URL (`https://` only, without credentials; a "
             "trailing `.git` is dropped) or an S3 URI `s3://bucket/prefix` in the cluster's "

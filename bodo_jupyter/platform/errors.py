@@ -63,3 +63,8 @@ class ProvisionError(PlatformError):
 
     status = 500
     code = "provision_failed"
+
+
+def contract_error(e: ValueError) -> BadRequest:
+    """A request that breaks the API contract (``ContractError``) as a 400 naming the field."""
+    return BadRequest(getattr(e, "message", str(e)), field=getattr(e, "field", None) or None)

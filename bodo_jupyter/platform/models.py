@@ -29,6 +29,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# Statuses exist once, in the API contract; records store their values.
+from bodo_jupyter.contract.models import ClusterStatus, JobRunStatus, TaskStatus
+
+__all__ = ["AwsAccount", "Base", "Cluster", "ClusterLease", "ClusterStatus", "Job", "JobRun",
+           "JobRunStatus", "LeaseState", "Organization", "Resource", "Task", "TaskEvent",
+           "TaskStatus", "User", "new_id", "utcnow"]
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -56,27 +63,6 @@ class UTCDateTime(TypeDecorator):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
-
-
-class ClusterStatus(enum.StrEnum):
-    NEW = "NEW"
-    INPROGRESS = "INPROGRESS"
-    RUNNING = "RUNNING"
-    FAILED = "FAILED"
-    STOPPING = "STOPPING"
-    TERMINATED = "TERMINATED"
-
-
-class TaskStatus(enum.StrEnum):
-    NEW = "NEW"
-    INPROGRESS = "INPROGRESS"
-    FINISHED = "FINISHED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
-
-    @property
-    def done(self) -> bool:
-        return self in (TaskStatus.FINISHED, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
 class Base(DeclarativeBase):
@@ -258,16 +244,6 @@ class ClusterLease(Base):
     state: Mapped[str] = mapped_column(String(8), default=LeaseState.WAITING)
     requested_at: Mapped[datetime] = mapped_column(default=utcnow)
     acquired_at: Mapped[datetime | None] = mapped_column(default=None)
-
-
-class JobRunStatus(enum.StrEnum):
-    """Mirrors the run's task: the platform guide's job statuses."""
-
-    NEW = "NEW"
-    INPROGRESS = "INPROGRESS"
-    FINISHED = "FINISHED"
-    FAILED = "FAILED"
-    CANCELLED = "CANCELLED"
 
 
 class Job(Base):

@@ -21,6 +21,8 @@ from sqlalchemy import select
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
+from bodo_jupyter.contract.models import EventState, StepName, StepState
+
 from .errors import Conflict, NotFound, PlatformError
 from .models import Resource, Task, TaskEvent, TaskStatus, utcnow
 from .progress import ResourceRecord, Step
@@ -101,26 +103,26 @@ class TaskContext:
         self.check_cancelled()
         title = message or next((s.title for s in self.steps if s.name == name), name)
         self.current_step = name
-        self.event(name, "started", title, 0.0)
+        self.event(name, EventState.STARTED, title, 0.0)
         t0 = time.monotonic()
         try:
             yield self
         except asyncio.CancelledError:
-            self.event(name, "failed", "interrupted", 0.0)
+            self.event(name, EventState.FAILED, "interrupted", 0.0)
             raise
         except Exception as e:
             msg = e.message if isinstance(e, PlatformError) else f"{type(e).__name__}: {e}"
-            self.event(name, "failed", msg, 0.0)
+            self.event(name, EventState.FAILED, msg, 0.0)
             raise
-        self.event(name, "done", f"{title} ({time.monotonic() - t0:.1f}s)", 1.0)
+        self.event(name, EventState.DONE, f"{title} ({time.monotonic() - t0:.1f}s)", 1.0)
 
     def progress(self, fraction: float, message: str) -> None:
         """Report progress inside the current step (e.g. 3/4 engines registered)."""
         if self.current_step is not None:
-            self.event(self.current_step, "progress", message, fraction)
+            self.event(self.current_step, EventState.PROGRESS, message, fraction)
 
     def info(self, message: str) -> None:
-        self.event(self.current_step or "info", "info", message, 0.0)
+        self.event(self.current_step or StepName.INFO, EventState.INFO, message, 0.0)
 
     def check_cancelled(self) -> None:
         if not self.rolling_back and self.engine.cancel_requested(self.task_id):
@@ -140,7 +142,7 @@ class TaskContext:
             if news is not None:
                 seen = news.seq
                 if self.current_step is not None:
-                    self.event(self.current_step, "progress", f"{label}: {news.message}",
+                    self.event(self.current_step, EventState.PROGRESS, f"{label}: {news.message}",
                                progress)
             if status.done:
                 return status
@@ -256,10 +258,12 @@ class TaskEngine(LoggingConfigurable):
                            progress=task.progress if progress < 0 else progress)
             if progress >= 0:
                 task.progress = max(task.progress, progress)
-            if state in ("started", "done", "failed", "progress"):
+            if state in (EventState.STARTED, EventState.DONE, EventState.FAILED,
+                         EventState.PROGRESS):
                 now = dict(task.step_state or {}).get(step, {})
                 task.step_state = {**(task.step_state or {}), step: {
-                    "state": now.get("state", "started") if state == "progress" else state,
+                    "state": now.get("state", StepState.STARTED) if state == EventState.PROGRESS
+                    else state,
                     "message": message}}
             s.add(ev)
         self.touch(task_id)
@@ -347,7 +351,7 @@ class TaskEngine(LoggingConfigurable):
             if task_id in self._rolling_back:
                 # It failed and is undoing what it made: that runs to its end
                 # (a half-done rollback helps nobody); the task then ends FAILED.
-                self.add_event(task_id, "rollback", "info",
+                self.add_event(task_id, StepName.ROLLBACK, EventState.INFO,
                                "Cancel requested while rolling back; the rollback finishes")
             elif running is not None and started:
                 running.cancel()
@@ -398,7 +402,7 @@ class TaskEngine(LoggingConfigurable):
                 return
             try:
                 if resumed:
-                    ctx.event("recover", "info",
+                    ctx.event(StepName.RECOVER, EventState.INFO,
                               "The control plane restarted during this task; resuming it.")
                 ctx.check_cancelled()
                 await handler.run(ctx)
@@ -407,7 +411,7 @@ class TaskEngine(LoggingConfigurable):
                 if current is not None:
                     current.uncancel()
                 if self._stopping:
-                    ctx.event("shutdown", "info",
+                    ctx.event(StepName.SHUTDOWN, EventState.INFO,
                               "The control plane is stopping; this task resumes when it starts.")
                     raise
                 await self._end(ctx, handler, TaskStatus.CANCELLED, "Cancelled by user")
@@ -425,7 +429,7 @@ class TaskEngine(LoggingConfigurable):
 
     async def _end(self, ctx: TaskContext, handler: TaskHandler, status: TaskStatus,
                    reason: str) -> None:
-        ctx.event("rollback", "started", f"{reason}; rolling back")
+        ctx.event(StepName.ROLLBACK, EventState.STARTED, f"{reason}; rolling back")
         ctx.rolling_back = True
         self._rolling_back.add(ctx.task_id)
         undo = asyncio.ensure_future(handler.rollback(ctx, status, reason))
@@ -448,9 +452,9 @@ class TaskEngine(LoggingConfigurable):
         except Exception as e:  # keep the first error; say that cleanup failed too
             self.log.exception("rollback of task %s failed", ctx.task_id)
             reason = f"{reason} (rollback also failed: {type(e).__name__}: {e})"
-            ctx.event("rollback", "failed", str(e))
+            ctx.event(StepName.ROLLBACK, EventState.FAILED, str(e))
         else:
-            ctx.event("rollback", "done", "Rolled back")
+            ctx.event(StepName.ROLLBACK, EventState.DONE, "Rolled back")
         finally:
             self._rolling_back.discard(ctx.task_id)
         self._finish(ctx.task_id, status, reason)
@@ -463,7 +467,7 @@ class TaskEngine(LoggingConfigurable):
             task.finished_at = utcnow()
             if status == TaskStatus.FINISHED:
                 task.progress = 1.0
-        self.add_event(task_id, "end", status.value.lower(), error or "Done")
+        self.add_event(task_id, StepName.END, status.value.lower(), error or "Done")
         for cb in self.on_finished:
             try:
                 cb(task_id, status)

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tornado import web
 
-from ..errors import BadRequest, PlatformError, Unavailable
+from bodo_jupyter.contract.runtime import ContractError, Model
+
+from ..errors import BadRequest, PlatformError, Unavailable, contract_error
 
 if TYPE_CHECKING:
     from ..identity import Identity
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bodo_jupyter.api")
 
 API_PREFIX = "/bodo/api/v1"
+M = TypeVar("M", bound=Model)
 
 
 class APIMixin:
@@ -54,6 +57,14 @@ class APIMixin:
             return json.loads(body)
         except (ValueError, UnicodeDecodeError) as e:
             raise BadRequest(f"the request body is not valid JSON: {e}") from None
+
+    def body(self, model: type[M]) -> M:
+        """The request body as the contract's typed request (a 400 naming the field when
+        it breaks the contract): services get exactly what the SDK sends."""
+        try:
+            return model.parse(self.json_body())
+        except ContractError as e:
+            raise contract_error(e) from None
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         return self.get_argument(name, default)  # type: ignore[attr-defined]

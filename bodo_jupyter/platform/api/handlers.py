@@ -9,6 +9,13 @@ from __future__ import annotations
 from importlib.metadata import version
 from typing import Any
 
+from bodo_jupyter.contract.models import (
+    AwsCredentialsRequest,
+    CreateClusterRequest,
+    CreateJobRequest,
+    UpdateJobRequest,
+)
+
 from ...contract import SPEC_PATH
 from ..errors import NotFound
 from ..providers.aws.accounts import AwsAccounts
@@ -57,7 +64,8 @@ class ClustersAPI(APIMixin):
 
     async def post(self) -> None:
         ident = self.identity()
-        cluster, task, created = await self.plane.clusters.create(ident, self.json_body())
+        cluster, task, created = await self.plane.clusters.create(
+            ident, self.body(CreateClusterRequest))
         self.send({"cluster": cluster, "task": task}, 202 if created else 200)
 
 
@@ -111,7 +119,7 @@ class JobsAPI(APIMixin):
 
     async def post(self) -> None:
         ident = self.identity()
-        self.send(await self.plane.jobs.create(ident, self.json_body()), 201)
+        self.send(await self.plane.jobs.create(ident, self.body(CreateJobRequest)), 201)
 
 
 class JobAPI(APIMixin):
@@ -121,7 +129,7 @@ class JobAPI(APIMixin):
 
     async def patch(self, ref: str) -> None:
         ident = self.identity()
-        self.send(self.plane.jobs.update(ident, ref, self.json_body()))
+        self.send(self.plane.jobs.update(ident, ref, self.body(UpdateJobRequest)))
 
     async def delete(self, ref: str) -> None:
         ident = self.identity()
@@ -173,7 +181,7 @@ class AwsCredentialsAPI(APIMixin):
 
     async def put(self) -> None:
         ident = self.identity()
-        self.send(await self._accounts().set(ident, self.json_body()), 202)
+        self.send(await self._accounts().set(ident, self.body(AwsCredentialsRequest)), 202)
 
     async def delete(self) -> None:
         ident = self.identity()

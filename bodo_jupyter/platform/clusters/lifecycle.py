@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
+from bodo_jupyter.contract.models import TaskKind
+
 from ..models import ClusterStatus, Task, TaskStatus
 from ..tasks import TaskContext, TaskHandler
 
@@ -16,7 +18,7 @@ if TYPE_CHECKING:
 class CreateCluster(TaskHandler):
     """NEW -> INPROGRESS -> RUNNING; on failure roll back to nothing (FAILED)."""
 
-    kind = "cluster.create"
+    kind = TaskKind.CLUSTER_CREATE
     resumable = True  # provision() converges when run again
 
     def __init__(self, clusters: ClusterService):
@@ -46,7 +48,7 @@ class CreateCluster(TaskHandler):
 class DeleteCluster(TaskHandler):
     """STOPPING -> TERMINATED, after any create still running has rolled back."""
 
-    kind = "cluster.delete"
+    kind = TaskKind.CLUSTER_DELETE
     resumable = True  # teardown() is idempotent
     cancellable = False
 

@@ -14,6 +14,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bodo_jupyter.contract.models import CreateClusterRequest, TaskKind
+
 from ..errors import BadRequest, Conflict, NotFound
 from ..identity import Identity
 from ..models import Cluster, ClusterLease, ClusterStatus, Resource, Task, TaskStatus
@@ -21,11 +23,10 @@ from ..progress import ResourceRecord
 from ..providers.base import ClusterProvider, ClusterSpec, InstanceType
 from ..store import Store
 from ..tasks import TaskEngine
-from ..validation import check_bool, check_fields, check_int, check_name, check_str
+from ..validation import check_int
 from ..views import apply_cursor, cluster_view, page, task_view
 from .leases import Holder, Leases
 
-CREATE_FIELDS = ("name", "provider", "instance_type", "instances", "efa", "client_token")
 OPEN = (TaskStatus.NEW, TaskStatus.INPROGRESS)
 
 
@@ -42,13 +43,13 @@ class ClusterService:
 
     # -- providers and shapes ------------------------------------------------------
 
-    def provider(self, name: str | None) -> ClusterProvider:
+    def provider(self, name: str | None, field: str = "provider") -> ClusterProvider:
         name = name or self.default_provider
         p = self.providers.get(name)
         if p is None:
             known = ", ".join(sorted(self.providers)) or "none"
             raise BadRequest(f"unknown provider {name!r}; enabled providers: {known}",
-                             field="provider")
+                             field=field)
         return p
 
     async def instance_types(self, identity: Identity, provider: str | None = None,
@@ -59,10 +60,9 @@ class ClusterService:
             types = [t for t in types if t.efa]
         return [{**t.to_dict(), "provider": p.name} for t in types]
 
-    async def instance_type(self, identity: Identity, p: ClusterProvider, name: Any, *,
+    async def instance_type(self, identity: Identity, p: ClusterProvider, name: str, *,
                             field: str = "instance_type") -> InstanceType:
         """The named instance type of ``p``, or a 400 listing the choices."""
-        name = check_str(name, field, max_len=64)
         types = await p.instance_types(identity)
         for t in types:
             if t.name == name:
@@ -184,21 +184,18 @@ class ClusterService:
 
     # -- create -----------------------------------------------------------------------
 
-    async def create(self, identity: Identity, body: Any) -> tuple[dict, dict, bool]:
-        """Validate and start a create; returns (cluster, task, created)."""
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        check_fields(body, CREATE_FIELDS)
-        name = check_name(body.get("name"))
-        p = self.provider(check_str(body.get("provider"), "provider", required=False) or None)
+    async def create(self, identity: Identity,
+                     req: CreateClusterRequest) -> tuple[dict, dict, bool]:
+        """Check and start a create; returns (cluster, task, created). The contract has
+        checked the request's shape; this checks it against the providers."""
+        name = req.name
+        p = self.provider(req.provider)
         await p.check_ready(identity)
-        itype = await self.instance_type(identity, p, body.get("instance_type"))
-        instances = check_int(body.get("instances", 1), "instances", minimum=1,
-                              maximum=p.max_instances)
-        efa = check_bool(body.get("efa", False), "efa")
+        itype = await self.instance_type(identity, p, req.instance_type)
+        instances = self.check_instances(p, req.instances)
+        efa = req.efa
         await self.check_efa(identity, p, itype, efa)
-        token = check_str(body.get("client_token"), "client_token", required=False,
-                          max_len=64) or None
+        token = req.client_token or None
 
         with self.store.session() as s:
             if token:
@@ -212,7 +209,7 @@ class ClusterService:
                                        f"different request (cluster {prior.name})",
                                        field="client_token")
                     task = s.scalars(select(Task).where(
-                        Task.cluster_id == prior.id, Task.kind == "cluster.create")).one()
+                        Task.cluster_id == prior.id, Task.kind == TaskKind.CLUSTER_CREATE)).one()
                     return (self.view(s, prior),
                             task_view(task, cluster_name=prior.name, detail=True), False)
             existing = s.scalars(select(Cluster).where(
@@ -224,6 +221,13 @@ class ClusterService:
                                field="name")
         cluster, task = self._insert(identity, name, p, itype, instances, efa, token=token)
         return cluster, task, True
+
+    @staticmethod
+    def check_instances(p: ClusterProvider, instances: int, field: str = "instances") -> int:
+        if instances > p.max_instances:
+            raise BadRequest(f"{field} must be at most {p.max_instances} for provider {p.name}, "
+                             f"got {instances}", field=field)
+        return instances
 
     async def check_efa(self, identity: Identity, p: ClusterProvider, itype: InstanceType,
                         efa: bool, field: str = "efa") -> None:
@@ -258,7 +262,7 @@ class ClusterService:
                     # Held by what it was made for from its first moment: nothing else
                     # can take it, and it cannot be deleted under its holder.
                     self.leases.take(s, identity.org_id, cluster.id, name, made_for)
-                task = self.engine.new_task(kind="cluster.create", org_id=identity.org_id,
+                task = self.engine.new_task(kind=TaskKind.CLUSTER_CREATE, org_id=identity.org_id,
                                             user_id=identity.user_id, cluster_id=cluster.id,
                                             parent_id=parent_task)
                 task.steps = [st.to_dict() for st in p.create_steps(spec)]
@@ -287,7 +291,7 @@ class ClusterService:
     def create_task_of(self, cluster_id: str) -> str:
         with self.store.session() as s:
             return s.scalars(select(Task.id).where(Task.cluster_id == cluster_id,
-                                                   Task.kind == "cluster.create")).one()
+                                                   Task.kind == TaskKind.CLUSTER_CREATE)).one()
 
     # -- delete -----------------------------------------------------------------------
 
@@ -308,14 +312,14 @@ class ClusterService:
                 raise Conflict(f"cluster {c.name!r} is already deleted")
             self._refuse_if_held(s, c, holder)
             open_tasks = self._open_tasks(s, c.id)
-            deleting = [t for t in open_tasks if t.kind == "cluster.delete"]
+            deleting = [t for t in open_tasks if t.kind == TaskKind.CLUSTER_DELETE]
             if deleting:
                 raise Conflict(f"cluster {c.name!r} is already being deleted "
                                f"(task {deleting[0].id})")
             to_cancel = [t.id for t in open_tasks]
             spec = self.spec(c)
             p = self.provider(c.provider)
-            task = self.engine.new_task(kind="cluster.delete", org_id=identity.org_id,
+            task = self.engine.new_task(kind=TaskKind.CLUSTER_DELETE, org_id=identity.org_id,
                                         user_id=identity.user_id, cluster_id=c.id,
                                         params={"cancelled_tasks": to_cancel},
                                         parent_id=parent_task)

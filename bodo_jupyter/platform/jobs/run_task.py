@@ -20,6 +20,8 @@ from sqlalchemy import func, select
 from traitlets import Integer
 from traitlets.config import Configurable, LoggingConfigurable
 
+from bodo_jupyter.contract.models import JobRunPhase, StepName, TaskKind
+
 from ..clusters.leases import Leases
 from ..clusters.service import ClusterService
 from ..errors import PlatformError, ProvisionError
@@ -64,7 +66,7 @@ class JobRunner(LoggingConfigurable):
 
 
 class RunJob(TaskHandler):
-    kind = "job.run"
+    kind = TaskKind.JOB_RUN
     resumable = True
     concurrency_limited = False  # a run mostly waits; it must not block cluster tasks
 
@@ -85,12 +87,12 @@ class RunJob(TaskHandler):
 
     def steps(self, task: Task) -> list[Step]:
         dedicated = task.cluster_id is None
-        first = Step("create-cluster", "Creating a cluster for this run") if dedicated \
-            else Step("wait-cluster", "Waiting for the cluster")
-        out = [first, Step("fetch", "Fetching the source"),
-               Step("run", "Running mpiexec -n <CORE_COUNT> python <command>")]
+        first = Step(StepName.CREATE_CLUSTER, "Creating a cluster for this run") if dedicated \
+            else Step(StepName.WAIT_CLUSTER, "Waiting for the cluster")
+        out = [first, Step(StepName.FETCH, "Fetching the source"),
+               Step(StepName.RUN, "Running mpiexec -n <CORE_COUNT> python <command>")]
         if dedicated:
-            out.append(Step("delete-cluster", "Deleting the run's cluster"))
+            out.append(Step(StepName.DELETE_CLUSTER, "Deleting the run's cluster"))
         return out
 
     # -- records ------------------------------------------------------------------------
@@ -175,16 +177,16 @@ class RunJob(TaskHandler):
                     JobRun.job_id == job.id, JobRun.id != run.id,
                     JobRun.status == JobRunStatus.INPROGRESS,
                     JobRun.created_at <= run.created_at,
-                    JobRun.phase != "queued-slot"))
+                    JobRun.phase != JobRunPhase.QUEUED_SLOT))
                 waiting = s.scalar(select(func.count()).select_from(JobRun).where(
-                    JobRun.job_id == job.id, JobRun.phase == "queued-slot"))
+                    JobRun.job_id == job.id, JobRun.phase == JobRunPhase.QUEUED_SLOT))
             if ahead < job.max_concurrent_runs:
                 return
             if not announced:
                 if waiting >= self.runner.max_queued_runs:
                     raise RunFailed(f"queue full: {waiting} runs of job {job.name!r} are "
                                     "already waiting", retryable=False)
-                self._update(run.id, phase="queued-slot")
+                self._update(run.id, phase=JobRunPhase.QUEUED_SLOT)
                 ctx.info(f"queued: {ahead} run(s) of this job still running "
                          f"(max_concurrent_runs {job.max_concurrent_runs})")
                 announced = True
@@ -208,20 +210,20 @@ class RunJob(TaskHandler):
             if position > self.runner.max_queued_runs:
                 raise RunFailed(f"queue full: {position - 1} runs already wait for this "
                                 "cluster", retryable=False)
-            self._update(run.id, phase="queued")
+            self._update(run.id, phase=JobRunPhase.QUEUED)
             by = f" by {current.holder_label}" if current is not None else ""
             ctx.progress(0.0, f"queued: the cluster is in use{by}")
 
-        async with ctx.step("wait-cluster"):
+        async with ctx.step(StepName.WAIT_CLUSTER):
             await self.leases.acquire(run.org_id, cluster_id, run_holder(run.id, job.name),
                                       usable=usable, on_wait=on_wait)
-            self._update(run.id, phase="fetching")
+            self._update(run.id, phase=JobRunPhase.FETCHING)
             ctx.progress(1.0, f"cluster {self.clusters.status(cluster_id)[0]} is ready")
         return cluster_id
 
     async def _dedicated(self, ctx: TaskContext, run: JobRun, job: Job) -> str:
         """Create (or, after a restart, keep waiting for) this run's own cluster."""
-        async with ctx.step("create-cluster"):
+        async with ctx.step(StepName.CREATE_CLUSTER):
             cluster_id = run.cluster_id
             if cluster_id is not None and self.clusters.status(cluster_id)[1] in (
                     ClusterStatus.FAILED, ClusterStatus.TERMINATED):
@@ -237,7 +239,7 @@ class RunJob(TaskHandler):
                     provider=spec["provider"], instance_type=spec["instance_type"],
                     instances=spec["instances"], efa=spec["efa"],
                     info={"job_id": job.id, "job_name": job.name}, parent_task=ctx.task_id)
-                self._update(run.id, cluster_id=cluster_id, phase="creating-cluster")
+                self._update(run.id, cluster_id=cluster_id, phase=JobRunPhase.CREATING_CLUSTER)
                 ctx.info(f"cluster {name} ({cluster_id}) is being created for this run")
             else:
                 task_id = self.clusters.create_task_of(cluster_id)
@@ -246,7 +248,7 @@ class RunJob(TaskHandler):
                 with self.store.session() as s:
                     err = s.get(Task, task_id).error
                 raise RunFailed(f"the run's cluster could not be created: {err}")
-            self._update(run.id, phase="fetching")
+            self._update(run.id, phase=JobRunPhase.FETCHING)
         return cluster_id
 
     async def _cleanup(self, ctx: TaskContext, run_id: str, *,
@@ -263,11 +265,11 @@ class RunJob(TaskHandler):
                 await asyncio.to_thread(shutil.rmtree, backend.workspace(spec, run.id), True)
         if not job.cluster_spec or run.cluster_id is None:
             return
-        async with ctx.step("delete-cluster"):
+        async with ctx.step(StepName.DELETE_CLUSTER):
             with self.store.session() as s:
                 status = self.clusters.status(run.cluster_id)[1]
                 open_delete = s.scalars(select(Task.id).where(
-                    Task.cluster_id == run.cluster_id, Task.kind == "cluster.delete",
+                    Task.cluster_id == run.cluster_id, Task.kind == TaskKind.CLUSTER_DELETE,
                     Task.status.in_([TaskStatus.NEW, TaskStatus.INPROGRESS]))).first()
             if status == ClusterStatus.TERMINATED:
                 return
@@ -286,8 +288,8 @@ class RunJob(TaskHandler):
     async def _fetch(self, ctx: TaskContext, run_id: str, job: Job, workdir: Path) -> None:
         run, job = self._load(run_id)
         fetcher = self.fetcher
-        async with ctx.step("fetch"):
-            self._update(run.id, phase="fetching")
+        async with ctx.step(StepName.FETCH):
+            self._update(run.id, phase=JobRunPhase.FETCHING)
             try:
                 if job.source_type == "git":
                     password = (self.secrets.decrypt(job.git_password_enc)
@@ -321,7 +323,8 @@ class RunJob(TaskHandler):
         run, job = self._load(run_id)
         log_path = self.log_files.path(run.org_id, run.job_id, run.id)
         command_line = " ".join(backend.command(spec, list(job.argv)))
-        async with ctx.step("run", f"Running on {spec.core_count} MPI ranks: {command_line}"):
+        title = f"Running on {spec.core_count} MPI ranks: {command_line}"
+        async with ctx.step(StepName.RUN, title):
             if following:
                 handle = run.details["handle"]
                 exit_path = Path(run.details["exit_path"])
@@ -333,7 +336,7 @@ class RunJob(TaskHandler):
                 handle = await backend.start(
                     spec, list(job.argv), cwd=workdir, env=dict(job.env), log_path=log_path,
                     exit_path=exit_path, run_id=run.id)
-                self._update(run.id, phase="running", command_line=command_line,
+                self._update(run.id, phase=JobRunPhase.RUNNING, command_line=command_line,
                              details={"handle": handle, "exit_path": str(exit_path),
                                       "started": time.time()})
                 run, job = self._load(run_id)
@@ -351,7 +354,7 @@ class RunJob(TaskHandler):
                 raise RunFailed(reason) from None
             except ProvisionError as e:
                 raise RunFailed(e.message) from None
-            self._update(run.id, exit_code=code, phase="ran")
+            self._update(run.id, exit_code=code, phase=JobRunPhase.RAN)
             if code != 0:
                 how = f"exit code {code}" if code >= 0 else f"killed by signal {-code}"
                 raise RunFailed(f"the command failed with {how}")
@@ -373,7 +376,7 @@ class RunJob(TaskHandler):
         if job.cluster_id:
             self.leases.release(run_holder(run.id, job.name), job.cluster_id)
         handle = run.details.get("handle")
-        if handle and run.phase == "running" and run.cluster_id:
+        if handle and run.phase == JobRunPhase.RUNNING and run.cluster_id:
             _, provider = self.clusters.load_spec(run.cluster_id)
             backend = self.backends.get(provider.name)
             if backend is not None:

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bodo_jupyter.contract.models import CreateJobRequest, JobRunPhase, TaskKind, UpdateJobRequest
+
 from ..clock import Clock, SystemClock
 from ..clusters.leases import Holder, HolderRules, Leases
 from ..clusters.service import ClusterService
@@ -21,7 +23,7 @@ from ..providers.base import ClusterSpec
 from ..secrets import SecretBox
 from ..store import Store
 from ..tasks import TaskEngine
-from ..validation import check_bool, check_fields, check_int
+from ..validation import check_int
 from ..views import apply_cursor, job_view, page, run_view
 from .backend import JobBackend
 from .logs import JobLogs
@@ -139,20 +141,22 @@ class JobService:
                 provider = self.clusters.provider(c.provider)
                 self.backend(provider.name, "cluster")
                 return c.id, None, provider.region(cluster_spec)
-        raw = dict(spec.cluster_spec or {})
-        p = self.clusters.provider(raw.get("provider"))
-        self.backend(p.name, "provider")
-        itype = await self.clusters.instance_type(identity, p, raw["instance_type"])
-        instances = check_int(raw.get("instances", 1), "instances", minimum=1,
-                              maximum=p.max_instances)
-        await self.clusters.check_efa(identity, p, itype, bool(raw.get("efa")))
-        region = p.region(ClusterSpec("", identity.org_id, "", itype, instances, raw["efa"]))
-        return None, {"provider": p.name, "instance_type": itype.name, "instances": instances,
-                      "efa": bool(raw.get("efa")), "cores_per_instance": itype.cores}, region
+        new = spec.cluster_spec
+        assert new is not None
+        p = self.clusters.provider(new.provider, field="cluster.provider")
+        self.backend(p.name, "cluster.provider")
+        itype = await self.clusters.instance_type(identity, p, new.instance_type,
+                                                  field="cluster.instance_type")
+        self.clusters.check_instances(p, new.instances, field="cluster.instances")
+        await self.clusters.check_efa(identity, p, itype, new.efa, field="cluster.efa")
+        region = p.region(ClusterSpec("", identity.org_id, "", itype, new.instances, new.efa))
+        return None, {"provider": p.name, "instance_type": itype.name,
+                      "instances": new.instances, "efa": new.efa,
+                      "cores_per_instance": itype.cores}, region
 
-    async def create(self, identity: Identity, body: Any) -> dict[str, Any]:
+    async def create(self, identity: Identity, req: CreateJobRequest) -> dict[str, Any]:
         now = self.clock.now()
-        spec = parse_job(body, now)
+        spec = parse_job(req, now)
         with self.store.session() as s:
             if s.scalars(select(Job.id).where(Job.org_id == identity.org_id,
                                               Job.name == spec.name,
@@ -207,8 +211,8 @@ class JobService:
                      cluster_id=job.cluster_id, status=JobRunStatus.NEW)
         s.add(run)
         s.flush()
-        task = self.engine.new_task(kind="job.run", org_id=job.org_id, user_id=job.created_by,
-                                    cluster_id=job.cluster_id,
+        task = self.engine.new_task(kind=TaskKind.JOB_RUN, org_id=job.org_id,
+                                    user_id=job.created_by, cluster_id=job.cluster_id,
                                     params={"run_id": run.id, "job_id": job.id})
         s.add(task)
         s.flush()
@@ -278,11 +282,8 @@ class JobService:
         self.engine.start(out["task_id"])
         return out
 
-    def update(self, identity: Identity, ref: str, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        check_fields(body, ("active",))
-        active = check_bool(body.get("active"), "active")
+    def update(self, identity: Identity, ref: str, req: UpdateJobRequest) -> dict[str, Any]:
+        active = req.active
         with self.store.session() as s:
             job = self.find(s, identity, ref)
             if job.schedule_type == "now" and active:
@@ -365,7 +366,7 @@ class JobService:
                 return
             run.status = JobRunStatus(status.value)
             run.finished_at = utcnow()
-            run.phase = "done"
+            run.phase = JobRunPhase.DONE
             if status != TaskStatus.FINISHED and not run.reason:
                 run.reason = task.error or status.value.lower()
             if status == TaskStatus.CANCELLED:

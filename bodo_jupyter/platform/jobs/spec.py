@@ -1,7 +1,11 @@
 """The job form, checked and normalised. Pure: no database, no network.
 
-Each check raises :class:`BadRequest` naming the field and what to do, so
-the API, the CLI and the UI can put the message next to the field.
+The contract (``CreateJobRequest.parse``) has already checked types, lengths,
+ranges and unknown fields; this module checks what a schema cannot say (a
+command that splits, a Git URL without credentials, a cron expression that
+fires, a time in the future). Each check raises :class:`BadRequest` naming
+the field by its path in the request (``schedule.cron``) and the bad value,
+so the API, the CLI and the UI can put the message next to the field.
 """
 
 from __future__ import annotations
@@ -16,20 +20,20 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
-from ..errors import BadRequest
-from ..validation import check_bool, check_fields, check_int, check_name, check_str
+from bodo_jupyter.contract.models import (
+    CreateJobRequest,
+    JobScheduleRequest,
+    NewCluster,
+    ScheduleType,
+)
 
-JOB_FIELDS = ("name", "cluster", "schedule", "command", "path", "ref", "git_username",
-              "git_password", "env", "timeout_s", "retries", "retry_delay_s")
-CLUSTER_SPEC_FIELDS = ("provider", "instance_type", "instances", "efa")
-SCHEDULE_FIELDS = ("type", "at", "cron", "timezone", "max_concurrent_runs")
+from ..errors import BadRequest, contract_error
+
 PREFIX = "mpiexec -n <CORE_COUNT> python"
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 RESERVED_ENV = ("BODO_JUPYTER_", "OMPI_", "PMIX_", "PRTE_")
 REF_RE = re.compile(r"^[A-Za-z0-9._/+-]+$")
 SHA_RE = re.compile(r"^[0-9a-f]{7,40}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-MAX_TIMEOUT_S = 7 * 24 * 3600
 
 
 @dataclass
@@ -53,7 +57,7 @@ class Source:
 class JobSpec:
     name: str
     cluster_ref: str | None
-    cluster_spec: dict[str, Any] | None
+    cluster_spec: NewCluster | None
     schedule: Schedule
     command: str
     argv: list[str]
@@ -68,17 +72,17 @@ class JobSpec:
     notices: list[str] = field(default_factory=list)
 
 
-def parse_command(command: Any) -> list[str]:
+def parse_command(command: str) -> list[str]:
     """What the user types after the prefix, as an argv list (never a shell line)."""
-    command = check_str(command, "command", max_len=4096).strip()
+    command = command.strip()
     if not command:
         raise BadRequest(f"command is required: what follows `{PREFIX}`, e.g. 'ex.py 1'",
                          field="command")
     try:
         argv = shlex.split(command)
     except ValueError as e:
-        raise BadRequest(f"command cannot be split into arguments: {e}", field="command") \
-            from None
+        raise BadRequest(f"command {command!r} cannot be split into arguments: {e}",
+                         field="command") from None
     if not argv:
         raise BadRequest(f"command is required: what follows `{PREFIX}`", field="command")
     first = argv[0].rsplit("/", 1)[-1]
@@ -89,9 +93,9 @@ def parse_command(command: Any) -> list[str]:
     return argv
 
 
-def parse_path(path: Any) -> tuple[Source, list[str]]:
+def parse_path(path: str) -> tuple[Source, list[str]]:
     """A Git repository URL (https) or an S3 URI; returns the source and notices."""
-    path = check_str(path, "path", max_len=2048).strip()
+    path = path.strip()
     notices: list[str] = []
     if path.startswith("s3://"):
         rest = path[len("s3://"):]
@@ -124,8 +128,8 @@ def parse_path(path: Any) -> tuple[Source, list[str]]:
                      f"URI (s3://bucket/prefix), got {path!r}", field="path")
 
 
-def parse_ref(ref: Any) -> str | None:
-    ref = check_str(ref, "ref", required=False, max_len=256).strip()
+def parse_ref(ref: str | None) -> str | None:
+    ref = (ref or "").strip()
     if not ref:
         return None
     if ref.startswith("-") or not REF_RE.match(ref) or ".." in ref or ref.endswith((".", "/")):
@@ -138,80 +142,68 @@ def is_sha(ref: str) -> bool:
     return bool(SHA_RE.match(ref))
 
 
-def parse_env(env: Any) -> dict[str, str]:
-    if env is None:
-        return {}
-    if not isinstance(env, dict):
-        raise BadRequest("env must be an object of NAME: value", field="env")
-    out = {}
-    for k, v in env.items():
-        if not isinstance(k, str) or not ENV_NAME.match(k):
-            raise BadRequest(f"invalid environment variable name {k!r}: letters, digits and "
-                             "'_', not starting with a digit", field="env")
+def parse_env(env: dict[str, str] | None) -> dict[str, str]:
+    """Names and sizes were checked by the contract; some names belong to the platform."""
+    for k in env or {}:
         if k.startswith(RESERVED_ENV):
-            raise BadRequest(f"environment variable {k} is reserved by the platform",
-                             field="env")
-        if not isinstance(v, str):
-            raise BadRequest(f"value of {k} must be a string", field="env")
-        if len(v) > 32768:
-            raise BadRequest(f"value of {k} is too long", field="env")
-        out[k] = v
-    return out
+            raise BadRequest(f"env.{k}: the name {k} is reserved by the platform (names "
+                             f"starting with {', '.join(RESERVED_ENV)})", field=f"env.{k}")
+    return dict(env or {})
 
 
-def parse_zone(tz: Any) -> ZoneInfo:
-    tz = check_str(tz, "timezone", required=False, max_len=64) or "UTC"
+def parse_zone(tz: str | None, field: str = "schedule.timezone") -> ZoneInfo:
+    tz = tz or "UTC"
     try:
         return ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise BadRequest(f"unknown time zone {tz!r}; use an IANA name such as "
-                         "'Europe/Paris' or 'UTC'", field="timezone") from None
+                         "'Europe/Paris' or 'UTC'", field=field) from None
 
 
-def parse_schedule(raw: Any, now: datetime) -> Schedule:
+def parse_schedule(raw: str | JobScheduleRequest | None, now: datetime) -> Schedule:
     if raw is None or raw == "now":
         return Schedule("now")
-    if not isinstance(raw, dict):
-        raise BadRequest("schedule must be 'now' or an object with a type", field="schedule")
-    check_fields(raw, SCHEDULE_FIELDS)
-    kind = raw.get("type", "now")
-    zone = parse_zone(raw.get("timezone"))
-    if kind == "now":
+    assert isinstance(raw, JobScheduleRequest)  # the contract allows nothing else
+    kind = raw.type
+    zone = parse_zone(raw.timezone)
+    if kind == ScheduleType.NOW:
         return Schedule("now", timezone=zone.key)
-    if kind == "at":
-        at = check_str(raw.get("at"), "at", max_len=64)
+    if kind == ScheduleType.AT:
+        if not raw.at:
+            raise BadRequest("schedule.at is required for an 'at' schedule: an ISO 8601 date "
+                             "and time, e.g. 2030-01-31T09:00:00+01:00", field="schedule.at")
         try:
-            when = datetime.fromisoformat(at.replace("Z", "+00:00"))
+            when = datetime.fromisoformat(raw.at.replace("Z", "+00:00"))
         except ValueError:
-            raise BadRequest(f"at must be an ISO 8601 date and time, got {at!r}",
-                             field="at") from None
+            raise BadRequest(f"schedule.at must be an ISO 8601 date and time, got {raw.at!r}",
+                             field="schedule.at") from None
         if when.tzinfo is None:
-            if raw.get("timezone") is None:
-                raise BadRequest("at has no UTC offset: add one (e.g. +01:00) or give a "
-                                 "timezone", field="at")
+            if raw.timezone is None:
+                raise BadRequest(f"schedule.at {raw.at!r} has no UTC offset: add one (e.g. "
+                                 "+01:00) or give a timezone", field="schedule.at")
             when = when.replace(tzinfo=zone)
         if when <= now:
-            raise BadRequest(f"at {when.isoformat()} is in the past (it is now "
+            raise BadRequest(f"schedule.at {when.isoformat()} is in the past (it is now "
                              f"{now.astimezone(when.tzinfo).isoformat(timespec='seconds')})",
-                             field="at")
+                             field="schedule.at")
         return Schedule("at", run_at=when.astimezone(UTC), timezone=zone.key)
-    if kind == "cron":
-        expr = " ".join(check_str(raw.get("cron"), "cron", max_len=128).split())
-        problem = cron_problem(expr)
-        if problem is None and not croniter.is_valid(expr):
-            problem = "not understood"  # our checker let it through; croniter did not
-        if problem is None:
-            try:
-                next_cron_time(expr, zone.key, now)
-            except CroniterBadDateError:
-                f = expr.split()
-                problem = f"no date ever has day-of-month {f[2]!r} in month {f[3]!r}"
-        if problem:
-            raise BadRequest(f"invalid cron expression {expr!r}: {problem}", field="cron")
-        conc = check_int(raw.get("max_concurrent_runs", 1), "max_concurrent_runs",
-                         minimum=1, maximum=16)
-        return Schedule("cron", cron=expr, timezone=zone.key, max_concurrent_runs=conc)
-    raise BadRequest(f"unknown schedule type {kind!r}: one of now, at, cron", field="schedule")
+    if not raw.cron:
+        raise BadRequest("schedule.cron is required for a 'cron' schedule, e.g. "
+                         "'0 9 * * 1-5'", field="schedule.cron")
+    expr = " ".join(raw.cron.split())
+    problem = cron_problem(expr)
+    if problem is None and not croniter.is_valid(expr):
+        problem = "not understood"  # our checker let it through; croniter did not
+    if problem is None:
+        try:
+            next_cron_time(expr, zone.key, now)
+        except CroniterBadDateError:
+            f = expr.split()
+            problem = f"no date ever has day-of-month {f[2]!r} in month {f[3]!r}"
+    if problem:
+        raise BadRequest(f"invalid cron expression {expr!r}: {problem}", field="schedule.cron")
+    return Schedule("cron", cron=expr, timezone=zone.key,
+                    max_concurrent_runs=raw.max_concurrent_runs)
 
 
 # -- cron expressions ---------------------------------------------------------------------
@@ -335,39 +327,26 @@ def next_cron_time(expr: str, zone: str, after: datetime) -> datetime:
     return nxt.astimezone(UTC)
 
 
-def parse_cluster(raw: Any) -> tuple[str | None, dict[str, Any] | None]:
-    """An existing cluster (name or id) or the spec of a new job-dedicated one."""
-    if isinstance(raw, str) and raw.strip():
-        return raw.strip(), None
-    if isinstance(raw, dict):
-        check_fields(raw, CLUSTER_SPEC_FIELDS)
-        spec = {"provider": check_str(raw.get("provider"), "provider", required=False) or None,
-                "instance_type": check_str(raw.get("instance_type"), "instance_type",
-                                           max_len=64),
-                "instances": raw.get("instances", 1),
-                "efa": check_bool(raw.get("efa", False), "efa")}
-        return None, spec
-    raise BadRequest("cluster is required: the name of a RUNNING cluster, or "
-                     "{instance_type, instances} for a new cluster made for this job",
-                     field="cluster")
-
-
-def parse_job(body: Any, now: datetime) -> JobSpec:
-    if not isinstance(body, dict):
-        raise BadRequest("the request body must be a JSON object")
-    check_fields(body, JOB_FIELDS)
-    name = check_name(body.get("name"), "job name")
-    cluster_ref, cluster_spec = parse_cluster(body.get("cluster"))
-    schedule = parse_schedule(body.get("schedule"), now)
-    argv = parse_command(body.get("command"))
-    command = str(body["command"]).strip()
-    source, notices = parse_path(body.get("path"))
-    ref = parse_ref(body.get("ref"))
-    user = check_str(body.get("git_username"), "git_username", required=False) or None
-    password = body.get("git_password")
-    if password is not None and not isinstance(password, str):
-        raise BadRequest("git_password must be a string", field="git_password")
-    password = password or None
+def parse_job(body: CreateJobRequest | Any, now: datetime) -> JobSpec:
+    """Check a job request (a parsed ``CreateJobRequest``, or a raw body to parse)."""
+    if not isinstance(body, CreateJobRequest):
+        try:
+            body = CreateJobRequest.parse(body)
+        except ValueError as e:
+            raise contract_error(e) from None
+    req = body
+    cluster_ref, cluster_spec = (req.cluster.strip(), None) if isinstance(req.cluster, str) \
+        else (None, req.cluster)
+    if cluster_ref == "":
+        raise BadRequest("cluster is required: the name of a RUNNING cluster, or "
+                         "{instance_type, instances} for a new cluster made for this job",
+                         field="cluster")
+    schedule = parse_schedule(req.schedule, now)
+    argv = parse_command(req.command)
+    source, notices = parse_path(req.path)
+    ref = parse_ref(req.ref)
+    user = req.git_username or None
+    password = req.git_password or None
     if source.type == "s3":
         for f, v in (("ref", ref), ("git_username", user), ("git_password", password)):
             if v:
@@ -375,15 +354,9 @@ def parse_job(body: Any, now: datetime) -> JobSpec:
     if password and not user:
         raise BadRequest("git_password needs git_username (for tokens, any non-empty "
                          "username works with most hosts)", field="git_username")
-    timeout = body.get("timeout_s")
-    if timeout is not None:
-        timeout = check_int(timeout, "timeout_s", minimum=1, maximum=MAX_TIMEOUT_S)
     return JobSpec(
-        name=name, cluster_ref=cluster_ref, cluster_spec=cluster_spec, schedule=schedule,
-        command=command, argv=argv, source=source, ref=ref, git_username=user,
-        git_password=password, env=parse_env(body.get("env")), timeout_s=timeout,
-        retries=check_int(body.get("retries", 0), "retries", minimum=0, maximum=10),
-        retry_delay_s=check_int(body.get("retry_delay_s", 0), "retry_delay_s", minimum=0,
-                                maximum=86400),
-        notices=notices,
+        name=req.name, cluster_ref=cluster_ref, cluster_spec=cluster_spec, schedule=schedule,
+        command=req.command.strip(), argv=argv, source=source, ref=ref, git_username=user,
+        git_password=password, env=parse_env(req.env), timeout_s=req.timeout_s,
+        retries=req.retries, retry_delay_s=req.retry_delay_s, notices=notices,
     )

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from traitlets import Integer
 from traitlets.config import LoggingConfigurable
 
+from bodo_jupyter.contract.models import StepName
+
 from ..progress import ResourceRecord, Step, TaskOps
 
 if TYPE_CHECKING:
@@ -95,10 +97,10 @@ class ClusterProvider(LoggingConfigurable):
         ``store``, ``secrets`` and ``engine``)."""
 
     def create_steps(self, spec: ClusterSpec) -> list[Step]:
-        return [Step("provision", "Provisioning")]
+        return [Step(StepName.PROVISION, "Provisioning")]
 
     def delete_steps(self, spec: ClusterSpec) -> list[Step]:
-        return [Step("teardown", "Removing resources")]
+        return [Step(StepName.TEARDOWN, "Removing resources")]
 
     async def instance_types(self, identity: Identity) -> list[InstanceType]:
         raise NotImplementedError

@@ -21,6 +21,8 @@ from typing import Any
 
 from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
 
+from bodo_jupyter.contract.models import StepName
+
 from ..errors import ProvisionError
 from ..files import write_private
 from ..identity import Identity
@@ -142,17 +144,17 @@ class LocalProvider(ClusterProvider):
 
     def create_steps(self, spec: ClusterSpec) -> list[Step]:
         return [
-            Step("prepare", "Preparing the cluster folder"),
-            Step("launch", f"Starting the controller and mpiexec -n {spec.core_count}"),
-            Step("register", f"Waiting for {spec.core_count} engines to register"),
-            Step("verify", "Checking that every MPI rank answers"),
+            Step(StepName.PREPARE, "Preparing the cluster folder"),
+            Step(StepName.LAUNCH, f"Starting the controller and mpiexec -n {spec.core_count}"),
+            Step(StepName.REGISTER, f"Waiting for {spec.core_count} engines to register"),
+            Step(StepName.VERIFY, "Checking that every MPI rank answers"),
         ]
 
     def delete_steps(self, spec: ClusterSpec) -> list[Step]:
         return [
-            Step("stop-engines", "Stopping the MPI engines"),
-            Step("stop-controller", "Stopping the controller"),
-            Step("cleanup", "Removing the cluster's files"),
+            Step(StepName.STOP_ENGINES, "Stopping the MPI engines"),
+            Step(StepName.STOP_CONTROLLER, "Stopping the controller"),
+            Step(StepName.CLEANUP, "Removing the cluster's files"),
         ]
 
     # -- paths and environment -------------------------------------------------
@@ -174,7 +176,7 @@ class LocalProvider(ClusterProvider):
     async def provision(self, spec: ClusterSpec, ops: TaskOps) -> dict[str, Any]:
         paths = self.paths(spec)
         n = spec.core_count
-        async with ops.step("prepare"):
+        async with ops.step(StepName.PREPARE):
             # A resumed or retried create starts clean: nothing from an earlier
             # attempt may survive next to the new processes.
             stale = await self._stop_all(spec, ops)
@@ -187,7 +189,7 @@ class LocalProvider(ClusterProvider):
             await asyncio.to_thread(self._fresh_dirs, paths)
         env = self.cluster_env(spec)
         cwd = self.engine_cwd or os.getcwd()
-        async with ops.step("launch"):
+        async with ops.step(StepName.LAUNCH):
             ctl_argv = controller_argv(
                 python=self.python, profile_dir=paths.profile_dir, ipp_cluster_id=spec.id,
                 ip=self.ip, heartbeat_ms=self.heartbeat_period_ms,
@@ -213,10 +215,10 @@ class LocalProvider(ClusterProvider):
             eng = processes.spawn(eng_argv, env=env, cwd=cwd, log_path=paths.engines_log)
             ops.record_resource(self.name, "process", f"engines:{eng.pid}",
                                 {"role": "engines", "ranks": n, **eng.to_dict()})
-        async with ops.step("register"):
+        async with ops.step(StepName.REGISTER):
             client = await self._wait_for_engines(spec, paths, ctl, eng, ops)
         try:
-            async with ops.step("verify"):
+            async with ops.step(StepName.VERIFY):
                 await asyncio.to_thread(self._verify_ranks, client, n)
         finally:
             client.close()
@@ -340,14 +342,14 @@ class LocalProvider(ClusterProvider):
     async def teardown(self, spec: ClusterSpec, ops: TaskOps, *,
                        keep_logs: bool = False) -> None:
         paths = self.paths(spec)
-        async with ops.step("stop-engines"):
+        async with ops.step(StepName.STOP_ENGINES):
             await self._stop_all(spec, ops, roles=("engines",))
-        async with ops.step("stop-controller"):
+        async with ops.step(StepName.STOP_CONTROLLER):
             await self._stop_all(spec, ops, roles=("controller",))
             strays = await self._stop_tagged(spec.id)
             if strays:
                 ops.info(f"Stopped {strays} untracked process group(s) tagged with this cluster")
-        async with ops.step("cleanup"):
+        async with ops.step(StepName.CLEANUP):
             # The profile holds the cluster's connection key: it always goes.
             # Logs stay after a failed create so that the user can read why.
             await asyncio.to_thread(shutil.rmtree, paths.profile_dir, True)

@@ -577,8 +577,8 @@ export interface JobScheduleRequest {
   cron?: string;
   /**
    * IANA time zone the schedule is read in, e.g. `Europe/Paris`; a cron job keeps its local time
-   * across daylight-saving changes.
-   * @default "UTC"
+   * across daylight-saving changes. When absent, UTC; an `at` time without a UTC offset then needs
+   * it.
    */
   timezone?: string | null;
   /**

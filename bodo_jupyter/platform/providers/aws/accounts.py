@@ -12,7 +12,6 @@ be created only then. The secret is never returned, logged or shown again.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -21,21 +20,19 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from sqlalchemy import select
 
+from bodo_jupyter.contract.models import AwsCredentialsRequest, TaskKind
+
 from ...errors import BadRequest, Conflict, NotFound, Unavailable
 from ...identity import Identity
 from ...models import AwsAccount, Cluster, ClusterStatus
 from ...secrets import SecretBox
 from ...store import Store
 from ...tasks import TaskEngine
-from ...validation import check_fields, check_str
 from ...views import iso
 from .clients import Audit, AwsCredentials
 from .errors import BAD_CREDENTIALS, DENIED, code_of, message_of
 
 FIELDS = ("access_key_id", "secret_access_key", "account_id", "region")
-KEY_ID = re.compile(r"^(AKIA|ASIA)[A-Z0-9]{12,124}$")
-ACCOUNT = re.compile(r"^[0-9]{12}$")
-REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d$")
 
 # Read-only calls that need a permission of the platform policy: a missing
 # policy shows up here, at "save", not half-way through a cluster.
@@ -146,23 +143,13 @@ class AwsAccounts:
             Cluster.org_id == org_id, Cluster.provider == "aws",
             Cluster.status != ClusterStatus.TERMINATED)).all())
 
-    async def set(self, identity: Identity, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise BadRequest("the request body must be a JSON object")
-        check_fields(body, FIELDS)
-        key = check_str(body.get("access_key_id"), "access_key_id", max_len=128).strip()
-        secret = body.get("secret_access_key")
-        if not isinstance(secret, str) or not secret.strip():
+    async def set(self, identity: Identity, req: AwsCredentialsRequest) -> dict[str, Any]:
+        """Check the keys with AWS, store them (the secret encrypted), start the grant."""
+        # The contract checked the shapes (key id, 12-digit account, region name).
+        key, account, region = req.access_key_id, req.account_id, req.region
+        secret = req.secret_access_key
+        if not secret.strip():
             raise BadRequest("secret_access_key is required", field="secret_access_key")
-        account = check_str(body.get("account_id"), "account_id", max_len=12)
-        region = check_str(body.get("region"), "region", max_len=32).strip()
-        if not KEY_ID.match(key):
-            raise BadRequest("access_key_id looks wrong: it starts with AKIA (or ASIA) followed "
-                             "by capital letters and digits", field="access_key_id")
-        if not ACCOUNT.match(account):
-            raise BadRequest("account_id must be 12 digits", field="account_id")
-        if not REGION.match(region):
-            raise BadRequest(f"invalid AWS region {region!r} (e.g. us-east-1)", field="region")
         arn = await asyncio.to_thread(check_keys, key, secret.strip(), account, region,
                                       self.audit)
         with self.store.session() as s:
@@ -179,7 +166,7 @@ class AwsAccounts:
             a.secret_enc = self.secrets.encrypt(secret.strip())
             a.status, a.status_message = "INPROGRESS", "Granting launch permission"
             s.flush()
-            task = self.engine.new_task(kind="aws.grant-image", org_id=identity.org_id,
+            task = self.engine.new_task(kind=TaskKind.AWS_GRANT_IMAGE, org_id=identity.org_id,
                                               user_id=identity.user_id, cluster_id=None,
                                               params={"account": a.id})
             s.add(task)

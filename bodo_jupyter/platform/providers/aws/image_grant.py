@@ -13,6 +13,8 @@ from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
+from bodo_jupyter.contract.models import StepName, TaskKind
+
 from ...errors import ProvisionError
 from ...models import AwsAccount, Task, utcnow
 from ...store import Store
@@ -31,7 +33,7 @@ class ImageSource(Protocol):
 class GrantImage(TaskHandler):
     """Grant launch permission on the platform's image to the user's account."""
 
-    kind = "aws.grant-image"
+    kind = TaskKind.AWS_GRANT_IMAGE
     resumable = True
 
     def __init__(self, *, store: Store, engine: TaskEngine, images: ImageSource):
@@ -40,9 +42,9 @@ class GrantImage(TaskHandler):
         self.images = images
 
     def steps(self, task: Task) -> list[Step]:
-        return [Step("image", "Finding the platform's machine image for the region"),
-                Step("grant", "Granting launch permission to your account"),
-                Step("verify", "Checking the permission")]
+        return [Step(StepName.IMAGE, "Finding the platform's machine image for the region"),
+                Step(StepName.GRANT, "Granting launch permission to your account"),
+                Step(StepName.VERIFY, "Checking the permission")]
 
     def _set(self, ctx: TaskContext, status: str, message: str) -> None:
         """Only the newest grant decides: credentials set again meanwhile have a task of
@@ -59,7 +61,7 @@ class GrantImage(TaskHandler):
             if a is None:
                 raise ProvisionError("the credentials were deleted")
             region, account = a.region, a.account_id
-        async with ctx.step("image"):
+        async with ctx.step(StepName.IMAGE):
             ami = self.images.ami_ids.get(region)
             if not ami:
                 raise ProvisionError(
@@ -75,7 +77,7 @@ class GrantImage(TaskHandler):
                 raise ProvisionError(f"image {ami} does not exist in {region}")
             owner = img["Images"][0].get("OwnerId")
             ctx.progress(1.0, f"image {ami} in {region}")
-        async with ctx.step("grant"):
+        async with ctx.step(StepName.GRANT):
             if owner == account:
                 ctx.progress(1.0, f"{ami} belongs to account {account}: nothing to grant")
             else:
@@ -87,7 +89,7 @@ class GrantImage(TaskHandler):
                     raise ProvisionError(f"granting launch permission on {ami} failed: "
                                          f"{code_of(e)}: {message_of(e)}") from None
                 ctx.progress(1.0, f"launch permission on {ami} granted to {account}")
-        async with ctx.step("verify"):
+        async with ctx.step(StepName.VERIFY):
             if owner != account:
                 attr = await asyncio.to_thread(ec2.describe_image_attribute, ImageId=ami,
                                                Attribute="launchPermission")

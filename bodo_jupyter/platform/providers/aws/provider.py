@@ -22,6 +22,8 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from traitlets import Dict, Float, Integer, List, Unicode
 
+from bodo_jupyter.contract.models import EventState, StepName
+
 from ...errors import BadRequest, ProvisionError
 from ...identity import Identity
 from ...progress import Step, TaskOps
@@ -184,7 +186,7 @@ class AWSProvider(ClusterProvider):
         return [Step(n.name, n.title) for n in nodes_for(spec.efa)]
 
     def delete_steps(self, spec: ClusterSpec) -> list[Step]:
-        return [Step("scan", "Finding every resource tagged with the cluster"),
+        return [Step(StepName.SCAN, "Finding every resource tagged with the cluster"),
                 *[Step(n.name, f"Removing: {n.title}") for n in reversed(nodes_for(spec.efa))]]
 
     def region(self, spec: ClusterSpec) -> str | None:
@@ -257,9 +259,11 @@ class AWSProvider(ClusterProvider):
         plan = self.plan(spec, creds)
         aws = self.session(spec.org_id, creds)
         inv = self._inventory(ops)
-        ops.event("scan", "started", "Finding every resource tagged with the cluster")
+        ops.event(StepName.SCAN, EventState.STARTED,
+                  "Finding every resource tagged with the cluster")
         await scan_inventory(aws, plan, inv)
-        ops.event("scan", "done", f"{sum(len(v) for v in inv.items.values())} resources found")
+        found = sum(len(v) for v in inv.items.values())
+        ops.event(StepName.SCAN, EventState.DONE, f"{found} resources found")
         builder = self._builder(aws, plan, inv, ops, resumed=True)
 
         def event(node: str, state: str, message: str) -> None:
