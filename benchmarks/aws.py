@@ -35,8 +35,8 @@ def main() -> None:
     ap.add_argument("--timeline", action="store_true", help="print every call's start/end")
     args = ap.parse_args()
 
-    from bodo_jupyter.client import Platform
     from bodo_jupyter.platform.providers.aws.plan import depth, nodes_for
+    from bodo_jupyter.sdk import Platform
     from tests.aws import aws_emulator, leftovers
     from tests.helpers import Serve
 
@@ -68,8 +68,8 @@ def main() -> None:
                 elapsed = time.perf_counter() - t0
                 stats = em.proxy.stats
                 task = p.tasks.get(c.task.id)
-                note = next(e["message"] for e in task.events()
-                            if "round trips one after the other" in e["message"])
+                note = next(e.message for e in task.data.events
+                            if "round trips one after the other" in e.message)
                 results.append({"seconds": round(elapsed, 3), "calls": stats.calls,
                                 "max_in_flight": stats.max_in_flight,
                                 "timeline": sorted(stats.timeline),

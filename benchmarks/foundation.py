@@ -92,7 +92,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bodo-bench-"))
     os.environ["IPYTHONDIR"] = str(tmp / "ipython")
     sys.path.insert(0, str(ROOT))
-    from bodo_jupyter.client import Platform
+    from bodo_jupyter.sdk import Platform
     from tests.helpers import Serve, assert_no_cluster_processes
 
     serve = Serve(tmp / "plane").start()

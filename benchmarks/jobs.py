@@ -53,7 +53,7 @@ def main() -> None:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
-    from bodo_jupyter.client import Platform
+    from bodo_jupyter.sdk import Platform
     from tests.git_server import GitServer
     from tests.helpers import Serve, assert_no_cluster_processes
 

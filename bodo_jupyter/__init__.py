@@ -18,7 +18,9 @@ __version__ = "0.1.0"
 
 
 def attach(name: str, **kwargs: Any) -> Any:
-    from .connect import attach as _attach
+    """An ipyparallel Client on every MPI rank of the cluster ``name`` (see
+    :func:`bodo_jupyter.sdk.attach`)."""
+    from .sdk import attach as _attach
 
     return _attach(name, **kwargs)
 

@@ -62,13 +62,13 @@ GROUPS: list[tuple[str, tuple[str, ...], str]] = [
 
 
 def package_modules() -> list[str]:
-    """Every module of the package, by name (Alembic's scripts excluded: they run
-    migrations when imported)."""
+    """Every module of the package, by name (Alembic's scripts and ``__main__`` modules
+    excluded: they do their work when imported)."""
     names = []
     for path in sorted(PACKAGE.rglob("*.py")):
         rel = path.relative_to(PACKAGE.parent).with_suffix("")
-        if "migrations" in rel.parts:
-            continue
+        if "migrations" in rel.parts or rel.name == "__main__":
+            continue  # migrations run when imported; __main__ runs its command
         parts = rel.parts[:-1] if rel.name == "__init__" else rel.parts
         names.append(".".join(parts))
     return names

@@ -75,7 +75,7 @@ class BodoMagics(Magics):
         return handler(args)
 
     def _cmd_attach(self, args: list[str]) -> Any:
-        from .client import Platform, PlatformError
+        from .sdk import APIError, Platform
 
         if not args or args[0].startswith("-"):
             raise UsageError("usage: %bodo attach NAME [--timeout SECONDS]")
@@ -87,7 +87,7 @@ class BodoMagics(Magics):
         try:
             cluster = Platform().clusters.get(name)
             client = cluster.attach(timeout=timeout)
-        except PlatformError as e:
+        except APIError as e:
             raise UsageError(str(e)) from None
         self._detach(quiet=True)
         view = client[:]
@@ -126,11 +126,11 @@ class BodoMagics(Magics):
         return None
 
     def _cmd_list(self, args: list[str]) -> None:
-        from .client import Platform, PlatformError
+        from .sdk import APIError, Platform
 
         try:
             clusters = Platform().clusters.list()
-        except PlatformError as e:
+        except APIError as e:
             raise UsageError(str(e)) from None
         if not clusters:
             print("No clusters. Create one with `bodo-jupyter cluster create`.")

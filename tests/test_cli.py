@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from bodo_jupyter.client import Platform
+from bodo_jupyter.sdk import Platform
 
 from .helpers import Serve, assert_no_cluster_processes
 
@@ -96,8 +96,13 @@ def test_bad_input_is_one_clear_line(serve: Serve, args, needles):
 def test_connection_and_auth_errors(serve: Serve):
     one_line_error(serve.cli("cluster", "list", env={"BODO_JUPYTER_TOKEN": "wrong"}),
                    "invalid API token")
-    one_line_error(serve.cli("cluster", "list", env={"BODO_JUPYTER_URL": "http://127.0.0.1:9"}),
-                   "cannot reach the control plane at http://127.0.0.1:9")
+    one_line_error(serve.cli("cluster", "list",
+                             env={"BODO_JUPYTER_URL": "http://127.0.0.1:9/bodo/api/v1"}),
+                   "cannot reach the control plane at http://127.0.0.1:9/bodo/api/v1")
+    # A URL without the API's path says which URL was meant, before any request.
+    host = serve.url.removesuffix("/bodo/api/v1")
+    one_line_error(serve.cli("cluster", "list", env={"BODO_JUPYTER_URL": host}),
+                   f"did you mean {host}/bodo/api/v1?")
 
 
 def test_discovers_the_running_control_plane_without_env(serve: Serve):

@@ -9,7 +9,7 @@ import ipyparallel as ipp
 import psutil
 import pytest
 
-from bodo_jupyter.client import Platform, TaskFailed
+from bodo_jupyter.sdk import Platform, TaskFailed
 
 from .helpers import Serve, assert_no_cluster_processes, cluster_processes, wait_for
 
@@ -70,7 +70,7 @@ def test_client_create_attach_delete_and_duplicates(serve: Serve):
     platform = Platform(serve.url, serve.token)
     events: list[str] = []
     cluster = platform.clusters.create("client-demo", "local.medium", 2, client_token="tok-1",
-                                       wait=True, on_event=lambda t, e: events.append(e["step"]))
+                                       wait=True, on_event=lambda t, e: events.append(e.step))
     assert cluster.status == "RUNNING"
     assert {"prepare", "launch", "register", "verify", "end"} <= set(events)
 

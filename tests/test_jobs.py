@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from bodo_jupyter.client import Platform
+from bodo_jupyter.sdk import Platform
 
 from .git_server import GitServer
 from .helpers import Serve, assert_no_cluster_processes, wait_for

@@ -71,7 +71,7 @@ def test_attach_and_px_in_a_kernel(tmp_path):
         # And the other way round: made in the notebook, seen by the CLI.
         made, attached = server.run(
             kernel,
-            "from bodo_jupyter.client import Platform\n"
+            "from bodo_jupyter.sdk import Platform\n"
             "c = Platform().clusters.create('from-nb', 'local.small', 1, wait=True)\n"
             "print(c.status)",
             "import bodo_jupyter\nrc = bodo_jupyter.attach('from-nb')\nprint(rc.ids)",

@@ -15,21 +15,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-import psutil
+from bodo_jupyter.contract.discovery import INFO_NAME, default_data_dir, read_info
 
 from .files import write_private
 
 LOCK_NAME = "control-plane.lock"
-INFO_NAME = "control-plane.json"
-
-
-def default_data_dir() -> Path:
-    env = os.environ.get("BODO_JUPYTER_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    from jupyter_core.paths import jupyter_data_dir
-
-    return Path(jupyter_data_dir()) / "bodo-jupyter"
+__all__ = ["INFO_NAME", "AlreadyRunning", "DataDirLock", "default_data_dir", "read_info",
+           "remove_info", "write_info"]
 
 
 class AlreadyRunning(Exception):
@@ -79,14 +71,3 @@ def remove_info(data_dir: Path) -> None:
             path.unlink()
     except (OSError, ValueError):
         pass
-
-
-def read_info(data_dir: Path, check_alive: bool = True) -> dict[str, Any] | None:
-    """The running control plane's URL and token, or None when none runs."""
-    try:
-        info = json.loads((data_dir / INFO_NAME).read_text())
-    except (OSError, ValueError):
-        return None
-    if check_alive and not psutil.pid_exists(int(info.get("pid", -1))):
-        return None
-    return info

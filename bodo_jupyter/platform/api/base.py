@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tornado import web
 
+from bodo_jupyter.contract.discovery import API_PREFIX
 from bodo_jupyter.contract.runtime import ContractError, Model
 
 from ..errors import BadRequest, PlatformError, Unavailable, contract_error
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
     from ..service import ControlPlane
 
 log = logging.getLogger("bodo_jupyter.api")
+__all__ = ["API_PREFIX", "APIMixin"]
 
-API_PREFIX = "/bodo/api/v1"
 M = TypeVar("M", bound=Model)
 
 

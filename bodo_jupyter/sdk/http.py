@@ -1,0 +1,83 @@
+"""HTTP to the API with httpx: auth, JSON, and errors that read as sentences.
+
+One ``httpx.AsyncClient`` per transport, created in the event loop that first
+uses it, with no cap on connections: a UI or a hub may hold hundreds of long
+polls at once, and each needs a connection of its own.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from .errors import APIError
+
+LONG_POLL_SLACK = 30.0  # seconds a long poll may take beyond its own wait
+
+
+class Transport:
+    def __init__(self, url: str, token: str, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            headers = {"Accept": "application/json"}
+            if self.token:
+                headers["Authorization"] = f"token {self.token}"
+            self._client = httpx.AsyncClient(
+                headers=headers, timeout=httpx.Timeout(self.timeout),
+                limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+                trust_env=False,  # the API is ours: no proxy from the environment
+            )
+        return self._client
+
+    async def request(self, method: str, path: str, *, body: Any = None,
+                      params: dict[str, Any] | None = None,
+                      wait: float | None = None) -> Any:
+        """One API call; ``wait`` is a long poll's own wait, added to the timeout."""
+        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        timeout = self.timeout + (wait + LONG_POLL_SLACK if wait else 0.0)
+        try:
+            resp = await self._http().request(
+                method, self.url + path, params=query or None,
+                content=None if body is None else json.dumps(body).encode(),
+                headers={"Content-Type": "application/json"} if body is not None else None,
+                timeout=timeout)
+        except httpx.TimeoutException:
+            raise APIError(f"the control plane at {self.url} did not answer within "
+                           f"{timeout:g}s") from None
+        except httpx.HTTPError as e:
+            raise APIError(f"cannot reach the control plane at {self.url}: "
+                           f"{e or type(e).__name__}") from None
+        if resp.status_code >= 400:
+            raise error_of(resp, self.url)
+        return resp.json() if resp.content else None
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+def _param(v: Any) -> str:
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    return str(v)
+
+
+def error_of(resp: httpx.Response, url: str) -> APIError:
+    """The API's JSON error as an APIError; anything else as a sentence about the answer."""
+    try:
+        err = resp.json()["error"]
+        return APIError(err["message"], resp.status_code, err.get("code", ""),
+                        err.get("field"))
+    except (ValueError, KeyError, TypeError):
+        text = resp.text.strip()[:200] or resp.reason_phrase
+        return APIError(f"HTTP {resp.status_code} from {url}: {text}", resp.status_code)
