@@ -23,14 +23,3 @@ def connect(conn: models.Connection, timeout: float = 30.0) -> Any:
                        f"{conn.cluster} answered within {timeout:g}s") from None
     return rc
 
-
-def attach(name: str, *, url: str | None = None, token: str | None = None,
-           timeout: float = 30.0) -> Any:
-    """``bodo_jupyter.attach("demo")`` -> an ipyparallel Client on all MPI ranks."""
-    from .sync import Platform
-
-    platform = Platform(url, token)
-    try:
-        return platform.clusters.get(name).attach(timeout=timeout)
-    finally:
-        platform.close()

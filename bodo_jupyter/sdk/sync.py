@@ -152,6 +152,13 @@ async def _make(url: str | None, token: str | None, timeout: float) -> AsyncPlat
     return AsyncPlatform(url, token, timeout)
 
 
+def attach(name: str, *, url: str | None = None, token: str | None = None,
+           timeout: float = 30.0) -> Any:
+    """``bodo_jupyter.attach("demo")`` -> an ipyparallel Client on all MPI ranks."""
+    with Platform(url, token) as platform:
+        return platform.clusters.get(name).attach(timeout=timeout)
+
+
 @atexit.register
 def _stop_loop() -> None:
     if _loop is not None:
