@@ -85,6 +85,16 @@ def test_reads_and_json(serve: Serve):
     (["cluster", "delete", "nope"], ["cluster 'nope' not found"]),
     (["task", "show", "t-000000000000"], ["task 't-000000000000' not found"]),
     (["task", "list", "--status", "DONE"], ["unknown status 'DONE'"]),
+    # Errors the server finds come back under the flag the user typed.
+    (["cluster", "create", "ok", "-t", "local.huge"], ["error: --instance-type: unknown"]),
+    (["job", "create", "j", "--cluster", "nope", "--command", "x.py", "--path",
+      "https://h.example/o/r"], ["error: --cluster 'nope' not found"]),
+    (["job", "create", "j", "--cluster", "nope", "--command", "x.py", "--path",
+      "https://h.example/o/r", "--env", "OMPI_X=1"],
+     ["error: --env OMPI_X: the name OMPI_X is reserved by the platform"]),
+    (["job", "create", "j", "--cluster", "nope", "--command", "x.py", "--path",
+      "https://h.example/o/r", "--cron", "0 0 31 2 *"],
+     ["error: --cron: invalid cron expression '0 0 31 2 *': no date ever has"]),
 ])
 def test_bad_input_is_one_clear_line(serve: Serve, args, needles):
     one_line_error(serve.cli(*args), *needles)

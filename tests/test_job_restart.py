@@ -69,8 +69,14 @@ def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git, tmp_pat
     run_id = job["last_run"]["id"]
     wait_for(lambda: plane.http("GET", f"/jobs/long/runs/{run_id}")[1]["phase"] == "running",
              30, what="the job to run")
+    assert plane.http("GET", "/clusters/c")[1]["holder"]["id"] == run_id
     plane.stop(signal.SIGKILL)
     plane.start()
+    # The lease is in the database: the run still holds the cluster after the crash,
+    # and nothing else can take it meanwhile.
+    assert plane.http("GET", "/clusters/c")[1]["holder"]["id"] == run_id
+    status, err = plane.http("POST", "/jobs", job_body(git, name="other", command="hello.py"))
+    assert status == 409 and f"(run {run_id})" in err["error"]["message"], err
     gate.touch()
     task = plane.wait_task(job["last_run"]["task_id"])
     assert task["status"] == "FINISHED", task
@@ -80,6 +86,7 @@ def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git, tmp_pat
     assert run["status"] == "FINISHED" and run["exit_code"] == 0 and run["attempts"] == 1
     text = plane.http("GET", f"/jobs/long/runs/{run_id}/logs")[1]["text"]
     assert text.count("woke up") == 2 and text.count("[platform] $ ") == 1
+    assert plane.http("GET", "/clusters/c")[1]["holder"] is None
 
 
 # -- the scheduler across downtime, on a clock moved by hand ------------------------------

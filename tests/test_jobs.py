@@ -179,12 +179,23 @@ def test_dedicated_cluster_lives_as_long_as_the_run(plane, git, tmp_path):
 
     c = wait_for(dedicated, 30, what="the run's cluster to be listed")
     assert c["dedicated_to"]["job_name"] == "own-cluster"
-    # Nobody else may take it or delete it under the run.
+    # It is held by its run from its first moment: nobody else may take or delete it.
+    assert c["holder"]["kind"] == "job_run" and c["holder"]["id"] == run_id
+    assert c["holder"]["label"] == f"job 'own-cluster' (run {run_id})"
     status, err = plane.http("DELETE", f"/clusters/{c['id']}")
     assert status == 409 and "cancel the run" in err["error"]["message"]
+    # The cluster's create task is a child of the run's task.
+    run_task = job["last_run"]["task_id"]
+    create = plane.http("GET", f"/tasks/{c['last_task']['id']}")[1]
+    assert create["kind"] == "cluster.create" and create["parent_id"] == run_task
+    children = plane.http("GET", f"/tasks/{run_task}")[1]["children"]
+    assert [ch["id"] for ch in children] == [create["id"]]
     gate.touch()  # the run may end now
     run = run_of(plane, job)
     assert run["status"] == "FINISHED", run
+    # Its delete is a child too, and the run's task lists both.
+    kinds = [ch["kind"] for ch in plane.http("GET", f"/tasks/{run_task}")[1]["children"]]
+    assert kinds == ["cluster.create", "cluster.delete"]
     assert plane.http("GET", f"/clusters/{c['id']}")[1]["status"] == "TERMINATED"
     assert c["name"] not in cluster_names(plane)
     text = logs_of(plane, "own-cluster")
@@ -257,6 +268,10 @@ def test_failure_and_cancel_clean_up_dedicated_clusters(plane, git):
     assert r.returncode == 0, r.stderr
     run = run_of(plane, slow)
     assert run["status"] == "CANCELLED" and run["reason"] == "cancelled by user"
+    # The run's own cluster went with it, deleted by a child task of the run.
+    children = plane.http("GET", f"/tasks/{run['task_id']}")[1]["children"]
+    assert [(c["kind"], c["status"]) for c in children] == [
+        ("cluster.create", "FINISHED"), ("cluster.delete", "FINISHED")]
     for r in (plane.http("GET", f"/jobs/{j}/runs/latest")[1] for j in ("own-fail", "own-cancel")):
         assert plane.http("GET", f"/clusters/{r['cluster']['id']}")[1]["status"] == "TERMINATED"
     assert "waiting" in logs_of(plane, "own-cancel")
@@ -274,9 +289,20 @@ def test_busy_cluster_conflicts_and_queues(plane, git, tmp_path):
         return plane.http("GET", "/jobs/holder/runs/latest")[1]["phase"] == "running"
 
     wait_for(holding, 30, what="the first job to hold the cluster")
+    run_id = holder["last_run"]["id"]
+    shared = plane.http("GET", "/clusters/shared")[1]
+    assert shared["holder"]["kind"] == "job_run" and shared["holder"]["id"] == run_id
+    listed = {c["name"]: c for c in plane.http("GET", "/clusters")[1]["items"]}
+    assert listed["shared"]["holder"] == shared["holder"]
     status, err = plane.http("POST", "/jobs", {"name": "second", "cluster": "shared",
                                                "command": "hello.py", **common})
     assert status == 409 and "in use by job 'holder'" in err["error"]["message"]
+    assert err["error"]["field"] == "cluster"
+    # Deleting the cluster under its run is refused, naming the run and what to do.
+    status, err = plane.http("DELETE", "/clusters/shared")
+    assert status == 409, err
+    assert f"in use by job 'holder' (run {run_id}); cancel the run first" in \
+        err["error"]["message"]
     # Another run of the same job is queued, not refused, and runs after the first.
     status, queued = plane.http("POST", "/jobs/holder/runs")
     assert status == 202
@@ -296,6 +322,8 @@ def test_busy_cluster_conflicts_and_queues(plane, git, tmp_path):
     assert any("queued" in e["message"] for e in task["events"]), task["events"]
     assert first["finished_at"] <= plane.http("GET", f"/tasks/{queued['task_id']}")[1][
         "events"][-1]["time"]
+    # Both runs ended: nothing holds the cluster any more.
+    assert plane.http("GET", "/clusters/shared")[1]["holder"] is None
 
 
 def test_cron_job_fires_repeatedly_and_can_be_paused(plane, git):

@@ -228,6 +228,80 @@ def test_cancel_during_rollback_still_ends_the_task(tmp_path):
         assert t.finished_at is not None
         assert h.calls[-1] == "rollback FAILED the thing could not be made: quota exceeded"
         assert [e.step for e in t.events][-2:] == ["rollback", "end"]
-        assert not engine._running  # nothing of the task is left on the loop
+        running = list(engine._running.values())  # nothing of the task is left running
+        if running:
+            await asyncio.wait(running, timeout=10)
+        assert all(t.done() for t in running)
+
+    asyncio.run(main())
+
+
+class Parent(TaskHandler):
+    """Starts a child task and follows it, like a job run follows its own cluster."""
+
+    kind = "test.parent"
+
+    def __init__(self) -> None:
+        self.child_id: str | None = None
+        self.child_started = asyncio.Event()
+        self.outcome: TaskStatus | None = None
+
+    def steps(self, task: Task) -> list[Step]:
+        return [Step("child", "Waiting for the child")]
+
+    async def run(self, ctx: TaskContext) -> None:
+        async with ctx.step("child"):
+            with ctx.store.session() as s:
+                child = ctx.engine.new_task(kind="test.work", org_id=ctx.org_id,
+                                            user_id=ctx.user_id, cluster_id=None,
+                                            parent_id=ctx.task_id)
+                s.add(child)
+                s.flush()
+                self.child_id = child.id
+            ctx.engine.start(self.child_id)
+            self.child_started.set()
+            self.outcome = await ctx.follow(self.child_id, "child")
+
+
+def test_a_parent_follows_its_child_and_cancelling_it_cancels_the_child(tmp_path):
+    async def main():
+        store, org, user = make_store(tmp_path)
+        engine = TaskEngine(store=store)
+        parent = Parent()
+        gate = asyncio.Event()
+        child = Recorder(gate=gate)
+        engine.register(parent)
+        engine.register(child)
+
+        # A child that finishes: the parent repeats its news and sees its end.
+        gate.set()
+        with store.session() as s:
+            t = engine.new_task(kind="test.parent", org_id=org, user_id=user, cluster_id=None)
+            s.add(t)
+            s.flush()
+            first = t.id
+        engine.start(first)
+        assert await engine.wait_done(first, 10) == TaskStatus.FINISHED
+        assert parent.outcome == TaskStatus.FINISHED
+        done_child = status_of(store, parent.child_id)
+        assert done_child.parent_id == first
+        assert any(e.step == "child" and e.message.startswith("child: ")
+                   for e in status_of(store, first).events)
+
+        # A child still running when the parent is cancelled is cancelled with it.
+        gate.clear()
+        child.at_gate.clear()
+        parent.child_started.clear()
+        with store.session() as s:
+            t = engine.new_task(kind="test.parent", org_id=org, user_id=user, cluster_id=None)
+            s.add(t)
+            s.flush()
+            second = t.id
+        engine.start(second)
+        await asyncio.wait_for(child.at_gate.wait(), 10)
+        await engine.cancel(second, org)
+        assert await engine.wait_done(second, 10) == TaskStatus.CANCELLED
+        assert await engine.wait_done(parent.child_id, 10) == TaskStatus.CANCELLED
+        assert child.calls[-1] == "rollback CANCELLED Cancelled by user"
 
     asyncio.run(main())

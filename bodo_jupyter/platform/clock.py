@@ -33,7 +33,8 @@ class SystemClock(Clock):
 
     async def wait(self, seconds: float, event: asyncio.Event) -> bool:
         try:
-            await asyncio.wait_for(event.wait(), max(0.0, seconds))
+            async with asyncio.timeout(max(0.0, seconds)):
+                await event.wait()
         except TimeoutError:
             pass
         return event.is_set()

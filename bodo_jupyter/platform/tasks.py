@@ -145,8 +145,10 @@ class TaskContext:
                     self.event(self.current_step, EventState.PROGRESS, f"{label}: {news.message}",
                                progress)
             if status.done:
+                self.check_cancelled()  # a cancel of this task wins over the child's end
                 return status
             await self.engine.wait_for_task(child_id, 30.0)
+            self.check_cancelled()
 
     async def wait_for(self, task_ids: list[str]) -> None:
         """Wait until every one of ``task_ids`` has ended (however it ended)."""
@@ -510,5 +512,8 @@ class TaskEngine(LoggingConfigurable):
 
 
 async def _wait(ev: asyncio.Event, timeout: float) -> None:
+    # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancellation that
+    # arrives as the event is set, and a cancelled task would carry on.
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(ev.wait(), timeout)
+        async with asyncio.timeout(timeout):
+            await ev.wait()

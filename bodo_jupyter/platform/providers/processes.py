@@ -237,7 +237,8 @@ async def wait_exit(rec: ProcessRecord, timeout: float) -> bool:
     try:
         if not leader_alive(rec):  # exited between the first check and the pidfd
             return True
-        await asyncio.wait_for(done, timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: it may lose a cancel (3.11)
+            await done
         return True
     except TimeoutError:
         return False
