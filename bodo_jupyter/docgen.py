@@ -26,7 +26,13 @@ def cli_reference() -> str:
              "of the control plane running for `$BODO_JUPYTER_DATA_DIR` (inside JupyterLab "
              "both are set for you). Read commands take `--json`; `--wait` follows a task "
              "with a progress bar and exits with status 1 when the task does not finish. "
-             "Errors are one line on stderr, exit status 1.\n\n"]
+             "Errors are one line on stderr, never a traceback: exit status 1 for an error from "
+             "the platform, where a bad value is named by the flag you typed (`--timeout "
+             "must be at least 1, got -5`), and 2 for a command line that cannot be read "
+             "(an unknown option, a missing argument). The options of `cluster create` and "
+             "`job create` are the platform's declared forms "
+             "(`bodo_jupyter/contract/forms.py`): the same fields, bounds and defaults as "
+             "the API and the UI.\n\n"]
 
     def walk(cmd: click.Command, path: list[str]) -> None:
         ctx = click.Context(cmd, info_name=" ".join(path), terminal_width=88,
