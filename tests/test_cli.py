@@ -84,7 +84,7 @@ def test_reads_and_json(serve: Serve):
     (["cluster", "show", "nope"], ["cluster 'nope' not found"]),
     (["cluster", "delete", "nope"], ["cluster 'nope' not found"]),
     (["task", "show", "t-000000000000"], ["task 't-000000000000' not found"]),
-    (["task", "list", "--status", "DONE"], ["unknown status 'DONE'"]),
+    (["task", "list", "--status", "DONE"], ["error: --status: unknown status 'DONE'"]),
     # Errors the server finds come back under the flag the user typed.
     (["cluster", "create", "ok", "-t", "local.huge"], ["error: --instance-type: unknown"]),
     (["job", "create", "j", "--cluster", "nope", "--command", "x.py", "--path",

@@ -48,13 +48,30 @@ class CLIGroup(click.Group):
                      f"(see `bodo-jupyter task show {task.id}`)")
             fail(e.message)
         except APIError as e:
-            fail(flag_message(ctx.meta.get(FORM_KEY), e.field, e.message))
+            form = ctx.meta.get(FORM_KEY)
+            if form is not None:
+                fail(flag_message(form, e.field, e.message))
+            fail(option_message(ctx.meta.get(COMMAND_KEY), e.field, e.message))
         except KeyboardInterrupt:
             fail("interrupted", 130)
 
 
+COMMAND_KEY = "bodo_command"
+
+
+def option_message(command: click.Command | None, field: str | None, message: str) -> str:
+    """An error about a query parameter, under the option that sent it (``--status``)."""
+    if command is None or not field:
+        return message
+    for param in command.params:
+        if isinstance(param, click.Option) and param.name == field and param.opts:
+            return f"{param.opts[0]}: {message}"
+    return message
+
+
 def platform(ctx: click.Context) -> Platform:
     """The SDK client, made once per command from --url / the environment."""
+    ctx.meta[COMMAND_KEY] = ctx.command
     root = ctx.find_root()
     obj = root.obj or {}
     if "platform" not in obj:
