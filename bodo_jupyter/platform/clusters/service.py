@@ -24,7 +24,7 @@ from ..providers.base import ClusterProvider, ClusterSpec, InstanceType
 from ..store import Store
 from ..tasks import TaskEngine
 from ..validation import check_int
-from ..views import apply_cursor, cluster_view, page, task_view
+from ..views import apply_cursor, cluster_view, iso, page, task_view
 from .leases import Holder, Leases
 
 OPEN = (TaskStatus.NEW, TaskStatus.INPROGRESS)
@@ -401,7 +401,5 @@ class ClusterService:
 def holder_view(lease: ClusterLease | None) -> dict[str, Any] | None:
     if lease is None:
         return None
-    from ..views import iso
-
     return {"kind": lease.holder_kind, "id": lease.holder_id, "label": lease.holder_label,
             "since": iso(lease.acquired_at)}
