@@ -28,9 +28,19 @@ class _State:
     client: Any = None
     view: Any = None
     cluster: Any = None
+    platform: Any = None  # one SDK client per kernel, made on first use
 
 
 state = _State()
+
+
+def platform() -> Any:
+    """The kernel's SDK client (it finds the API through the server's environment)."""
+    from .sdk import Platform
+
+    if state.platform is None:
+        state.platform = Platform()
+    return state.platform
 
 
 @magics_class
@@ -75,7 +85,7 @@ class BodoMagics(Magics):
         return handler(args)
 
     def _cmd_attach(self, args: list[str]) -> Any:
-        from .sdk import APIError, Platform
+        from .sdk import APIError
 
         if not args or args[0].startswith("-"):
             raise UsageError("usage: %bodo attach NAME [--timeout SECONDS]")
@@ -85,7 +95,7 @@ class BodoMagics(Magics):
         elif len(args) != 1:
             raise UsageError("usage: %bodo attach NAME [--timeout SECONDS]")
         try:
-            cluster = Platform().clusters.get(name)
+            cluster = platform().clusters.get(name)
             client = cluster.attach(timeout=timeout)
         except APIError as e:
             raise UsageError(str(e)) from None
@@ -126,10 +136,10 @@ class BodoMagics(Magics):
         return None
 
     def _cmd_list(self, args: list[str]) -> None:
-        from .sdk import APIError, Platform
+        from .sdk import APIError
 
         try:
-            clusters = Platform().clusters.list()
+            clusters = platform().clusters.list()
         except APIError as e:
             raise UsageError(str(e)) from None
         if not clusters:
