@@ -101,7 +101,7 @@ def test_the_graph_sees_the_imports_it_should():
     """The checker itself works: a few arrows that exist are found."""
     g = graph()
     assert "bodo_jupyter.contract.models" in g["bodo_jupyter.sdk.client"]
-    assert "bodo_jupyter.platform.clusters.service" in g["bodo_jupyter.platform.jobs.service"]
+    assert "bodo_jupyter.platform.clusters.service" in g["bodo_jupyter.platform.jobs.deps"]
     assert "bodo_jupyter.platform.tasks" in g["bodo_jupyter.platform.clusters.lifecycle"]
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 

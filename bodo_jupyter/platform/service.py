@@ -24,6 +24,7 @@ from .clusters.lifecycle import CreateCluster, DeleteCluster
 from .clusters.service import ClusterService
 from .identity import Identity
 from .jobs.backend import JobBackend, job_backend_classes
+from .jobs.deps import JobDeps
 from .jobs.logs import JobLogs
 from .jobs.run_task import RunJob
 from .jobs.scheduler import JobScheduler
@@ -124,12 +125,11 @@ class ControlPlane(LoggingConfigurable):
             if name in backend_classes}
         self.fetcher = SourceFetcher(parent=self)
         self.job_logs = JobLogs(parent=self, root=self.path / "job-logs")
-        deps = {"store": self.store, "engine": self.engine, "clusters": self.clusters,
-                "leases": self.leases, "backends": self.job_backends,
-                "secrets": self.secrets, "fetcher": self.fetcher,
-                "log_files": self.job_logs}
-        self.jobs = JobService(**deps, clock=self.clock)
-        self.engine.register(RunJob(**deps, config=self))
+        deps = JobDeps(store=self.store, engine=self.engine, clusters=self.clusters,
+                       leases=self.leases, backends=self.job_backends, secrets=self.secrets,
+                       fetcher=self.fetcher, log_files=self.job_logs)
+        self.jobs = JobService(deps, clock=self.clock)
+        self.engine.register(RunJob(deps, config=self))
         self.engine.on_finished.append(self.jobs.on_task_finished)
         self.scheduler = JobScheduler(parent=self, store=self.store, engine=self.engine,
                                       jobs=self.jobs, log_files=self.job_logs, clock=self.clock)

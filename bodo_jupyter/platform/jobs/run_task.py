@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +21,6 @@ from traitlets.config import Configurable, LoggingConfigurable
 
 from bodo_jupyter.contract.models import JobRunPhase, StepName, TaskKind
 
-from ..clusters.leases import Leases
-from ..clusters.service import ClusterService
 from ..errors import PlatformError, ProvisionError
 from ..identity import Identity
 from ..models import (
@@ -37,13 +34,11 @@ from ..models import (
     utcnow,
 )
 from ..providers.base import ClusterSpec
-from ..secrets import SecretBox
-from ..store import Store
-from ..tasks import Step, TaskContext, TaskEngine, TaskHandler
+from ..tasks import Step, TaskContext, TaskHandler
 from .backend import JobBackend
-from .logs import JobLogs
+from .deps import JobDeps, UsesJobDeps
 from .service import run_holder
-from .sources import SourceFetcher, SourceFetchFailed, script_problem
+from .sources import SourceFetchFailed, script_problem
 
 
 class RunFailed(PlatformError):
@@ -65,22 +60,13 @@ class JobRunner(LoggingConfigurable):
     )
 
 
-class RunJob(TaskHandler):
+class RunJob(TaskHandler, UsesJobDeps):
     kind = TaskKind.JOB_RUN
     resumable = True
     concurrency_limited = False  # a run mostly waits; it must not block cluster tasks
 
-    def __init__(self, *, store: Store, engine: TaskEngine, clusters: ClusterService,
-                 leases: Leases, backends: Mapping[str, JobBackend], secrets: SecretBox,
-                 fetcher: SourceFetcher, log_files: JobLogs, config: Configurable | None = None):
-        self.store = store
-        self.engine = engine
-        self.clusters = clusters
-        self.leases = leases
-        self.backends = backends
-        self.secrets = secrets
-        self.fetcher = fetcher
-        self.log_files = log_files
+    def __init__(self, deps: JobDeps, config: Configurable | None = None):
+        UsesJobDeps.__init__(self, deps)
         self.runner = JobRunner(parent=config)
 
     # -- declared steps -------------------------------------------------------------

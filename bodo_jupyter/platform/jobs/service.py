@@ -4,7 +4,6 @@ delete, and read logs. Runs themselves are tasks (see :mod:`run_task`)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -14,20 +13,15 @@ from sqlalchemy.exc import IntegrityError
 from bodo_jupyter.contract.models import CreateJobRequest, JobRunPhase, TaskKind, UpdateJobRequest
 
 from ..clock import Clock, SystemClock
-from ..clusters.leases import Holder, HolderRules, Leases
-from ..clusters.service import ClusterService
+from ..clusters.leases import Holder, HolderRules
 from ..errors import BadRequest, Conflict, NotFound
 from ..identity import Identity
 from ..models import Cluster, ClusterStatus, Job, JobRun, JobRunStatus, Task, TaskStatus, utcnow
 from ..providers.base import ClusterSpec
-from ..secrets import SecretBox
-from ..store import Store
-from ..tasks import TaskEngine
 from ..validation import check_int
 from ..views import apply_cursor, job_view, page, run_view
 from .backend import JobBackend
-from .logs import JobLogs
-from .sources import SourceFetcher
+from .deps import JobDeps, UsesJobDeps
 from .spec import JobSpec, next_cron_time, parse_job
 
 ACTIVE_RUN = (JobRunStatus.NEW, JobRunStatus.INPROGRESS)
@@ -39,21 +33,12 @@ def run_holder(run_id: str, job_name: str) -> Holder:
     return Holder(HOLDER_KIND, run_id, f"job {job_name!r} (run {run_id})")
 
 
-class JobService:
-    def __init__(self, *, store: Store, engine: TaskEngine, clusters: ClusterService,
-                 leases: Leases, backends: Mapping[str, JobBackend], secrets: SecretBox,
-                 fetcher: SourceFetcher, log_files: JobLogs, clock: Clock | None = None):
-        self.store = store
-        self.engine = engine
-        self.clusters = clusters
-        self.leases = leases
-        self.backends = backends
-        self.secrets = secrets
-        self.fetcher = fetcher
-        self.log_files = log_files
+class JobService(UsesJobDeps):
+    def __init__(self, deps: JobDeps, clock: Clock | None = None):
+        super().__init__(deps)
         self.clock = clock or SystemClock()  # 'now' for schedules
         self.changed = asyncio.Event()  # wakes the scheduler
-        leases.register(HolderRules(HOLDER_KIND, "cancel the run", self._active_runs))
+        self.leases.register(HolderRules(HOLDER_KIND, "cancel the run", self._active_runs))
 
     def _wake(self) -> None:
         self.changed.set()
