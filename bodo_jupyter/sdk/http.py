@@ -1,12 +1,16 @@
 """HTTP to the API with httpx: auth, JSON, and errors that read as sentences.
 
-One ``httpx.AsyncClient`` per transport, created in the event loop that first
-uses it, with no cap on connections: a UI or a hub may hold hundreds of long
-polls at once, and each needs a connection of its own.
+One ``httpx.AsyncClient`` per transport, made on first use, with no cap on
+connections: a UI or a hub may hold hundreds of long polls at once, and each
+needs a connection of its own. It is made in a worker thread, because making
+one loads the CA bundle and imports httpx's transport (tens of milliseconds
+that would otherwise stall the caller's event loop), and then used in the event
+loop that first needed it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -23,18 +27,32 @@ class Transport:
         self.token = token
         self.timeout = timeout
         self._client: httpx.AsyncClient | None = None
+        self._making: asyncio.Future[httpx.AsyncClient] | None = None
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            headers = {"Accept": "application/json"}
-            if self.token:
-                headers["Authorization"] = f"token {self.token}"
-            self._client = httpx.AsyncClient(
-                headers=headers, timeout=httpx.Timeout(self.timeout),
-                limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
-                trust_env=False,  # the API is ours: no proxy from the environment
-            )
-        return self._client
+    def _make_client(self) -> httpx.AsyncClient:
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"token {self.token}"
+        return httpx.AsyncClient(
+            headers=headers, timeout=httpx.Timeout(self.timeout),
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            trust_env=False,  # the API is ours: no proxy from the environment
+        )
+
+    async def _http(self) -> httpx.AsyncClient:
+        if self._client is not None:
+            return self._client
+        if self._making is None:  # the first of (maybe many) calls at once makes it
+            self._making = asyncio.ensure_future(asyncio.to_thread(self._make_client))
+        try:
+            client = await asyncio.shield(self._making)
+        except BaseException:
+            making = self._making
+            if making is not None and making.done():  # it failed (this caller was not
+                self._making = None  # just cancelled): the next call tries again
+            raise
+        self._client = client
+        return client
 
     async def request(self, method: str, path: str, *, body: Any = None,
                       params: dict[str, Any] | None = None,
@@ -43,7 +61,8 @@ class Transport:
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         timeout = self.timeout + (wait + LONG_POLL_SLACK if wait else 0.0)
         try:
-            resp = await self._http().request(
+            http = await self._http()
+            resp = await http.request(
                 method, self.url + path, params=query or None,
                 content=None if body is None else json.dumps(body).encode(),
                 headers={"Content-Type": "application/json"} if body is not None else None,
@@ -59,6 +78,9 @@ class Transport:
         return resp.json() if resp.content else None
 
     async def aclose(self) -> None:
+        making, self._making = self._making, None
+        if self._client is None and making is not None:
+            self._client = await making  # being made: close it once it is
         if self._client is not None:
             await self._client.aclose()
             self._client = None
