@@ -1,11 +1,14 @@
 """HTTP to the API with httpx: auth, JSON, and errors that read as sentences.
 
-One ``httpx.AsyncClient`` per transport, made on first use, with no cap on
-connections: a UI or a hub may hold hundreds of long polls at once, and each
-needs a connection of its own. It is made in a worker thread, because making
-one loads the CA bundle and imports httpx's transport (tens of milliseconds
-that would otherwise stall the caller's event loop), and then used in the event
-loop that first needed it.
+There is no cap on connections: a UI or a hub may hold hundreds of long polls
+at once, and each needs a connection of its own. httpcore's pool looks at
+every connection it holds each time a request starts or ends (and polls the
+idle ones' sockets), so that each request costs more the more are in flight;
+a transport spreads its requests over several httpx clients of at most
+:data:`POOL_SIZE` requests each, made as they are needed. The first request
+makes the TLS context in a worker thread (it reads the CA bundle: tens of
+milliseconds that would otherwise stall the caller's event loop); the clients
+share it.
 
 Starting a request costs the caller's loop about half a millisecond of CPU
 (httpx builds it and opens or takes a connection), so a program that starts
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from typing import Any
 
 import httpx
@@ -27,6 +31,17 @@ from .errors import APIError
 
 LONG_POLL_SLACK = 30.0  # seconds a long poll may take beyond its own wait
 STARTS_PER_TURN = 16  # requests of one transport that start in one turn of the event loop
+POOL_SIZE = 16  # requests in flight on one httpx client before the next one is used
+
+
+class Pool:
+    """One httpx client (a connection pool) and the requests in flight on it."""
+
+    __slots__ = ("busy", "client")
+
+    def __init__(self, client: httpx.AsyncClient):
+        self.client = client
+        self.busy = 0
 
 
 class Transport:
@@ -34,8 +49,8 @@ class Transport:
         self.url = url.rstrip("/")
         self.token = token
         self.timeout = timeout
-        self._client: httpx.AsyncClient | None = None
-        self._making: asyncio.Future[httpx.AsyncClient] | None = None
+        self._pools: list[Pool] = []
+        self._ssl: asyncio.Future[ssl.SSLContext] | None = None
         self._started = 0  # requests started in this turn of the loop
 
     async def _turn(self) -> None:
@@ -51,30 +66,38 @@ class Transport:
     def _new_turn(self) -> None:
         self._started = 0
 
-    def _make_client(self) -> httpx.AsyncClient:
-        headers = {"Accept": "application/json"}
-        if self.token:
-            headers["Authorization"] = f"token {self.token}"
-        return httpx.AsyncClient(
-            headers=headers, timeout=httpx.Timeout(self.timeout),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
-            trust_env=False,  # the API is ours: no proxy from the environment
-        )
+    async def _take(self) -> Pool:
+        """A place on the least busy pool; a new pool when each has POOL_SIZE requests."""
+        while True:
+            if self._pools:
+                pool = min(self._pools, key=_busy)
+                if pool.busy < POOL_SIZE:
+                    pool.busy += 1
+                    return pool
+            context = self._ssl.result() if self._ssl and self._ssl.done() else \
+                await self._ssl_context()
+            if not self._pools or min(p.busy for p in self._pools) >= POOL_SIZE:
+                headers = {"Accept": "application/json"}
+                if self.token:
+                    headers["Authorization"] = f"token {self.token}"
+                self._pools.append(Pool(httpx.AsyncClient(
+                    headers=headers, timeout=httpx.Timeout(self.timeout), verify=context,
+                    limits=httpx.Limits(max_connections=None,
+                                        max_keepalive_connections=POOL_SIZE),
+                    trust_env=False,  # the API is ours: no proxy from the environment
+                )))
 
-    async def _http(self) -> httpx.AsyncClient:
-        if self._client is not None:
-            return self._client
-        if self._making is None:  # the first of (maybe many) calls at once makes it
-            self._making = asyncio.ensure_future(asyncio.to_thread(self._make_client))
+    async def _ssl_context(self) -> ssl.SSLContext:
+        """Made once, in a worker thread (it reads the CA bundle: tens of milliseconds)."""
+        if self._ssl is None:  # the first of (maybe many) calls at once makes it
+            self._ssl = asyncio.ensure_future(asyncio.to_thread(_make_ssl_context))
         try:
-            client = await asyncio.shield(self._making)
+            return await asyncio.shield(self._ssl)
         except BaseException:
-            making = self._making
+            making = self._ssl
             if making is not None and making.done():  # it failed (this caller was not
-                self._making = None  # just cancelled): the next call tries again
+                self._ssl = None  # just cancelled): the next call tries again
             raise
-        self._client = client
-        return client
 
     async def request(self, method: str, path: str, *, body: Any = None,
                       params: dict[str, Any] | None = None,
@@ -82,10 +105,10 @@ class Transport:
         """One API call; ``wait`` is a long poll's own wait, added to the timeout."""
         query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
         timeout = self.timeout + (wait + LONG_POLL_SLACK if wait else 0.0)
+        pool = await self._take()
         try:
-            http = await self._http()
             await self._turn()
-            resp = await http.request(
+            resp = await pool.client.request(
                 method, self.url + path, params=query or None,
                 content=None if body is None else json.dumps(body).encode(),
                 headers={"Content-Type": "application/json"} if body is not None else None,
@@ -96,17 +119,25 @@ class Transport:
         except httpx.HTTPError as e:
             raise APIError(f"cannot reach the control plane at {self.url}: "
                            f"{e or type(e).__name__}") from None
+        finally:
+            pool.busy -= 1
         if resp.status_code >= 400:
             raise error_of(resp, self.url)
         return resp.json() if resp.content else None
 
     async def aclose(self) -> None:
-        making, self._making = self._making, None
-        if self._client is None and making is not None:
-            self._client = await making  # being made: close it once it is
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        pools, self._pools = self._pools, []
+        for pool in pools:
+            await pool.client.aclose()
+
+
+def _busy(pool: Pool) -> int:
+    return pool.busy
+
+
+def _make_ssl_context() -> ssl.SSLContext:
+    # As httpx makes it for a client with trust_env=False (SSL_CERT_FILE is not read).
+    return httpx.create_ssl_context(trust_env=False)
 
 
 def _param(v: Any) -> str:
