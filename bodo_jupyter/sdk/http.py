@@ -51,20 +51,26 @@ class Transport:
         self.timeout = timeout
         self._pools: list[Pool] = []
         self._ssl: asyncio.Future[ssl.SSLContext] | None = None
-        self._started = 0  # requests started in this turn of the loop
+        self._started = 0  # requests started since the last wait for a turn (_turn)
+        self._reset_due = False
 
     async def _turn(self) -> None:
-        """Wait for a turn of the loop with room for one more request to start."""
-        # sleep(0) is "the next turn", which is what is waited for (the count is reset at
-        # its start); no event would say more.
-        while self._started >= STARTS_PER_TURN:  # noqa: ASYNC110
+        """Once STARTS_PER_TURN requests started since the last wait, wait for the next
+        turn of the loop: a burst is cut into turns of at most STARTS_PER_TURN starts,
+        and calls one after the other pay one turn every STARTS_PER_TURN calls (rather
+        than a callback each, to reset a count every turn)."""
+        while self._started >= STARTS_PER_TURN:
+            # sleep(0) is "the next turn", which is what is waited for (the count is
+            # reset at its start).
+            if not self._reset_due:
+                self._reset_due = True
+                asyncio.get_running_loop().call_soon(self._new_turn)
             await asyncio.sleep(0)
-        if not self._started:
-            asyncio.get_running_loop().call_soon(self._new_turn)
         self._started += 1
 
     def _new_turn(self) -> None:
         self._started = 0
+        self._reset_due = False
 
     async def _take(self) -> Pool:
         """A place on the least busy pool; a new pool when each has POOL_SIZE requests."""
