@@ -415,6 +415,11 @@ def test_blocking_platform_from_plain_code(plane: Serve, git: GitServer, sync_cl
         blocking(cluster, "refresh", "delete", "connection", "attach")
         assert cluster.refresh().status == "RUNNING" and cluster.name == sync_cluster
         assert [c.name for c in p.clusters.list()] == [sync_cluster]
+        rc = cluster.attach(timeout=60)  # an ipyparallel Client on its one rank
+        try:
+            assert rc.ids == [0] and rc[:].apply_sync(lambda: 6 * 7) == [42]
+        finally:
+            rc.close()
         job = p.jobs.create("sdk-sync-gated", command=f"gate.py {tmp_path}",
                             cluster=sync_cluster, **src)
         blocking(job, "refresh", "runs", "run", "run_now", "cancel", "set_active", "delete")

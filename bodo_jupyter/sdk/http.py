@@ -16,6 +16,9 @@ hundreds at once would hold its loop for a hundred milliseconds or more in
 one turn. At most :data:`STARTS_PER_TURN` requests of a transport start in one
 turn of the loop; the others start in the next turns, and what else the loop
 has to do (timers, other tasks, answers that came in) runs in between.
+
+:class:`BlockingTransport` is the same with one blocking ``httpx.Client``, for
+the blocking client (:mod:`.sync`): its coroutines never suspend.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import json
 import ssl
-from typing import Any
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import httpx
 
@@ -32,6 +37,60 @@ from .errors import APIError
 LONG_POLL_SLACK = 30.0  # seconds a long poll may take beyond its own wait
 STARTS_PER_TURN = 16  # requests of one transport that start in one turn of the event loop
 POOL_SIZE = 16  # requests in flight on one httpx client before the next one is used
+T = TypeVar("T")
+
+
+class BaseTransport:
+    """What both transports share: the API's URL and token, request and error shapes."""
+
+    def __init__(self, url: str, token: str, timeout: float = 30.0):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["Authorization"] = f"token {self.token}"
+        return headers
+
+    def limits(self) -> httpx.Limits:
+        return httpx.Limits(max_connections=None, max_keepalive_connections=POOL_SIZE)
+
+    def prepare(self, path: str, body: Any, params: dict[str, Any] | None,
+                wait: float | None) -> dict[str, Any]:
+        """The keyword arguments of httpx's ``request`` for one API call; ``wait`` is a
+        long poll's own wait, added to the timeout."""
+        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
+        return {"url": self.url + path, "params": query or None,
+                "content": None if body is None else json.dumps(body).encode(),
+                "headers": {"Content-Type": "application/json"} if body is not None else None,
+                "timeout": self.timeout + (wait + LONG_POLL_SLACK if wait else 0.0)}
+
+    def failure(self, e: httpx.HTTPError, timeout: float) -> APIError:
+        if isinstance(e, httpx.TimeoutException):
+            return APIError(f"the control plane at {self.url} did not answer within "
+                            f"{timeout:g}s")
+        return APIError(f"cannot reach the control plane at {self.url}: "
+                        f"{e or type(e).__name__}")
+
+    def answer(self, resp: httpx.Response) -> Any:
+        if resp.status_code >= 400:
+            raise error_of(resp, self.url)
+        return resp.json() if resp.content else None
+
+    async def request(self, method: str, path: str, *, body: Any = None,
+                      params: dict[str, Any] | None = None,
+                      wait: float | None = None) -> Any:
+        """One API call: its JSON answer, or :class:`APIError`."""
+        raise NotImplementedError
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``, a blocking function, without blocking an event loop."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
 
 
 class Pool:
@@ -44,11 +103,11 @@ class Pool:
         self.busy = 0
 
 
-class Transport:
+class Transport(BaseTransport):
+    """The async transport (see the module docstring)."""
+
     def __init__(self, url: str, token: str, timeout: float = 30.0):
-        self.url = url.rstrip("/")
-        self.token = token
-        self.timeout = timeout
+        super().__init__(url, token, timeout)
         self._pools: list[Pool] = []
         self._ssl: asyncio.Future[ssl.SSLContext] | None = None
         self._started = 0  # requests started since the last wait for a turn (_turn)
@@ -83,13 +142,9 @@ class Transport:
             context = self._ssl.result() if self._ssl and self._ssl.done() else \
                 await self._ssl_context()
             if not self._pools or min(p.busy for p in self._pools) >= POOL_SIZE:
-                headers = {"Accept": "application/json"}
-                if self.token:
-                    headers["Authorization"] = f"token {self.token}"
                 self._pools.append(Pool(httpx.AsyncClient(
-                    headers=headers, timeout=httpx.Timeout(self.timeout), verify=context,
-                    limits=httpx.Limits(max_connections=None,
-                                        max_keepalive_connections=POOL_SIZE),
+                    headers=self.headers(), timeout=httpx.Timeout(self.timeout),
+                    verify=context, limits=self.limits(),
                     trust_env=False,  # the API is ours: no proxy from the environment
                 )))
 
@@ -109,32 +164,62 @@ class Transport:
                       params: dict[str, Any] | None = None,
                       wait: float | None = None) -> Any:
         """One API call; ``wait`` is a long poll's own wait, added to the timeout."""
-        query = {k: _param(v) for k, v in (params or {}).items() if v is not None}
-        timeout = self.timeout + (wait + LONG_POLL_SLACK if wait else 0.0)
+        kwargs = self.prepare(path, body, params, wait)
         pool = await self._take()
         try:
             await self._turn()
-            resp = await pool.client.request(
-                method, self.url + path, params=query or None,
-                content=None if body is None else json.dumps(body).encode(),
-                headers={"Content-Type": "application/json"} if body is not None else None,
-                timeout=timeout)
-        except httpx.TimeoutException:
-            raise APIError(f"the control plane at {self.url} did not answer within "
-                           f"{timeout:g}s") from None
+            resp = await pool.client.request(method, **kwargs)
         except httpx.HTTPError as e:
-            raise APIError(f"cannot reach the control plane at {self.url}: "
-                           f"{e or type(e).__name__}") from None
+            raise self.failure(e, kwargs["timeout"]) from None
         finally:
             pool.busy -= 1
-        if resp.status_code >= 400:
-            raise error_of(resp, self.url)
-        return resp.json() if resp.content else None
+        return self.answer(resp)
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.to_thread(fn, *args)
 
     async def aclose(self) -> None:
         pools, self._pools = self._pools, []
         for pool in pools:
             await pool.client.aclose()
+
+
+class BlockingTransport(BaseTransport):
+    """The blocking transport: one ``httpx.Client`` (its pool is thread-safe), made on
+    first use. Its coroutines do their I/O in the calling thread and never suspend, so
+    the blocking client runs them without an event loop."""
+
+    def __init__(self, url: str, token: str, timeout: float = 30.0):
+        super().__init__(url, token, timeout)
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    headers=self.headers(), timeout=httpx.Timeout(self.timeout),
+                    limits=self.limits(), trust_env=False)
+            return self._client
+
+    async def request(self, method: str, path: str, *, body: Any = None,
+                      params: dict[str, Any] | None = None,
+                      wait: float | None = None) -> Any:
+        kwargs = self.prepare(path, body, params, wait)
+        try:
+            resp = self._http().request(method, **kwargs)
+        except httpx.HTTPError as e:
+            raise self.failure(e, kwargs["timeout"]) from None
+        return self.answer(resp)
+
+    async def offload(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(*args)
+
+    async def aclose(self) -> None:
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
 
 def _busy(pool: Pool) -> int:
