@@ -6,9 +6,9 @@ every connection it holds each time a request starts or ends (and polls the
 idle ones' sockets), so that each request costs more the more are in flight;
 a transport spreads its requests over several httpx clients of at most
 :data:`POOL_SIZE` requests each, made as they are needed. The first request
-makes the TLS context in a worker thread (it reads the CA bundle: tens of
-milliseconds that would otherwise stall the caller's event loop); the clients
-share it.
+makes the TLS context (it reads the CA bundle), which the clients share, and
+imports what httpx imports only on first use, in a worker thread: together
+about 90 ms that would otherwise stall the caller's event loop.
 
 Starting a request costs the caller's loop about half a millisecond of CPU
 (httpx builds it and opens or takes a connection), so a program that starts
@@ -24,6 +24,7 @@ the blocking client (:mod:`.sync`): its coroutines never suspend.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import ssl
 import threading
@@ -149,9 +150,9 @@ class Transport(BaseTransport):
                 )))
 
     async def _ssl_context(self) -> ssl.SSLContext:
-        """Made once, in a worker thread (it reads the CA bundle: tens of milliseconds)."""
+        """Made once, in a worker thread (see _prepare)."""
         if self._ssl is None:  # the first of (maybe many) calls at once makes it
-            self._ssl = asyncio.ensure_future(asyncio.to_thread(_make_ssl_context))
+            self._ssl = asyncio.ensure_future(asyncio.to_thread(_prepare))
         try:
             return await asyncio.shield(self._ssl)
         except BaseException:
@@ -226,7 +227,17 @@ def _busy(pool: Pool) -> int:
     return pool.busy
 
 
-def _make_ssl_context() -> ssl.SSLContext:
+def _prepare() -> ssl.SSLContext:
+    """What the first request needs that takes long to get, for a worker thread: the TLS
+    context (reading the CA bundle), and the modules httpx imports on first use: httpcore,
+    and anyio's asyncio backend (together ~90 ms here, which would otherwise stall the
+    event loop of the first call)."""
+    import httpcore  # noqa: F401
+
+    try:
+        importlib.import_module("anyio._backends._asyncio")
+    except ImportError:  # anyio is laid out otherwise: it comes with the first request
+        pass
     # As httpx makes it for a client with trust_env=False (SSL_CERT_FILE is not read).
     return httpx.create_ssl_context(trust_env=False)
 
