@@ -37,7 +37,7 @@ from .errors import APIError
 
 LONG_POLL_SLACK = 30.0  # seconds a long poll may take beyond its own wait
 STARTS_PER_TURN = 16  # requests of one transport that start in one turn of the event loop
-POOL_SIZE = 16  # requests in flight on one httpx client before the next one is used
+POOL_SIZE = 8  # requests in flight on one httpx client before the next one is used
 T = TypeVar("T")
 
 
