@@ -360,6 +360,18 @@ async def remove_everything(platform: AsyncPlatform, made: list[Any]) -> None:
     assert not [c.name for c in await platform.clusters.list() if c.name in mine]
 
 
+def test_one_async_platform_in_one_loop_after_another(plane: Serve) -> None:
+    """A script may call asyncio.run more than once with the same client: its
+    connections belong to the first loop, which is closed by then."""
+    platform = AsyncPlatform(plane.url, plane.token)
+
+    async def names() -> list[str]:
+        return [j.name for j in await platform.jobs.list()]
+
+    assert asyncio.run(names()) == asyncio.run(names())
+    asyncio.run(platform.close())
+
+
 # -- the blocking twin ------------------------------------------------------------------------
 
 

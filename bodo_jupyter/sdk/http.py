@@ -109,6 +109,7 @@ class Transport(BaseTransport):
 
     def __init__(self, url: str, token: str, timeout: float = 30.0):
         super().__init__(url, token, timeout)
+        self._loop: asyncio.AbstractEventLoop | None = None  # where the pools live
         self._pools: list[Pool] = []
         self._ssl: asyncio.Future[ssl.SSLContext] | None = None
         self._started = 0  # requests started since the last wait for a turn (_turn)
@@ -134,6 +135,14 @@ class Transport(BaseTransport):
 
     async def _take(self) -> Pool:
         """A place on the least busy pool; a new pool when each has POOL_SIZE requests."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # Connections belong to the loop that opened them. In another one (a second
+            # asyncio.run) the transport starts afresh; the old pools are dropped, not
+            # closed (their loop may be closed).
+            self._loop, self._pools, self._started, self._reset_due = loop, [], 0, False
+            if self._ssl is not None and not self._ssl.done():
+                self._ssl = None
         while True:
             if self._pools:
                 pool = min(self._pools, key=_busy)
@@ -181,6 +190,8 @@ class Transport(BaseTransport):
 
     async def aclose(self) -> None:
         pools, self._pools = self._pools, []
+        if self._loop is not asyncio.get_running_loop():
+            return  # dropped, as in _take
         for pool in pools:
             await pool.client.aclose()
 
