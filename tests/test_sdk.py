@@ -471,6 +471,16 @@ def test_blocking_platform_from_plain_code(plane: Serve, git: GitServer, sync_cl
         assert isinstance(failed.value, APIError) and failed.value.code == "failed"
         assert "nope.py" in failed.value.message and failed.value.task.status == "FAILED"
 
+        # An async client on the same API, for code with an event loop of its own.
+        async def via_async() -> str:
+            ap = p.async_client()
+            try:
+                return (await ap.clusters.get(sync_cluster)).name
+            finally:
+                await ap.close()
+
+        assert asyncio.run(via_async()) == sync_cluster
+
         # From several threads at once.
         with ThreadPoolExecutor(8) as pool:
             names = list(pool.map(lambda _: p.clusters.get(sync_cluster).name, range(32)))

@@ -149,8 +149,7 @@ class Transport(BaseTransport):
                 if pool.busy < POOL_SIZE:
                     pool.busy += 1
                     return pool
-            context = self._ssl.result() if self._ssl and self._ssl.done() else \
-                await self._ssl_context()
+            context = await self._ssl_context()  # once made, this does not suspend
             if not self._pools or min(p.busy for p in self._pools) >= POOL_SIZE:
                 self._pools.append(Pool(httpx.AsyncClient(
                     headers=self.headers(), timeout=httpx.Timeout(self.timeout),
