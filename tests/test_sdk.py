@@ -181,9 +181,9 @@ async def follow_log(run: Any, followers: Followers) -> str:
     text, told = "", False
     async for chunk in run.logs(follow=True):
         text += chunk
-        if not told and text.count("waiting") == RANKS:
+        if not told and all(f"[rank {r}] waiting" in text for r in range(RANKS)):
             told = True
-            assert not followers.opened and "through" not in text, text
+            assert not followers.opened and "] through" not in text, text
             followers.saw()
     return text
 
@@ -447,7 +447,7 @@ def test_blocking_platform_from_plain_code(plane: Serve, git: GitServer, sync_cl
         chunks = []
         for chunk in run.logs(follow=True):
             chunks.append(chunk)
-            if "waiting" in chunk:
+            if "[rank 0] waiting" in chunk:
                 assert run.refresh().status == "INPROGRESS"
                 (tmp_path / run.id).touch()
         check_log_ranks("".join(chunks), 1, "blocking run")
