@@ -226,8 +226,14 @@ class Model:
         missing keys become their default or None). Nothing is checked."""
         if not isinstance(data, Mapping):
             raise ContractError("", f"{cls.__name__} is made from an object, got {show(data)}")
-        return cls(**{f.attr: loose(f, data[f.name]) if f.name in data else f.initial()
-                      for f in _fields_info(cls)})
+        values = {}
+        for f, plain in _loose_plan(cls):
+            if f.name not in data:
+                values[f.attr] = f.initial()
+                continue
+            value = data[f.name]
+            values[f.attr] = value if plain and type(value) in _IMMUTABLE else loose(f, value)
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         """The model as JSON-ready data: every required key (null where None), optional
@@ -238,6 +244,12 @@ class Model:
             if value is not None or f.required:
                 out[f.name] = dump(value)
         return out
+
+
+@cache
+def _loose_plan(cls: type[Model]) -> tuple[tuple[FieldInfo, bool], ...]:
+    """Each field, and whether a str, number or boolean in it is taken as it is."""
+    return tuple((f, f.ref is None and not f.one_of) for f in _fields_info(cls))
 
 
 @cache
@@ -352,18 +364,35 @@ def loose(s: Schema, value: Any) -> Any:
             if alternative.fits(value):
                 return loose(alternative, value)
         return copy.deepcopy(value)
-    if isinstance(s.ref, type) and issubclass(s.ref, Model):
-        return s.ref.from_dict(value) if isinstance(value, Mapping) else copy.deepcopy(value)
-    if isinstance(s.ref, type) and issubclass(s.ref, enum.Enum):
-        try:
-            return s.ref(value)
-        except ValueError:
-            return value  # a value this client does not know (yet)
+    ref = s.ref
+    if ref is not None:
+        if _is_model(ref):
+            return ref.from_dict(value) if isinstance(value, Mapping) else copy.deepcopy(value)
+        if _is_enum(ref):
+            try:
+                return ref(value)
+            except ValueError:
+                return value  # a value this client does not know (yet)
+    if type(value) in _IMMUTABLE:  # the common case: nothing to build or copy
+        return value
     if isinstance(value, list) and s.items is not None:
         return [loose(s.items, v) for v in value]
     if isinstance(value, Mapping) and s.values is not None:
         return {k: loose(s.values, v) for k, v in value.items()}
     return copy.deepcopy(value)
+
+
+_IMMUTABLE = frozenset({str, int, float, bool})
+
+
+@cache
+def _is_model(ref: type) -> bool:
+    return issubclass(ref, Model)
+
+
+@cache
+def _is_enum(ref: type) -> bool:
+    return issubclass(ref, enum.Enum)
 
 
 # -- out ----------------------------------------------------------------------------------

@@ -23,8 +23,8 @@ models, so the SDK sends exactly what the server parses.
 
 from __future__ import annotations
 
-import asyncio
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 from urllib.parse import quote
@@ -33,7 +33,7 @@ from bodo_jupyter.contract import models
 from bodo_jupyter.contract.discovery import default_data_dir, read_info, url_problem
 
 from .errors import APIError, TaskFailed
-from .http import Transport
+from .http import BaseTransport, Transport
 
 POLL = 25.0  # seconds one long poll waits for news
 DONE = ("FINISHED", "FAILED", "CANCELLED")
@@ -67,10 +67,13 @@ def _ref(name_or_id: str) -> str:
 class AsyncPlatform:
     """Entry point: ``.clusters``, ``.tasks``, ``.jobs``, ``.credentials``."""
 
+    #: How requests are made; the blocking client uses one whose coroutines never suspend.
+    transport_class: type[BaseTransport] = Transport
+
     def __init__(self, url: str | None = None, token: str | None = None,
                  timeout: float = 30.0):
         self.url, self.token = discover(url, token)
-        self.transport = Transport(self.url, self.token, timeout)
+        self.transport = self.transport_class(self.url, self.token, timeout)
         self.clusters = Clusters(self)
         self.tasks = Tasks(self)
         self.jobs = Jobs(self)
@@ -173,10 +176,23 @@ class Task(Handle):
     async def follow(self, since: int = 0, poll: float = POLL
                      ) -> AsyncIterator[models.TaskEvent]:
         """Every event after ``since`` as it happens, until the task ends (long polls)."""
+        async for ev in self._events(since, poll, None):
+            yield ev
+
+    async def _events(self, since: int, poll: float, deadline: float | None
+                      ) -> AsyncIterator[models.TaskEvent]:
+        # Long polls that end by the deadline (time.monotonic()), if there is one; after
+        # it, _Deadline. A deadline rather than a timeout around the whole: the blocking
+        # client runs this without an event loop.
         while True:
+            wait = poll
+            if deadline is not None:
+                wait = min(poll, deadline - time.monotonic())
+                if wait <= 0:
+                    raise _Deadline
             data = await self.platform.request(
-                "GET", f"/tasks/{self.id}", params={"since": since, "wait": f"{poll:g}"},
-                wait=poll)
+                "GET", f"/tasks/{self.id}", params={"since": since, "wait": f"{wait:g}"},
+                wait=wait)
             events = data.pop("events", [])
             data["events"] = []
             self._set(data)
@@ -190,12 +206,12 @@ class Task(Handle):
                    on_event: EventCallback | None = None) -> Task:
         """Until the task ends; ``on_event`` sees each event. Raises :class:`TaskFailed`
         when it does not finish (unless ``raise_on_error`` is false)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         try:
-            async with asyncio.timeout(timeout):
-                async for ev in self.follow():
-                    if on_event is not None:
-                        on_event(self, ev)
-        except TimeoutError:
+            async for ev in self._events(0, POLL, deadline):
+                if on_event is not None:
+                    on_event(self, ev)
+        except _Deadline:
             raise APIError(f"task {self.id} still {self.status} after {timeout:g}s",
                            code="timeout") from None
         if raise_on_error and self.status != "FINISHED":
@@ -203,6 +219,10 @@ class Task(Handle):
                              f"{self.data.error or 'no reason given'}",
                              self.status.lower(), self)
         return self
+
+
+class _Deadline(Exception):
+    """A task's wait reached its deadline (Task._events)."""
 
 
 class Tasks:
@@ -286,7 +306,7 @@ class Cluster(Handle):
             raise APIError(f"cluster {self.name} is {self.status}, not RUNNING"
                            + (f": {message}" if message else ""))
         conn = await self.connection()
-        return await asyncio.to_thread(connect, conn, timeout)
+        return await self.platform.transport.offload(connect, conn, timeout)
 
 
 class Clusters:
