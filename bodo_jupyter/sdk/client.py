@@ -19,6 +19,12 @@ What comes back are *handles* (:class:`Cluster`, :class:`Task`, :class:`Job`,
 :class:`JobRun`) around the contract's typed models (``handle.data``), with
 the methods that act on them. Requests are built from the contract's request
 models, so the SDK sends exactly what the server parses.
+
+One rule keeps the blocking twin possible: these coroutines await only the
+transport (``platform.request``, ``transport.offload``) and each other, never
+``asyncio`` itself (no sleeps, timeouts or threads of their own). Over the
+blocking transport they then never suspend, and :mod:`.sync` runs them to the
+end in the caller's thread with no event loop.
 """
 
 from __future__ import annotations
