@@ -7,22 +7,69 @@ removed with the job.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from traitlets import Integer
+from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
+
+
+@dataclass
+class _Watch:
+    """One log that someone follows: its size as last seen, and who waits for more."""
+
+    size: int
+    waiters: int = 0
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class JobLogs(LoggingConfigurable):
     max_read_bytes = Integer(
         1 << 20, config=True, help="Largest chunk of a log one API call returns."
     )
+    watch_interval = Float(
+        0.1, config=True,
+        help="Seconds between looks at a log that someone follows (the supervisor, another "
+        "process, writes it): one look per log, however many clients follow it.",
+    )
 
     def __init__(self, root: Path, **kwargs: object):
         super().__init__(**kwargs)
         self.root = Path(root)
+        self._watches: dict[Path, _Watch] = {}
+
+    async def grown(self, path: Path, size: int, timeout: float) -> bool:
+        """Wait until the log is longer than ``size`` bytes (True) or ``timeout`` passes."""
+        watch = self._watches.get(path)
+        if watch is None:
+            watch = self._watches[path] = _Watch(self.size(path))
+            asyncio.get_running_loop().create_task(self._watch(path, watch))
+        watch.waiters += 1
+        try:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    while watch.size <= size:
+                        await watch.changed.wait()
+            return watch.size > size
+        finally:
+            watch.waiters -= 1
+
+    async def _watch(self, path: Path, watch: _Watch) -> None:
+        """Look at one log's size while anyone waits for it to grow."""
+        try:
+            while watch.waiters > 0:
+                await asyncio.sleep(self.watch_interval)
+                size = self.size(path)
+                if size != watch.size:
+                    watch.size = size
+                    watch.changed.set()
+                    watch.changed = asyncio.Event()
+        finally:
+            self._watches.pop(path, None)
 
     def path(self, org_id: str, job_id: str, run_id: str) -> Path:
         return self.root / org_id / job_id / f"{run_id}.log"

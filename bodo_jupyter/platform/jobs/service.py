@@ -249,13 +249,16 @@ class JobService(UsesJobDeps):
                 run = self.find_run(s, job, run_id)
                 done = run.status not in ACTIVE_RUN
                 path = self.log_files.path(run.org_id, run.job_id, run.id)
-                rid, status = run.id, run.status
+                rid, status, task_id = run.id, run.status, run.task_id
             text, nxt = await asyncio.to_thread(self.log_files.read, path, offset, limit)
             left = deadline - loop.time()
             if text or done or left <= 0:
                 return {"run_id": rid, "status": status, "text": text, "offset": offset,
                         "next_offset": nxt, "complete": done and nxt >= self.log_files.size(path)}
-            await asyncio.sleep(min(0.1, left))
+            # Until the log grows or the run ends: one look at the file per log, however
+            # many follow it, and the run's end wakes its followers at once.
+            await first_of(self.log_files.grown(path, nxt, left),
+                           self.engine.wait_for_task(task_id or "", left))
 
     # -- changes ------------------------------------------------------------------------------
 
@@ -364,3 +367,13 @@ class JobService(UsesJobDeps):
         if deleted:
             self._remove_logs_if_idle(job_id, org_id)
 
+
+async def first_of(*waits: Any) -> None:
+    """Return as soon as one of the coroutines has returned; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
