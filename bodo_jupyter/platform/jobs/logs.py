@@ -25,6 +25,7 @@ class _Watch:
     size: int
     waiters: int = 0
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
 
 
 class JobLogs(LoggingConfigurable):
@@ -47,7 +48,7 @@ class JobLogs(LoggingConfigurable):
         watch = self._watches.get(path)
         if watch is None:
             watch = self._watches[path] = _Watch(self.size(path))
-            asyncio.get_running_loop().create_task(self._watch(path, watch))
+            watch.task = asyncio.get_running_loop().create_task(self._watch(path, watch))
         watch.waiters += 1
         try:
             with contextlib.suppress(TimeoutError):
