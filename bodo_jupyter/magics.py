@@ -3,13 +3,16 @@
 ``%bodo attach NAME`` connects the kernel to the cluster's controller and
 activates ipyparallel's own magics (``%px``, ``%%px``, ``%autopx``,
 ``%pxresult``, ``%pxconfig``) on a blocking view of all ranks, so a ``%%px``
-cell costs what ipyparallel itself costs. Before attaching (or after
-detaching) those names answer with a hint instead of "magic not found".
+cell costs what ipyparallel itself costs -- and shows every rank's output,
+also when it arrives after the result (see :class:`WholeOutput`). Before
+attaching (or after detaching) those names answer with a hint instead of
+"magic not found".
 """
 
 from __future__ import annotations
 
 import shlex
+import weakref
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -41,6 +44,48 @@ def platform() -> Any:
     if state.platform is None:
         state.platform = Platform()
     return state.platform
+
+
+class WholeOutput:
+    """A view for ipyparallel's ``%px`` magics whose results come with all their output.
+
+    ``%px`` streams the ranks' output while it waits for the result, then stops
+    streaming; an engine's output travels apart from its result, and on a busy
+    machine it can arrive after the result, so that a rank's print never showed in
+    the cell. Results of this view return from ``get()`` only once every rank's
+    output is complete (or ``output_timeout`` seconds passed, e.g. an engine died).
+    Everything else is the view's own.
+    """
+
+    output_timeout = 10.0
+
+    def __init__(self, view: Any):
+        object.__setattr__(self, "_view", view)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._view, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._view, name, value)
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        result = self._view.execute(*args, **kwargs)
+        # Weakly: a result that held itself through its own get() would be freed only by
+        # the cycle collector, and ipyparallel keeps per-result bookkeeping until then.
+        ref = weakref.ref(result)
+        plain_get = type(result).get
+        timeout = self.output_timeout
+
+        def get(*get_args: Any, **get_kwargs: Any) -> Any:
+            res = ref()
+            try:
+                return plain_get(res, *get_args, **get_kwargs)
+            finally:  # also when the cell failed: its output is part of the answer
+                if res is not None and res.ready():
+                    res.wait_for_output(timeout)
+
+        result.get = get
+        return result
 
 
 @magics_class
@@ -102,7 +147,10 @@ class BodoMagics(Magics):
         self._detach(quiet=True)
         view = client[:]
         view.block = True
-        view.activate()  # registers ipyparallel's %px family on this view
+        # ipyparallel's own %px family, on a view whose results wait for every rank's output.
+        from ipyparallel.client.magics import ParallelMagics
+
+        self.shell.magics_manager.register(ParallelMagics(self.shell, WholeOutput(view)))
         state.client, state.view, state.cluster = client, view, cluster
         print(f"Attached to cluster {cluster.name}: {len(client.ids)} MPI ranks "
               f"({cluster.instances} x {cluster.instance_type}). "
