@@ -32,11 +32,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 from bodo_jupyter.contract import models
 from bodo_jupyter.contract.discovery import default_data_dir, read_info, url_problem
+from bodo_jupyter.contract.runtime import Model
 
 from .errors import APIError, TaskFailed
 from .http import BaseTransport, Transport
@@ -124,12 +125,21 @@ class AsyncPlatform:
 
 
 class Handle:
-    """A record of the API and what can be done with it; ``data`` is its typed model."""
+    """A record of the API and what can be done with it; ``data`` is its typed model
+    (of the class ``model``), read again by ``refresh()``."""
 
+    model: ClassVar[type[Model]]
     data: Any
 
     def __init__(self, platform: AsyncPlatform):
         self.platform = platform
+
+    def _set(self, data: dict[str, Any]) -> None:
+        self.data = self.model.from_dict(data)
+
+    @property
+    def id(self) -> str:
+        return str(self.data.id)
 
     def __getattr__(self, name: str) -> Any:
         # Fields of the record read as attributes of the handle (cluster.instance_type).
@@ -141,35 +151,38 @@ class Handle:
             raise AttributeError(f"{type(self).__name__} has no attribute {name!r}") from None
 
 
+class Stateful(Handle):
+    """A handle whose record has a status (a task, a cluster, a run)."""
+
+    @property
+    def status(self) -> str:
+        return str(self.data.status)
+
+
+class Ending(Stateful):
+    """A handle of something that ends: a task, a job run."""
+
+    @property
+    def done(self) -> bool:
+        """Whether it has ended: FINISHED, FAILED or CANCELLED."""
+        return self.status in DONE
+
+
 # -- tasks --------------------------------------------------------------------------------
 
 
-class Task(Handle):
+class Task(Ending):
     """A long action (create, delete, a job run, readying an AWS account) and its steps."""
 
+    model = models.TaskDetail
     data: models.TaskDetail
 
     def __init__(self, platform: AsyncPlatform, data: dict[str, Any]):
         super().__init__(platform)
         self._set(data)
 
-    def _set(self, data: dict[str, Any]) -> None:
-        self.data = models.TaskDetail.from_dict(data)
-
     def __repr__(self) -> str:
         return f"<Task {self.id} {self.kind} {self.status}>"
-
-    @property
-    def id(self) -> str:
-        return self.data.id
-
-    @property
-    def status(self) -> str:
-        return str(self.data.status)
-
-    @property
-    def done(self) -> bool:
-        return self.status in DONE
 
     async def refresh(self) -> Task:
         self._set(await self.platform.request("GET", f"/tasks/{self.id}"))
@@ -251,9 +264,10 @@ class Tasks:
 # -- clusters -----------------------------------------------------------------------------
 
 
-class Cluster(Handle):
+class Cluster(Stateful):
     """A cluster record; ``task`` is the task started by the call that returned it."""
 
+    model = models.Cluster
     data: models.Cluster
 
     def __init__(self, platform: AsyncPlatform, data: dict[str, Any],
@@ -262,25 +276,14 @@ class Cluster(Handle):
         self.task = task
         self._set(data)
 
-    def _set(self, data: dict[str, Any]) -> None:
-        self.data = models.Cluster.from_dict(data)
-
     def __repr__(self) -> str:
         d = self.data
         return (f"<Cluster {d.name} {d.status} {d.instances}x{d.instance_type} "
                 f"({d.core_count} ranks)>")
 
     @property
-    def id(self) -> str:
-        return self.data.id
-
-    @property
     def name(self) -> str:
         return self.data.name
-
-    @property
-    def status(self) -> str:
-        return str(self.data.status)
 
     async def refresh(self) -> Cluster:
         self._set(await self.platform.request("GET", f"/clusters/{self.id}"))
@@ -367,9 +370,10 @@ class Clusters:
 # -- jobs ---------------------------------------------------------------------------------
 
 
-class JobRun(Handle):
+class JobRun(Ending):
     """One run of a job: status, reason, exit code, logs."""
 
+    model = models.JobRunDetail
     data: models.JobRunDetail
 
     def __init__(self, job: Job, data: dict[str, Any]):
@@ -377,23 +381,8 @@ class JobRun(Handle):
         self.job = job
         self._set(data)
 
-    def _set(self, data: dict[str, Any]) -> None:
-        self.data = models.JobRunDetail.from_dict(data)
-
     def __repr__(self) -> str:
         return f"<JobRun {self.id} of {self.job.name} {self.status}>"
-
-    @property
-    def id(self) -> str:
-        return self.data.id
-
-    @property
-    def status(self) -> str:
-        return str(self.data.status)
-
-    @property
-    def done(self) -> bool:
-        return self.status in DONE
 
     async def refresh(self) -> JobRun:
         self._set(await self.platform.request("GET", f"/jobs/{self.job.id}/runs/{self.id}"))
@@ -435,21 +424,15 @@ class JobRun(Handle):
 class Job(Handle):
     """A job: what to run, where and when."""
 
+    model = models.JobCreated
     data: models.JobCreated
 
     def __init__(self, platform: AsyncPlatform, data: dict[str, Any]):
         super().__init__(platform)
         self._set(data)
 
-    def _set(self, data: dict[str, Any]) -> None:
-        self.data = models.JobCreated.from_dict(data)
-
     def __repr__(self) -> str:
         return f"<Job {self.name} {self.data.schedule.type}>"
-
-    @property
-    def id(self) -> str:
-        return self.data.id
 
     @property
     def name(self) -> str:
