@@ -136,6 +136,15 @@ class Serve:
             if time.monotonic() > deadline:
                 raise AssertionError(f"task {task_id} still {task['status']}: {task}")
 
+    def shut_down(self) -> None:
+        """The end of a fixture: clean up (failing loudly), stop, and check that no
+        process of this control plane's clusters is left."""
+        try:
+            self.clean_up()
+        finally:
+            self.stop()
+        assert_no_cluster_processes(self.plane_id)
+
     def clean_up(self, timeout: float = 180) -> None:
         """Leave nothing running: see :func:`clean_up`. A control plane that is down
         (a test killed it) is started again first, so that it can clean up for real."""

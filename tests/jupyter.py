@@ -78,6 +78,17 @@ class JupyterServer:
         """The id of the control plane the extension runs (SQLite in ``data_dir``)."""
         return plane_id(sqlite_url(self.data_dir / "bodo-jupyter.sqlite"), self.data_dir)
 
+    def shut_down(self) -> None:
+        """The end of a test: clean up (failing loudly), stop, and check that no process
+        of this control plane's clusters is left."""
+        from .helpers import assert_no_cluster_processes
+
+        try:
+            self.clean_up()
+        finally:
+            self.stop()
+        assert_no_cluster_processes(self.plane_id)
+
     def clean_up(self, timeout: float = 180) -> None:
         """Clusters outlive the server that made them: leave nothing running (see
         :func:`helpers.clean_up`)."""

@@ -141,11 +141,7 @@ def test_wait_exits_nonzero_when_the_task_fails(tmp_path):
         one_line_error(r, "cluster.create FAILED", "mpiexec -n 1 exited",
                        "bodo-jupyter task show")
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()
 
 
 def test_serve_refuses_a_second_control_plane(serve: Serve):

@@ -166,11 +166,7 @@ def test_mpiexec_failure_fails_the_task_with_the_reason(tmp_path):
         cluster.delete(wait=True)
         assert not list(tmp_path.glob("local/clusters/*"))
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()
 
 
 def test_dead_engines_mark_the_cluster_failed(tmp_path):
@@ -195,8 +191,4 @@ def test_dead_engines_mark_the_cluster_failed(tmp_path):
         cluster.delete(wait=True)
         assert_no_cluster_processes(s.plane_id)
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()

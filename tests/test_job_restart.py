@@ -17,7 +17,7 @@ from bodo_jupyter.platform.service import ControlPlane
 from bodo_jupyter.platform.views import iso
 
 from .git_server import GitServer
-from .helpers import Serve, assert_no_cluster_processes, track, wait_for
+from .helpers import Serve, track, wait_for
 from .manual_clock import ManualClock
 
 TOKEN = "restart-t0ken"
@@ -48,11 +48,7 @@ def plane(tmp_path, git) -> Iterator[Serve]:
     try:
         yield s
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()
 
 
 def job_body(git: GitServer, **kw) -> dict:

@@ -13,7 +13,7 @@ import pytest
 from bodo_jupyter.sdk import Platform
 
 from .git_server import GitServer
-from .helpers import Serve, assert_no_cluster_processes, wait_for
+from .helpers import Serve, wait_for
 from .moto_server import moto_server
 
 pytestmark = pytest.mark.mpi
@@ -77,11 +77,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer,
     try:
         yield s
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()
 
 
 def repo(git: GitServer) -> str:
@@ -472,8 +468,4 @@ def test_retry_after_the_runs_cluster_failed_makes_a_new_cluster(tmp_path):
         mine = [c for c in page["items"] if (c["dedicated_to"] or {}).get("run_id") == run["id"]]
         assert len(mine) == 2 and all(c["status"] == "TERMINATED" for c in mine)
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()

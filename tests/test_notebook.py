@@ -85,11 +85,7 @@ def test_attach_and_px_in_a_kernel(tmp_path):
             r = cli(server.api, JUPYTER_TOKEN, "cluster", "delete", name, "--wait")
             assert r.returncode == 0, (r.stdout, r.stderr)
     finally:
-        try:
-            server.clean_up()
-        finally:
-            server.stop()
-    assert_no_cluster_processes(server.plane_id)
+        server.shut_down()
 
 
 def test_extension_forwards_to_a_running_control_plane(tmp_path):

@@ -83,11 +83,7 @@ def test_restart_during_create_resumes_it(tmp_path, how):
         assert s.wait_task(out["task"]["id"])["status"] == "FINISHED"
         assert_no_cluster_processes(s.plane_id)
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()
 
 
 def test_restart_during_delete_finishes_it(tmp_path):
@@ -105,11 +101,7 @@ def test_restart_during_delete_finishes_it(tmp_path):
         assert s.http("GET", "/clusters/doomed")[1]["status"] == "TERMINATED"
         assert_no_cluster_processes(s.plane_id)
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()
 
 
 def test_running_clusters_survive_a_restart(tmp_path):
@@ -131,11 +123,7 @@ def test_running_clusters_survive_a_restart(tmp_path):
         finally:
             rc.close()
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()
 
 
 def test_orphans_of_deleted_clusters_are_swept_at_start(tmp_path):
@@ -157,8 +145,4 @@ def test_orphans_of_deleted_clusters_are_swept_at_start(tmp_path):
         s.start()
         wait_for(lambda: not pids_of(s, cid), 30, what="the orphan sweep")
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()

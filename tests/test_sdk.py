@@ -24,7 +24,7 @@ import pytest
 from bodo_jupyter.sdk import APIError, AsyncPlatform, Platform, TaskFailed
 
 from .git_server import GitServer
-from .helpers import ROOT, Serve, assert_no_cluster_processes
+from .helpers import ROOT, Serve
 
 pytestmark = pytest.mark.mpi
 
@@ -56,11 +56,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer) -> Iterator[
     try:
         yield s
     finally:
-        try:
-            s.clean_up()
-        finally:
-            s.stop()
-    assert_no_cluster_processes(s.plane_id)
+        s.shut_down()
 
 
 def source(git: GitServer) -> dict[str, str]:
