@@ -14,7 +14,10 @@
   EFS only, the signature is not compared; the access key must still exist
   and the caller's policies must still allow the action. And moto names the
   tagging API's actions after its signing name ("tagging:GetResources"),
-  where IAM says "tag:GetResources"; the plugin uses IAM's name.
+  where IAM says "tag:GetResources", and (since moto 5.2) some S3 actions
+  after their API operation ("s3:ListObjectsV2", "s3:PutPublicAccessBlock"),
+  where IAM says "s3:ListBucket", "s3:PutBucketPublicAccessBlock"; the
+  plugin uses IAM's names (the platform's own operation -> action table).
 * Booting: moto does not run instances. For instances tagged ``bodo:cluster``
   the plugin does, after ``BODO_EMULATOR_BOOT_DELAY`` seconds, what the last
   lines of the platform's user-data script do on a real node: register each
@@ -38,6 +41,7 @@ from moto.ec2.responses import EC2Response
 from moto.ec2.responses.instances import InstanceResponse
 
 from bodo_jupyter.platform.providers.aws.bootstrap import script_vars
+from bodo_jupyter.platform.providers.aws.policy import ACTION_FOR
 
 GROUPS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
 TOKENS: dict[tuple[str, str, str], Any] = {}
@@ -183,7 +187,7 @@ def boot(account: str, region: str, user_data: str, ids: list[str], ips: list[st
 
 
 def _efs_signature_fix() -> None:
-    from moto.iam.access_control import IAMRequest
+    from moto.iam.access_control import IAMRequest, IAMRequestBase
 
     original = IAMRequest.check_signature
 
@@ -194,14 +198,19 @@ def _efs_signature_fix() -> None:
 
     IAMRequest.check_signature = check_signature  # type: ignore[method-assign]
 
-    original_check = IAMRequest.check_action_permitted
+    original_check = IAMRequestBase.check_action_permitted
 
     def check_action_permitted(self: Any, resource: str) -> None:
         if self._action.startswith("tagging:"):
             self._action = "tag:" + self._action[len("tagging:"):]
+        service, _, operation = self._action.partition(":")
+        iam_names = ACTION_FOR.get((service, operation))
+        if service == "s3" and iam_names and len(iam_names) == 1:
+            self._action = iam_names[0]
         original_check(self, resource)
 
-    IAMRequest.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
+    # On the base class: S3's requests (S3IAMRequest) are checked there too.
+    IAMRequestBase.check_action_permitted = check_action_permitted  # type: ignore[method-assign]
 
 
 def apply() -> None:
