@@ -63,7 +63,7 @@ def main() -> None:
     data = tmp / "plane"
     data.mkdir()
     (data / "bodo_jupyter_config.py").write_text(
-        f"c.SourceFetcher.git_ca_file = {str(git.cert)!r}\n")
+        git.plane_config())
     serve = Serve(data).start()
     platform = Platform(serve.url, serve.token)
     raw, tuned, ours = [], [], []

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from .helpers import (
     Serve,
     assert_no_cluster_processes,
     leaked_processes,
+    remove_org_users,
     stop_leaked,
     wait_for,
 )
@@ -22,7 +25,13 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     home = tmp_path_factory.mktemp("home")
     saved = {k: os.environ.get(k) for k in ("BODO_JUPYTER_DATA_DIR", "BODO_JUPYTER_URL",
                                             "BODO_JUPYTER_TOKEN", "JUPYTER_DATA_DIR",
-                                            "JUPYTER_RUNTIME_DIR", "IPYTHONDIR")}
+                                            "JUPYTER_RUNTIME_DIR", "IPYTHONDIR",
+                                            "BODO_JUPYTER_WORKSPACES")}
+    # Organisations' folders (as root: owned by their OS users) must be reachable by those
+    # users, which pytest's 0700 temporary folders are not: a folder of their own.
+    workspaces = Path(tempfile.mkdtemp(prefix="bodo-test-workspaces-", dir="/tmp"))
+    os.chmod(workspaces, 0o711)
+    os.environ["BODO_JUPYTER_WORKSPACES"] = str(workspaces)
     os.environ["BODO_JUPYTER_DATA_DIR"] = str(home / "bodo-data")
     os.environ["JUPYTER_DATA_DIR"] = str(home / "jupyter-data")
     os.environ["JUPYTER_RUNTIME_DIR"] = str(home / "jupyter-runtime")
@@ -30,6 +39,8 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     os.environ.pop("BODO_JUPYTER_URL", None)
     os.environ.pop("BODO_JUPYTER_TOKEN", None)
     yield home
+    remove_org_users(workspaces)
+    shutil.rmtree(workspaces, ignore_errors=True)
     for k, v in saved.items():
         if v is None:
             os.environ.pop(k, None)
@@ -45,6 +56,15 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         stop_leaked(PLANES)
         raise AssertionError("cluster processes leaked by this test session:\n" + "\n".join(
             f"  plane {plane}: {', '.join(procs)}" for plane, procs in left.items())) from None
+
+
+@pytest.fixture
+def gate_dir() -> Path:
+    """A folder for files a test makes to let a job go on: one the organisations' OS users
+    can look into (pytest's own temporary folders are private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="gates-", dir=os.environ["BODO_JUPYTER_WORKSPACES"]))
+    os.chmod(path, 0o711)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -128,6 +128,12 @@ class GitServer:
         self.url = f"https://127.0.0.1:{self.port}"
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
+    def plane_config(self) -> str:
+        """Config lines for a control plane that fetches from this server: trust its CA,
+        and allow its host -- loopback, which the platform denies by default."""
+        return (f"c.SourceFetcher.git_ca_file = {str(self.cert)!r}\n"
+                "c.SourceFetcher.allowed_hosts = ['127.0.0.1']\n")
+
     def start(self) -> GitServer:
         self.thread.start()
         return self

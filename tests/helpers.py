@@ -304,3 +304,19 @@ def assert_no_cluster_processes(plane: str | None = None, timeout: float = 15.0)
     except AssertionError:
         left = cluster_processes(plane)
         raise AssertionError(f"cluster processes left behind: {left}") from None
+
+
+def org_users_under(folder: Path) -> list[str]:
+    """OS users the control plane made for organisations whose home is under ``folder``."""
+    import pwd
+
+    return [p.pw_name for p in pwd.getpwall()
+            if p.pw_dir.startswith(str(folder) + os.sep)]
+
+
+def remove_org_users(folder: Path) -> None:
+    """Remove the organisations' OS users a test session made (root only)."""
+    if os.geteuid() != 0:
+        return
+    for name in org_users_under(folder):
+        subprocess.run(["userdel", name], capture_output=True, check=False)

@@ -40,7 +40,7 @@ def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
 @pytest.fixture
 def plane(tmp_path, git) -> Iterator[Serve]:
     (tmp_path / "bodo_jupyter_config.py").write_text(
-        f"c.SourceFetcher.git_ca_file = {str(git.cert)!r}\n")
+        git.plane_config())
     s = Serve(tmp_path).start()
     _, out = s.http("POST", "/clusters", {"name": "c", "instance_type": "local.small",
                                                "instances": 2})
@@ -57,8 +57,8 @@ def job_body(git: GitServer, **kw) -> dict:
 
 
 @pytest.mark.mpi
-def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git, tmp_path):
-    gate = tmp_path / "open"  # the job runs until the test makes this file
+def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git, gate_dir):
+    gate = gate_dir / "open"  # the job runs until the test makes this file
     status, job = plane.http("POST", "/jobs", job_body(git, name="long",
                                                        command=f"gate.py {gate}"))
     assert status == 201

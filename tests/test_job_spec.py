@@ -250,8 +250,13 @@ def test_git_builders_keep_secrets_off_the_command_line(tmp_path):
     cmds = git_commands("https://h/o/r", tmp_path / "src", sha, config)
     assert "init" in cmds[0]
     assert any(sha in c for c in cmds) and cmds[-1][-1] == "FETCH_HEAD"
-    env = git_env({"PATH": "/bin", "GIT_DIR": "/x"}, "alice", "tok3n")
+    env = git_env({"PATH": "/bin", "GIT_DIR": "/x", "BODO_JUPYTER_SECRET_KEY": "k",
+                   "AWS_SECRET_ACCESS_KEY": "s", "HTTPS_PROXY": "http://proxy:3128"},
+                  "alice", "tok3n")
     assert env["BODO_GIT_PASSWORD"] == "tok3n" and "GIT_DIR" not in env
+    # The platform's secrets stay behind; the machine's proxy comes along.
+    assert "BODO_JUPYTER_SECRET_KEY" not in env and "AWS_SECRET_ACCESS_KEY" not in env
+    assert env["HTTPS_PROXY"] == "http://proxy:3128" and env["PATH"] == "/bin"
     assert env["GIT_TERMINAL_PROMPT"] == "0"
     assert not any("tok3n" in part for c in cmds for part in c)
 

@@ -66,7 +66,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer,
           aws: dict[str, str]) -> Iterator[Recorder]:
     data = tmp_path_factory.mktemp("jobs-plane")
     (data / "bodo_jupyter_config.py").write_text(
-        f"c.SourceFetcher.git_ca_file = {str(git.cert)!r}\n"
+        git.plane_config() +
         "c.JobScheduler.max_sleep = 0.2\n")
     s = Recorder(data, env=aws)
     s.answers = []
@@ -131,9 +131,18 @@ def test_s3_source_and_region_check(plane, aws, tmp_path):
                      CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     s3.put_object(Bucket="code-eu", Key="etl/hello.py", Body=HELLO.encode())
 
-    status, job = plane.http("POST", "/jobs", {
-        "name": "from-s3", "cluster": "shared", "command": "hello.py",
-        "path": "s3://code-us/etl", "env": {"GREETING": "s3"}})
+    # S3 sources are read with the organisation's keys: none set, none read -- the
+    # platform's own (in the control plane's environment) are never used for it.
+    body = {"name": "from-s3", "cluster": "shared", "command": "hello.py",
+            "path": "s3://code-us/etl", "env": {"GREETING": "s3"}}
+    status, err = plane.http("POST", "/jobs", body)
+    assert status == 400 and err["error"]["field"] == "path", err
+    assert "organisation's own AWS credentials" in err["error"]["message"]
+    status, account = plane.http("PUT", "/aws/credentials", {
+        "access_key_id": "AKIAORGKEY0000000001", "secret_access_key": "org-secret-key",
+        "account_id": "123456789012", "region": "us-east-1"})
+    assert status == 202 and account["ready"], account  # no AWS provider: no image to grant
+    status, job = plane.http("POST", "/jobs", body)
     assert status == 201, job
     run = run_of(plane, job)
     assert run["status"] == "FINISHED", run
@@ -158,8 +167,8 @@ def cluster_names(plane: Serve) -> dict[str, dict]:
     return {c["name"]: c for c in plane.http("GET", "/clusters")[1]["items"]}
 
 
-def test_dedicated_cluster_lives_as_long_as_the_run(plane, git, tmp_path):
-    gate = tmp_path / "open"
+def test_dedicated_cluster_lives_as_long_as_the_run(plane, git, gate_dir):
+    gate = gate_dir / "open"
     status, job = plane.http("POST", "/jobs", {
         "name": "own-cluster", "cluster": {"instance_type": "local.small", "instances": 2},
         "command": f"gate.py {gate}", "path": repo(git), "ref": "feature",
@@ -273,8 +282,8 @@ def test_failure_and_cancel_clean_up_dedicated_clusters(plane, git):
     assert "waiting" in logs_of(plane, "own-cancel")
 
 
-def test_busy_cluster_conflicts_and_queues(plane, git, tmp_path):
-    gate = tmp_path / "open"
+def test_busy_cluster_conflicts_and_queues(plane, git, gate_dir):
+    gate = gate_dir / "open"
     common = {"path": repo(git), "ref": "feature", "git_username": "alice",
               "git_password": TOKEN}
     status, holder = plane.http("POST", "/jobs", {"name": "holder", "cluster": "shared",
@@ -422,10 +431,10 @@ def test_python_client(plane, git):
     job.delete()
 
 
-def test_logs_stream_while_running(plane, git, tmp_path):
+def test_logs_stream_while_running(plane, git, gate_dir):
     """The log arrives while the run runs: the run cannot end before the test has read
     its first line, because it waits for a file the test makes only then."""
-    gate = tmp_path / "open"
+    gate = gate_dir / "open"
     p = Platform(plane.url, plane.token)
     job = p.jobs.create("streamer", command=f"gate.py {gate}", path=repo(git),
                         cluster="shared", ref="feature", git_username="alice",

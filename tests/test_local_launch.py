@@ -4,6 +4,7 @@ from pathlib import Path
 
 from bodo_jupyter.platform.providers.local_launch import (
     ClusterPaths,
+    OrgPaths,
     controller_argv,
     engine_argv,
     heartbeat_misses,
@@ -42,20 +43,22 @@ def test_controller_uses_threads_and_a_fast_heartbeat_with_the_same_grace():
     assert heartbeat_misses(3000, 1) == 3
 
 
-def test_env_handles_root_and_never_passes_the_api_token():
-    base = {"PATH": "/bin", "BODO_JUPYTER_TOKEN": "secret"}
-    env = mpi_env(base, as_root=True, cluster_name="demo", core_count=4, extra={"A": "1"})
+def test_env_handles_root():
+    env = mpi_env(as_root=True, cluster_name="demo", core_count=4, extra={"A": "1"})
     assert env["OMPI_ALLOW_RUN_AS_ROOT"] == "1" and env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] == "1"
-    assert "BODO_JUPYTER_TOKEN" not in env
     assert env["BODO_JUPYTER_CORE_COUNT"] == "4" and env["A"] == "1"
-    env = mpi_env(base, as_root=False, cluster_name="demo", core_count=4)
+    env = mpi_env(as_root=False, cluster_name="demo", core_count=4)
     assert "OMPI_ALLOW_RUN_AS_ROOT" not in env
 
 
 def test_paths():
-    p = ClusterPaths(Path("/d/c-1"))
-    assert p.client_file("c-1") == Path("/d/c-1/profile/security/ipcontroller-c-1-client.json")
+    p = ClusterPaths(Path("/d/c-1"), Path("/w/org/clusters/c-1/profile"))
+    assert p.client_file("c-1") == Path(
+        "/w/org/clusters/c-1/profile/security/ipcontroller-c-1-client.json")
     assert p.engines_log == Path("/d/c-1/logs/engines.log")
+    org = OrgPaths(Path("/w/org"))
+    assert org.profile("c-1") == p.profile_dir and org.job("r-1") == Path("/w/org/jobs/r-1")
+    assert org.tmp == Path("/w/org/home/tmp") and org.shared == Path("/w/org/shared")
 
 
 def test_engines_only_ever_see_a_whole_connection_file(tmp_path):

@@ -609,7 +609,7 @@ def jobs_plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer) -> Iter
     cluster named ``jobs``; S3 points at a closed port, so S3 sources fail fast."""
     data = tmp_path_factory.mktemp("jobs-plane")
     (data / "bodo_jupyter_config.py").write_text(
-        f"c.SourceFetcher.git_ca_file = {str(git.cert)!r}\n"
+        git.plane_config() +
         "c.JobScheduler.max_sleep = 0.2\n")
     s = Serve(data, env={"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}",
                          "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",

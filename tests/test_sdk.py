@@ -51,7 +51,7 @@ def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
 def plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer) -> Iterator[Serve]:
     data = tmp_path_factory.mktemp("sdk-plane")
     (data / "bodo_jupyter_config.py").write_text(
-        f"c.SourceFetcher.git_ca_file = {str(git.cert)!r}\n")
+        git.plane_config())
     s = Serve(data).start()
     try:
         yield s

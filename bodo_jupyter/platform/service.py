@@ -32,7 +32,6 @@ from .jobs.service import JobService
 from .jobs.sources import SourceFetcher
 from .models import Organization, User
 from .providers.aws.accounts import AwsAccounts
-from .providers.aws.provider import AWSProvider
 from .providers.base import ClusterProvider, provider_classes
 from .runtime import DataDirLock, default_data_dir, remove_info, write_info
 from .secrets import SecretBox
@@ -105,6 +104,9 @@ class ControlPlane(LoggingConfigurable):
                                  f"{', '.join(sorted(classes))}")
             self.providers[name] = classes[name](parent=self, data_dir=self.path / name,
                                                  plane_id=self.plane_id)
+        # The organisations' AWS keys (for the AWS provider and S3 job sources alike).
+        self.aws_accounts = AwsAccounts(store=self.store, secrets=self.secrets,
+                                        engine=self.engine)
         self.leases = Leases(self.store, self.engine)
         self.clusters = ClusterService(store=self.store, engine=self.engine,
                                        providers=self.providers,
@@ -114,9 +116,6 @@ class ControlPlane(LoggingConfigurable):
         self.engine.register(DeleteCluster(self.clusters))
         for p in self.providers.values():
             p.attach(self)
-        aws = self.providers.get("aws")
-        self.aws_accounts: AwsAccounts | None = (
-            aws.accounts if isinstance(aws, AWSProvider) else None)
 
         # Jobs: sources, logs, runs as tasks on the providers' job backends, schedules.
         backend_classes = job_backend_classes()
@@ -127,7 +126,8 @@ class ControlPlane(LoggingConfigurable):
         self.job_logs = JobLogs(parent=self, root=self.path / "job-logs")
         deps = JobDeps(store=self.store, engine=self.engine, clusters=self.clusters,
                        leases=self.leases, backends=self.job_backends, secrets=self.secrets,
-                       fetcher=self.fetcher, log_files=self.job_logs)
+                       fetcher=self.fetcher, log_files=self.job_logs,
+                       aws_accounts=self.aws_accounts)
         self.jobs = JobService(deps, clock=self.clock)
         self.engine.register(RunJob(deps, config=self))
         self.engine.on_finished.append(self.jobs.on_task_finished)
@@ -168,6 +168,7 @@ class ControlPlane(LoggingConfigurable):
         await asyncio.gather(*self._loops, return_exceptions=True)
         self._loops.clear()
         await self.engine.stop()
+        self.fetcher.close()
         for p in self.providers.values():
             await p.close()
         remove_info(self.path)

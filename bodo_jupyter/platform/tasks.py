@@ -128,6 +128,12 @@ class TaskContext:
         if not self.rolling_back and self.engine.cancel_requested(self.task_id):
             raise TaskCancelled("cancelled")
 
+    @property
+    def stopping(self) -> bool:
+        """The control plane is stopping: a cancel now means "resume later", so work that
+        outlives us (a running job) must be left running, not stopped."""
+        return self.engine.stopping
+
     # -- child tasks ------------------------------------------------------------
 
     async def follow(self, child_id: str, label: str) -> TaskStatus:
@@ -220,6 +226,10 @@ class TaskEngine(LoggingConfigurable):
 
     def register(self, handler: TaskHandler) -> None:
         self.handlers[handler.kind] = handler
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
 
     # -- creating -------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from bodo_jupyter.contract.models import (
 )
 
 from ...contract import SPEC_PATH
-from ..errors import NotFound
 from ..providers.aws.accounts import AwsAccounts
 from .base import API_PREFIX, APIMixin
 
@@ -169,11 +168,7 @@ class JobRunLogsAPI(APIMixin):
 
 class AwsCredentialsAPI(APIMixin):
     def _accounts(self) -> AwsAccounts:
-        accounts = self.plane.aws_accounts
-        if accounts is None:
-            raise NotFound("the aws provider is not enabled on this platform "
-                           "(ControlPlane.enabled_providers)")
-        return accounts
+        return self.plane.aws_accounts
 
     async def get(self) -> None:
         ident = self.identity()

@@ -282,6 +282,7 @@ class ClusterService:
         """A cluster made for one holder, held by it, listed as such, and deleted by it
         when it ends. Returns (cluster id, create task id)."""
         p = self.provider(provider)
+        await p.check_ready(identity)
         itype = await self.instance_type(identity, p, instance_type)
         cluster, task = self._insert(identity, name, p, itype, instances, efa,
                                      made_for=holder, made_for_info=info,

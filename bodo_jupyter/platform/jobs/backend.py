@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..providers.base import ClusterProvider, ClusterSpec
+from ..run_as import RunAs
 
 ENTRY_POINT_GROUP = "bodo_jupyter.job_backends"
 
@@ -28,7 +29,21 @@ class JobBackend(ABC):
 
     @abstractmethod
     def workspace(self, spec: ClusterSpec, run_id: str) -> Path:
-        """Folder, visible to every node of the cluster, where a run's source goes."""
+        """The run's folder, the organisation's, visible to every node of the cluster:
+        its source goes in ``src``."""
+
+    @abstractmethod
+    def run_dir(self, spec: ClusterSpec, run_id: str) -> Path:
+        """The platform's own folder for a run (its exit code), out of the job's reach."""
+
+    @abstractmethod
+    async def prepare(self, spec: ClusterSpec, run_id: str) -> RunAs | None:
+        """Make the run's folders; returns the OS user that fetches its source (None: the
+        control plane's own)."""
+
+    @abstractmethod
+    async def remove(self, spec: ClusterSpec, run_id: str) -> None:
+        """Remove the run's folders (after it ended); idempotent."""
 
     @abstractmethod
     def command(self, spec: ClusterSpec, args: list[str]) -> list[str]:
@@ -39,7 +54,9 @@ class JobBackend(ABC):
                     env: dict[str, str], log_path: Path, exit_path: Path,
                     run_id: str) -> dict[str, Any]:
         """Start the job under a supervisor; returns the handle ``wait`` needs later
-        (kept in the database, so it must be plain JSON)."""
+        (kept in the database, so it must be plain JSON). ``env`` holds the job's own
+        variables only: the backend builds the rest, never from the control plane's
+        environment."""
 
     @abstractmethod
     async def wait(self, handle: dict[str, Any], exit_path: Path,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..clusters.leases import Leases
 from ..clusters.service import ClusterService
+from ..providers.aws.accounts import AwsAccounts
 from ..secrets import SecretBox
 from ..store import Store
 from ..tasks import TaskEngine
@@ -30,6 +31,8 @@ class JobDeps:
     secrets: SecretBox
     fetcher: SourceFetcher
     log_files: JobLogs
+    #: Organisations' AWS credentials: S3 sources are read with them, never the platform's.
+    aws_accounts: AwsAccounts
 
 
 class UsesJobDeps:
@@ -44,3 +47,4 @@ class UsesJobDeps:
         self.secrets = deps.secrets
         self.fetcher = deps.fetcher
         self.log_files = deps.log_files
+        self.aws_accounts = deps.aws_accounts

@@ -10,7 +10,6 @@ retries repeat the whole run after a delay.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from ..models import (
     utcnow,
 )
 from ..providers.base import ClusterSpec
+from ..run_as import RunAs
 from ..tasks import Step, TaskContext, TaskHandler
 from .backend import JobBackend
 from .deps import JobDeps, UsesJobDeps
@@ -146,7 +146,8 @@ class RunJob(TaskHandler, UsesJobDeps):
             backend = self.backends[provider.name]
             workdir = backend.workspace(spec, run.id) / "src"
             if not following:
-                await self._fetch(ctx, run_id, job, workdir)
+                run_as = await backend.prepare(spec, run.id)
+                await self._fetch(ctx, run_id, job, workdir, spec, run_as)
             await self._execute(ctx, run_id, spec, backend, workdir, following)
         finally:
             if job.cluster_id:
@@ -248,7 +249,7 @@ class RunJob(TaskHandler, UsesJobDeps):
             spec, provider = self.clusters.load_spec(run.cluster_id)
             backend = self.backends.get(provider.name)
             if backend is not None:
-                await asyncio.to_thread(shutil.rmtree, backend.workspace(spec, run.id), True)
+                await backend.remove(spec, run.id)
         if not job.cluster_spec or run.cluster_id is None:
             return
         async with ctx.step(StepName.DELETE_CLUSTER):
@@ -271,7 +272,8 @@ class RunJob(TaskHandler, UsesJobDeps):
 
     # -- source ----------------------------------------------------------------------------
 
-    async def _fetch(self, ctx: TaskContext, run_id: str, job: Job, workdir: Path) -> None:
+    async def _fetch(self, ctx: TaskContext, run_id: str, job: Job, workdir: Path,
+                     spec: ClusterSpec, run_as: RunAs | None) -> None:
         run, job = self._load(run_id)
         fetcher = self.fetcher
         async with ctx.step(StepName.FETCH):
@@ -282,17 +284,22 @@ class RunJob(TaskHandler, UsesJobDeps):
                                 if job.git_password_enc else None)
                     ref = f" at {job.ref}" if job.ref else ""
                     ctx.progress(0.0, f"git clone {job.path}{ref}")
-                    got = await asyncio.to_thread(fetcher.fetch_git, job.path, job.ref, workdir,
-                                                  job.git_username, password)
+                    got = await fetcher.fetch_git(job.path, job.ref, workdir, job.git_username,
+                                                  password, run_as,
+                                                  waiting=lambda m: ctx.progress(0.0, m))
                     del password
                     msg = f"fetched {job.path}{ref} at commit {got.revision} ({got.files} files)"
                 else:
-                    spec, provider = self.clusters.load_spec(run.cluster_id or "")
+                    _, provider = self.clusters.load_spec(spec.id)
                     bucket, _, prefix = job.path[len("s3://"):].partition("/")
-                    got = await asyncio.to_thread(fetcher.fetch_s3, bucket, prefix, workdir,
-                                                  provider.region(spec))
+                    creds = self.aws_accounts.source_credentials(job.org_id, field=None)
+                    got = await fetcher.fetch_s3(bucket, prefix, workdir, provider.region(spec),
+                                                 creds, run_as,
+                                                 waiting=lambda m: ctx.progress(0.0, m))
                     msg = f"fetched {got.files} files from {job.path}"
-            except SourceFetchFailed as e:
+            except PlatformError as e:
+                if not isinstance(e, SourceFetchFailed):
+                    raise RunFailed(f"source fetch failed: {e.message}", False) from None
                 retryable = e.message.startswith(("cannot reach", "git took longer"))
                 raise RunFailed(f"source fetch failed: {e.message}", retryable) from None
             self._log(run, msg)
@@ -317,7 +324,7 @@ class RunJob(TaskHandler, UsesJobDeps):
                 ctx.info("the job kept running while the control plane restarted; "
                          "following it again")
             else:
-                exit_path = workdir.parent / f"exit-{run.attempts}.json"
+                exit_path = backend.run_dir(spec, run.id) / f"exit-{run.attempts}.json"
                 exit_path.unlink(missing_ok=True)
                 handle = await backend.start(
                     spec, list(job.argv), cwd=workdir, env=dict(job.env), log_path=log_path,
@@ -330,6 +337,10 @@ class RunJob(TaskHandler, UsesJobDeps):
             try:
                 code = await self._wait_exit(backend, handle, exit_path, job.timeout_s, started)
             except asyncio.CancelledError:
+                if ctx.stopping:
+                    # The control plane stops (SIGTERM, SIGINT, a restart): the job runs on
+                    # under its supervisor, and the resumed task follows it.
+                    raise
                 await backend.stop(handle)
                 self._log(run, "cancelled by user: job stopped")
                 raise

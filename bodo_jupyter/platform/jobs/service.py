@@ -22,6 +22,7 @@ from ..validation import check_int
 from ..views import apply_cursor, job_view, page, run_view
 from .backend import JobBackend
 from .deps import JobDeps, UsesJobDeps
+from .sources import SourceFetchFailed
 from .spec import JobSpec, next_cron_time, parse_job
 
 ACTIVE_RUN = (JobRunStatus.NEW, JobRunStatus.INPROGRESS)
@@ -130,6 +131,7 @@ class JobService(UsesJobDeps):
         assert new is not None
         p = self.clusters.provider(new.provider, field="cluster.provider")
         self.backend(p.name, "cluster.provider")
+        await p.check_ready(identity)
         itype = await self.clusters.instance_type(identity, p, new.instance_type,
                                                   field="cluster.instance_type")
         self.clusters.check_instances(p, new.instances, field="cluster.instances")
@@ -138,6 +140,25 @@ class JobService(UsesJobDeps):
         return None, {"provider": p.name, "instance_type": itype.name,
                       "instances": new.instances, "efa": new.efa,
                       "cores_per_instance": itype.cores}, region
+
+    async def _check_source(self, identity: Identity, spec: JobSpec, region: str | None, *,
+                            new_cluster: bool) -> None:
+        """The source's host is one the admin allows; an S3 bucket is readable with the
+        organisation's own credentials and in the cluster's region. Refused here, at
+        creation, with the field named -- not at the first run."""
+        try:
+            if spec.source.type == "git":
+                self.fetcher.check_url(spec.source.path)
+                return
+            creds = self.aws_accounts.source_credentials(identity.org_id)
+            bucket_region = await self.fetcher.bucket_region(spec.source.bucket or "", creds)
+        except SourceFetchFailed as e:
+            raise BadRequest(e.message, field="path") from None
+        if region and bucket_region != region:
+            where = "the new cluster" if new_cluster else "the cluster"
+            raise BadRequest(f"S3 bucket {spec.source.bucket!r} is in {bucket_region} but "
+                             f"{where} is in {region}: the bucket must be in the cluster's "
+                             "region", field="path")
 
     async def create(self, identity: Identity, req: CreateJobRequest) -> dict[str, Any]:
         now = self.clock.now()
@@ -149,14 +170,7 @@ class JobService(UsesJobDeps):
                 raise Conflict(f"a job named {spec.name!r} already exists; choose another name "
                                "or delete it", field="name")
         cluster_id, cluster_spec, region = await self._check_cluster(identity, spec)
-        if spec.source.type == "s3" and region:
-            bucket_region = await asyncio.to_thread(self.fetcher.bucket_region,
-                                                    spec.source.bucket or "")
-            if bucket_region != region:
-                where = "the new cluster" if cluster_spec else "the cluster"
-                raise BadRequest(f"S3 bucket {spec.source.bucket!r} is in {bucket_region} but "
-                                 f"{where} is in {region}: the bucket must be in the cluster's "
-                                 "region", field="path")
+        await self._check_source(identity, spec, region, new_cluster=cluster_spec is not None)
         job = Job(
             org_id=identity.org_id, name=spec.name, created_by=identity.user_id,
             cluster_id=cluster_id, cluster_spec=cluster_spec,

@@ -1,6 +1,7 @@
 """Runs a job's ``mpiexec`` and keeps its output whole, rank by rank.
 
-``python -m bodo_jupyter.platform.jobs.supervise --log L --exit E -- mpiexec ...``
+``python -I -m bodo_jupyter.platform.jobs.supervise --log L --exit E --cwd W
+--env-file F [--uid U --gid G] -- mpiexec ...``
 
 The supervisor, not the control plane, owns the job's process: it writes
 every line of every rank to the log as it comes (``[rank 3] ...``,
@@ -8,6 +9,12 @@ every line of every rank to the log as it comes (``[rank 3] ...``,
 them to the ranks), and finally writes the exit code to E. So a job keeps
 running, logging and finishing properly while the control plane restarts, and
 the control plane learns the outcome from E when it comes back.
+
+It is platform code, kept apart from the job: it runs isolated (``-I``, in a
+folder of its own, so nothing in the job's source is imported), as the control
+plane's user, with an environment of its own; the job runs in W with exactly
+the environment in F (read, then removed), as uid U when given -- so the job
+can neither change what the supervisor records nor signal it.
 """
 
 from __future__ import annotations
@@ -82,18 +89,29 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--log", required=True)
     ap.add_argument("--exit", required=True, dest="exit_file")
+    ap.add_argument("--cwd", required=True, help="the job's working folder")
+    ap.add_argument("--env-file", required=True, help="the job's environment (JSON)")
+    ap.add_argument("--uid", type=int, default=None, help="run the job as this user")
+    ap.add_argument("--gid", type=int, default=None)
     ap.add_argument("command", nargs=argparse.REMAINDER)
     args = ap.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         ap.error("no command given")
+    with open(args.env_file, encoding="utf-8") as f:
+        env = json.load(f)
+    os.unlink(args.env_file)
+    as_user: dict = {}
+    if args.uid is not None:
+        as_user = {"user": args.uid, "group": args.gid if args.gid is not None else args.uid,
+                   "extra_groups": [], "umask": 0o077}
     log = LogWriter(args.log)
     started = time.time()
     log.write([f"[platform] $ {' '.join(command)}"])
     try:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  stdin=subprocess.DEVNULL, text=True, errors="replace",
-                                 bufsize=1)
+                                 bufsize=1, cwd=args.cwd, env=env, **as_user)
     except OSError as e:
         log.write([f"[platform] cannot start {command[0]}: {e}"])
         log.close()

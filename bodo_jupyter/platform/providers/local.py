@@ -19,17 +19,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Dict, Float, Integer, List, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 
 from bodo_jupyter.contract.models import StepName
 
-from ..errors import ProvisionError
+from ..errors import Forbidden, ProvisionError
 from ..files import write_private
 from ..identity import Identity
 from ..progress import Step, TaskOps
+from ..run_as import RunAs, own_dir
+from ..user_env import DEFAULT_KEEP, user_env
 from . import processes
 from .base import ClusterProvider, ClusterSpec, InstanceType
-from .local_launch import ClusterPaths, controller_argv, engine_argv, mpi_env
+from .local_launch import ClusterPaths, OrgPaths, controller_argv, engine_argv, mpi_env
+from .os_users import OrgUsers
 from .processes import ProcessRecord
 
 TAG_CLUSTER = "BODO_JUPYTER_CLUSTER_ID"
@@ -43,16 +46,29 @@ DEFAULT_INSTANCE_TYPES: dict[str, dict[str, Any]] = {
 }
 
 
-def publish_when_complete(source: Path, target: Path) -> bool:
+def publish_when_complete(source: Path, target: Path,
+                          owner: tuple[int, int] | None = None) -> bool:
     """Copy the controller's engine file for the engines, once it is whole JSON, in one
-    rename (readers never see half a file). True once done."""
+    rename (readers never see half a file), owned by the engines' user. True once done."""
     try:
         text = source.read_text()
         json.loads(text)
     except (FileNotFoundError, ValueError):
         return False
-    write_private(target, text)
+    write_private(target, text, owner)
     return True
+
+
+def unreachable_ancestor(path: Path) -> Path | None:
+    """The first folder on the way to ``path`` that other OS users cannot pass through
+    (no ``o+x``), or None when every one lets them."""
+    for folder in [*reversed(path.parents), path]:
+        try:
+            if not os.stat(folder).st_mode & 0o001:
+                return folder
+        except FileNotFoundError:
+            return None  # made later, by us, with the right mode
+    return None
 
 
 class LocalProvider(ClusterProvider):
@@ -112,9 +128,44 @@ class LocalProvider(ClusterProvider):
     stop_timeout = Float(10.0, config=True, help="Seconds processes get to exit before SIGKILL.")
     engine_cwd = Unicode(
         "", config=True,
-        help="Working directory of the engines (default: the control plane's).",
+        help="Working directory of the engines (default: the organisation's shared folder "
+        "with os-users isolation, else the control plane's).",
     )
-    extra_env = Dict(Unicode(), config=True, help="Extra environment for engines.")
+    extra_env = Dict(Unicode(), config=True,
+                     help="Variables the platform sets for engines and jobs (after env_keep).")
+    env_keep = List(
+        Unicode(), list(DEFAULT_KEEP), config=True,
+        help="""Variables of the control plane's environment that engines, jobs and Git
+        fetches inherit (shell patterns such as LC_*). Nothing else passes; names that
+        look like secrets (*TOKEN*, *SECRET*, AWS_*, BODO_JUPYTER_*, ...) never do,
+        whatever this says.""",
+    )
+    isolation = Enum(
+        ["auto", "os-users", "none"], "auto", config=True,
+        help="""Whose OS user runs an organisation's engines, jobs and Git fetches.
+        'os-users': each organisation gets an OS user of its own (made on demand; the
+        control plane must run as root), so organisations cannot read each other's
+        files or processes, nor the control plane's. 'none': the control plane's own
+        user; then the provider serves a single organisation and refuses others.
+        'auto': os-users when running as root, else none.""",
+    )
+    workspace_root = Unicode(
+        config=True,
+        help="""Folder of the organisations' folders (each 0700, owned by the
+        organisation's OS user: the ipyparallel profiles, job sources, a shared
+        folder and a home). Other OS users must be able to pass through every folder
+        above it. Default: $BODO_JUPYTER_WORKSPACES/<plane id> if set; with os-users,
+        /var/lib/bodo-jupyter/<plane id>; else <data dir>/local/orgs.""",
+    )
+
+    @default("workspace_root")
+    def _default_workspace_root(self) -> str:
+        env = os.environ.get("BODO_JUPYTER_WORKSPACES")
+        if env:
+            return str(Path(env) / self.plane_id)
+        if self.isolated:
+            return f"/var/lib/bodo-jupyter/{self.plane_id}"
+        return str(self.data_dir / "orgs")
     mca = Dict(
         {"btl": "self,sm", "pml": "ob1"}, config=True,
         help="""OpenMPI MCA parameters for local clusters (set as OMPI_MCA_* for the
@@ -123,6 +174,13 @@ class LocalProvider(ClusterProvider):
         network and fabric components first, which makes MPI_Init about 1 s slower
         on every start.""",
     )
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self._org_users: OrgUsers | None = None
+        self._org_locks: dict[str, asyncio.Lock] = {}
+        self._org_ready: set[str] = set()  # organisations whose folder and user are checked
+        self._usable: set[tuple[int, str, str]] = set()
 
     # -- shapes ---------------------------------------------------------------
 
@@ -157,19 +215,142 @@ class LocalProvider(ClusterProvider):
             Step(StepName.CLEANUP, "Removing the cluster's files"),
         ]
 
+    # -- who runs the organisation's work ---------------------------------------------
+
+    @property
+    def isolated(self) -> bool:
+        """Whether each organisation's processes run as an OS user of its own."""
+        if self.isolation == "auto":
+            return os.geteuid() == 0
+        return self.isolation == "os-users"
+
+    @property
+    def org_users(self) -> OrgUsers:
+        if self._org_users is None:
+            self._org_users = OrgUsers(parent=self)
+        return self._org_users
+
+    def org_paths(self, org_id: str) -> OrgPaths:
+        name = self.org_users.name_for(org_id) if self.isolated else org_id
+        return OrgPaths(Path(self.workspace_root) / name)
+
+    async def run_as(self, org_id: str) -> RunAs | None:
+        """The OS user of the organisation (None: the control plane's own), with its
+        folder ready: made on first use, checked once per process."""
+        if not self.isolated:
+            await asyncio.to_thread(self._org_folders, org_id, None)
+            return None
+        if os.geteuid() != 0:
+            raise ProvisionError("LocalProvider.isolation is 'os-users' but the control "
+                                 "plane does not run as root")
+        lock = self._org_locks.setdefault(org_id, asyncio.Lock())
+        async with lock:
+            home = self.org_paths(org_id).home
+            user = await asyncio.to_thread(self.org_users.ensure, org_id, home)
+            if org_id not in self._org_ready:
+                await asyncio.to_thread(self._org_folders, org_id, user)
+                await self._check_usable(user)
+                self._org_ready.add(org_id)
+            return user
+
+    def _org_folders(self, org_id: str, user: RunAs | None) -> OrgPaths:
+        root = Path(self.workspace_root)
+        if user is not None:
+            blocked = unreachable_ancestor(root)
+            if blocked is not None:
+                raise ProvisionError(
+                    f"organisations' OS users cannot reach {root}: {blocked} lets no other "
+                    "user through (mode o-x); set LocalProvider.workspace_root to a folder "
+                    "under a path others can traverse")
+            root.mkdir(parents=True, exist_ok=True)
+            os.chmod(root, 0o711)  # pass through to one's own folder; no listing
+        paths = self.org_paths(org_id)
+        for folder in (paths.root, paths.home, paths.tmp, paths.shared):
+            own_dir(folder, user)
+        return paths
+
+    async def _check_usable(self, user: RunAs) -> None:
+        """The organisation's user must be able to run our Python and mpiexec: an
+        environment under a private folder (a pyenv in /root) cannot be."""
+        key = (user.uid, self.python, self.mpiexec)
+        if key in self._usable:
+            return
+        env = user_env(os.environ, keep=self.env_keep, platform=user.env())
+        probe = [self.python, "-c", "import ipyparallel, mpi4py, shutil, sys; "
+                 "sys.exit(0 if shutil.which(sys.argv[1]) else 3)", self.mpiexec]
+
+        def run() -> tuple[int, str]:
+            import subprocess
+
+            try:
+                proc = subprocess.run(probe, env=env, cwd=str(user.home), capture_output=True,
+                                      text=True, timeout=60, stdin=subprocess.DEVNULL,
+                                      **user.popen_kwargs())
+            except OSError as e:
+                return 126, str(e)
+            return proc.returncode, (proc.stderr or proc.stdout).strip()
+
+        code, out = await asyncio.to_thread(run)
+        if code != 0:
+            what = f"{self.mpiexec}" if code == 3 else f"{self.python}"
+            tail = out.splitlines()[-1] if out else f"exit code {code}"
+            raise ProvisionError(
+                f"the organisation's OS user {user.name} cannot run {what}: {tail}. Install "
+                "bodo-jupyter into an environment every user can read (not under a private "
+                "folder such as /root), or set LocalProvider.python and LocalProvider.mpiexec")
+        self._usable.add(key)
+
+    async def check_ready(self, identity: Identity) -> None:
+        """Without OS users, one organisation's code could read another's: serve one."""
+        if self.isolated:
+            return
+        owner = await asyncio.to_thread(self._claim, identity.org_id)
+        if owner != identity.org_id:
+            raise Forbidden(
+                "the local provider serves a single organisation on this control plane: it "
+                "runs every organisation's code as the same OS user (the control plane does "
+                "not run as root), so another organisation's code could read yours. Run the "
+                "control plane as root to give each organisation an OS user of its own "
+                "(LocalProvider.isolation), or use another provider",
+                field="provider", code="single_organization")
+
+    def _claim(self, org_id: str) -> str:
+        """The organisation this provider serves: the first that asks (in one file,
+        written once with O_EXCL, so two first requests cannot both win)."""
+        path = self.data_dir / "organization"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return path.read_text().strip() or org_id
+        with os.fdopen(fd, "w") as f:
+            f.write(org_id)
+        return org_id
+
     # -- paths and environment -------------------------------------------------
 
     def paths(self, spec: ClusterSpec) -> ClusterPaths:
-        return ClusterPaths(self.data_dir / "clusters" / spec.id)
+        return ClusterPaths(self.data_dir / "clusters" / spec.id,
+                            self.org_paths(spec.org_id).profile(spec.id))
 
-    def cluster_env(self, spec: ClusterSpec) -> dict[str, str]:
-        """The environment of the cluster's processes (controller, engines, jobs)."""
-        return mpi_env(
-            os.environ, as_root=os.geteuid() == 0, cluster_name=spec.name,
+    def _legacy_profile(self, spec: ClusterSpec) -> Path:
+        """Where clusters made before organisations had folders keep their profile."""
+        return self.data_dir / "clusters" / spec.id / "profile"
+
+    def cluster_env(self, spec: ClusterSpec, run_as: RunAs | None) -> dict[str, str]:
+        """The environment of the cluster's processes (controller, engines, jobs): the
+        allow-listed part of ours, then what the platform sets -- never a secret."""
+        paths = self.org_paths(spec.org_id)
+        platform = mpi_env(
+            as_root=os.geteuid() == 0 and run_as is None, cluster_name=spec.name,
             core_count=spec.core_count,
             extra={**{f"OMPI_MCA_{k}": str(v) for k, v in self.mca.items()},
+                   **(run_as.env() if run_as is not None else {}),
+                   "IPYTHONDIR": str(paths.home / ".ipython"),
+                   "BODO_JUPYTER_SHARED_DIR": str(paths.shared),
                    **self.extra_env, TAG_CLUSTER: spec.id, TAG_PLANE: self.plane_id},
         )
+        return user_env(os.environ, keep=self.env_keep, platform=platform)
 
     # -- provision ---------------------------------------------------------------
 
@@ -186,9 +367,13 @@ class LocalProvider(ClusterProvider):
                 stale += await self._stop_tagged(spec.id)
             if stale:
                 ops.info(f"Stopped {stale} process group(s) left by an interrupted attempt")
-            await asyncio.to_thread(self._fresh_dirs, paths)
-        env = self.cluster_env(spec)
-        cwd = self.engine_cwd or os.getcwd()
+            run_as = await self.run_as(spec.org_id)
+            if run_as is not None:
+                ops.info(f"the organisation's processes run as OS user {run_as.name}")
+            await asyncio.to_thread(self._fresh_dirs, paths, run_as)
+        env = self.cluster_env(spec, run_as)
+        cwd = self.engine_cwd or (str(self.org_paths(spec.org_id).shared) if run_as is not None
+                                  else os.getcwd())
         async with ops.step(StepName.LAUNCH):
             ctl_argv = controller_argv(
                 python=self.python, profile_dir=paths.profile_dir, ipp_cluster_id=spec.id,
@@ -209,14 +394,16 @@ class LocalProvider(ClusterProvider):
                 )
             # Controller and engines start together: engines wait for the
             # controller's connection file rather than for the controller.
-            ctl = processes.spawn(ctl_argv, env=env, cwd=cwd, log_path=paths.controller_log)
+            ctl = processes.spawn(ctl_argv, env=env, cwd=cwd, log_path=paths.controller_log,
+                                  run_as=run_as)
             ops.record_resource(self.name, "process", f"controller:{ctl.pid}",
                                 {"role": "controller", **ctl.to_dict()})
-            eng = processes.spawn(eng_argv, env=env, cwd=cwd, log_path=paths.engines_log)
+            eng = processes.spawn(eng_argv, env=env, cwd=cwd, log_path=paths.engines_log,
+                                  run_as=run_as)
             ops.record_resource(self.name, "process", f"engines:{eng.pid}",
                                 {"role": "engines", "ranks": n, **eng.to_dict()})
         async with ops.step(StepName.REGISTER):
-            client = await self._wait_for_engines(spec, paths, ctl, eng, ops)
+            client = await self._wait_for_engines(spec, paths, ctl, eng, ops, run_as)
         try:
             async with ops.step(StepName.VERIFY):
                 await asyncio.to_thread(self._verify_ranks, client, n)
@@ -229,12 +416,15 @@ class LocalProvider(ClusterProvider):
             "engines_log": str(paths.engines_log),
         }
 
-    @staticmethod
-    def _fresh_dirs(paths: ClusterPaths) -> None:
+    def _fresh_dirs(self, paths: ClusterPaths, run_as: RunAs | None) -> None:
+        """The platform's folder (logs) and the organisation's (the profile), both private."""
+        own_dir(self.data_dir, None)
         shutil.rmtree(paths.profile_dir, ignore_errors=True)
-        paths.logs.mkdir(parents=True, exist_ok=True)
-        (paths.profile_dir / "security").mkdir(parents=True, exist_ok=True)
+        own_dir(paths.logs, None)
         os.chmod(paths.root, 0o700)
+        for folder in (paths.profile_dir.parent.parent, paths.profile_dir.parent,
+                       paths.profile_dir, paths.profile_dir / "security"):
+            own_dir(folder, run_as)
 
     def _died(self, what: str, rec: ProcessRecord) -> ProvisionError:
         code = processes.exit_code(rec)
@@ -247,7 +437,7 @@ class LocalProvider(ClusterProvider):
 
     async def _wait_for_engines(self, spec: ClusterSpec, paths: ClusterPaths,
                                 ctl: ProcessRecord, eng: ProcessRecord,
-                                ops: TaskOps) -> Any:
+                                ops: TaskOps, run_as: RunAs | None) -> Any:
         import ipyparallel as ipp
 
         n = spec.core_count
@@ -261,7 +451,8 @@ class LocalProvider(ClusterProvider):
                 if not published:
                     published = await asyncio.to_thread(
                         publish_when_complete, paths.engine_file(spec.id),
-                        paths.published_engine_file)
+                        paths.published_engine_file,
+                        (run_as.uid, run_as.gid) if run_as is not None else None)
                 if not processes.leader_alive(eng):
                     raise self._died(f"mpiexec -n {n}", eng)
                 if not processes.leader_alive(ctl):
@@ -352,7 +543,8 @@ class LocalProvider(ClusterProvider):
         async with ops.step(StepName.CLEANUP):
             # The profile holds the cluster's connection key: it always goes.
             # Logs stay after a failed create so that the user can read why.
-            await asyncio.to_thread(shutil.rmtree, paths.profile_dir, True)
+            await asyncio.to_thread(shutil.rmtree, paths.profile_dir.parent, True)
+            await asyncio.to_thread(shutil.rmtree, self._legacy_profile(spec), True)
             if not keep_logs:
                 await asyncio.to_thread(shutil.rmtree, paths.root, True)
 
@@ -376,13 +568,13 @@ class LocalProvider(ClusterProvider):
 
     async def connection_info(self, spec: ClusterSpec) -> dict[str, Any]:
         path = self.paths(spec).client_file(spec.id)
-        try:
-            text = await asyncio.to_thread(path.read_text)
-        except FileNotFoundError:
-            raise ProvisionError(
-                f"The connection file of cluster {spec.name} is gone; delete and recreate it"
-            ) from None
-        return json.loads(text)
+        for candidate in (path, self._legacy_profile(spec) / "security" / path.name):
+            try:
+                return json.loads(await asyncio.to_thread(candidate.read_text))
+            except FileNotFoundError:
+                continue
+        raise ProvisionError(
+            f"The connection file of cluster {spec.name} is gone; delete and recreate it")
 
     async def check(self, spec: ClusterSpec) -> str | None:
         roles = {r.data.get("role"): r for r in spec.resources if r.kind == "process"}

@@ -6,23 +6,59 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 from ..errors import ProvisionError
+from ..files import write_private
 from ..jobs.backend import JobBackend
+from ..run_as import RunAs, own_dir
+from ..user_env import user_env
 from . import processes
 from .base import ClusterSpec
 from .local import TAG_CLUSTER, TAG_PLANE, LocalProvider
 from .local_launch import mpiexec_argv
 from .processes import ProcessRecord
 
+SUPERVISOR = "bodo_jupyter.platform.jobs.supervise"
+
+
+def supervisor_argv(*, python: str, log: Path, exit_file: Path, cwd: Path, env_file: Path,
+                    run_as: RunAs | None, command: list[str]) -> list[str]:
+    """The supervisor runs isolated from the job's files: ``-I`` (no PYTHONPATH, no user
+    site, not the current folder on sys.path) and a folder of its own as its cwd, so a
+    job's ``argparse.py`` is never the supervisor's."""
+    argv = [python, "-I", "-m", SUPERVISOR, "--log", str(log), "--exit", str(exit_file),
+            "--cwd", str(cwd), "--env-file", str(env_file)]
+    if run_as is not None:
+        argv += ["--uid", str(run_as.uid), "--gid", str(run_as.gid)]
+    return [*argv, "--", *command]
+
 
 class LocalJobs(JobBackend):
     provider: LocalProvider
 
     def workspace(self, spec: ClusterSpec, run_id: str) -> Path:
-        return self.provider.data_dir / "jobs" / run_id
+        return self.provider.org_paths(spec.org_id).job(run_id)
+
+    def run_dir(self, spec: ClusterSpec, run_id: str) -> Path:
+        return self.provider.data_dir / "runs" / run_id
+
+    async def prepare(self, spec: ClusterSpec, run_id: str) -> RunAs | None:
+        run_as = await self.provider.run_as(spec.org_id)
+
+        def folders() -> None:
+            own_dir(self.run_dir(spec, run_id), None)
+            own_dir(self.workspace(spec, run_id), run_as)
+
+        await asyncio.to_thread(folders)
+        return run_as
+
+    async def remove(self, spec: ClusterSpec, run_id: str) -> None:
+        for folder in (self.workspace(spec, run_id), self.run_dir(spec, run_id)):
+            await asyncio.to_thread(shutil.rmtree, folder, True)
 
     def command(self, spec: ClusterSpec, args: list[str]) -> list[str]:
         p = self.provider
@@ -37,14 +73,20 @@ class LocalJobs(JobBackend):
                     env: dict[str, str], log_path: Path, exit_path: Path,
                     run_id: str) -> dict[str, Any]:
         p = self.provider
-        argv = [p.python, "-m", "bodo_jupyter.platform.jobs.supervise",
-                "--log", str(log_path), "--exit", str(exit_path), "--",
-                *self.command(spec, args)]
-        full_env = p.cluster_env(spec)
-        full_env.update(env)
-        full_env.update({"PYTHONUNBUFFERED": "1", "BODO_JUPYTER_JOB_RUN": run_id,
-                         TAG_CLUSTER: spec.id, TAG_PLANE: p.plane_id})
-        rec = await asyncio.to_thread(processes.spawn, argv, env=full_env, cwd=cwd,
+        run_as = await p.run_as(spec.org_id)
+        run_dir = exit_path.parent
+        tags = {TAG_CLUSTER: spec.id, TAG_PLANE: p.plane_id, "BODO_JUPYTER_JOB_RUN": run_id}
+        # The job's environment: the cluster's (allow-listed, no secret), then its own.
+        job_env = {**p.cluster_env(spec, run_as), "PYTHONUNBUFFERED": "1", **tags, **env}
+        env_file = run_dir / f"{exit_path.stem}.env.json"
+        await asyncio.to_thread(write_private, env_file, json.dumps(job_env))
+        argv = supervisor_argv(python=p.python, log=log_path, exit_file=exit_path, cwd=cwd,
+                               env_file=env_file, run_as=run_as,
+                               command=self.command(spec, args))
+        # The supervisor is the platform's: it runs as the control plane's user with
+        # nothing of the job's environment (which could name LD_PRELOAD=...).
+        own = user_env(os.environ, keep=p.env_keep, platform={"PYTHONUNBUFFERED": "1", **tags})
+        rec = await asyncio.to_thread(processes.spawn, argv, env=own, cwd=run_dir,
                                       log_path=exit_path.with_suffix(".supervisor.log"))
         return rec.to_dict()
 

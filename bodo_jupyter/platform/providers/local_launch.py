@@ -26,11 +26,16 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class ClusterPaths:
-    root: Path
+    """Where a local cluster's files are.
 
-    @property
-    def profile_dir(self) -> Path:
-        return self.root / "profile"
+    ``root`` is the control plane's own (0700, its user): the processes' logs.
+    ``profile_dir`` is the organisation's (0700, the organisation's OS user when
+    there is one): the ipyparallel profile the controller writes and the engines
+    read, with the connection files and their key.
+    """
+
+    root: Path
+    profile_dir: Path
 
     @property
     def logs(self) -> Path:
@@ -56,6 +61,34 @@ class ClusterPaths:
         in one rename, because the controller writes its own file in pieces and an
         engine started at the same time could read it half-written."""
         return self.profile_dir / "security" / "engines-connection.json"
+
+
+@dataclass(frozen=True)
+class OrgPaths:
+    """An organisation's folder on this machine (its OS user's, when it has one)."""
+
+    root: Path
+
+    @property
+    def home(self) -> Path:
+        """HOME of the organisation's processes (IPython, pip and git write there)."""
+        return self.root / "home"
+
+    @property
+    def tmp(self) -> Path:
+        return self.home / "tmp"
+
+    @property
+    def shared(self) -> Path:
+        """The folder every rank of the organisation's clusters sees: engines start in it."""
+        return self.root / "shared"
+
+    def profile(self, cluster_id: str) -> Path:
+        return self.root / "clusters" / cluster_id / "profile"
+
+    def job(self, run_id: str) -> Path:
+        """A run's workspace: its fetched source is in ``src``."""
+        return self.root / "jobs" / run_id
 
 
 def heartbeat_misses(period_ms: int, grace_s: float) -> int:
@@ -117,15 +150,15 @@ def engine_argv(*, mpiexec: str, ranks: int, python: str, profile_dir: os.PathLi
     ]
 
 
-def mpi_env(base: Mapping[str, str], *, as_root: bool, cluster_name: str, core_count: int,
+def mpi_env(*, as_root: bool, cluster_name: str, core_count: int,
             extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Environment for controller and engines."""
-    env = dict(base)
-    env["PYTHONUNBUFFERED"] = "1"
-    env["BODO_JUPYTER_CLUSTER"] = cluster_name
-    env["BODO_JUPYTER_CORE_COUNT"] = str(core_count)
-    # The client of the control plane must not leak into cluster processes.
-    env.pop("BODO_JUPYTER_TOKEN", None)
+    """What the platform sets for a cluster's processes (on top of the allow-listed
+    environment of :func:`bodo_jupyter.platform.user_env.user_env`)."""
+    env = {
+        "PYTHONUNBUFFERED": "1",
+        "BODO_JUPYTER_CLUSTER": cluster_name,
+        "BODO_JUPYTER_CORE_COUNT": str(core_count),
+    }
     if as_root:
         # OpenMPI refuses to run as root unless told twice.
         env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"

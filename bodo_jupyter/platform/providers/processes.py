@@ -22,6 +22,8 @@ from typing import Any
 
 import psutil
 
+from ..run_as import RunAs
+
 # Children started by this process, kept so that they are reaped (no zombies)
 # and so that their exit codes can be reported.
 _children: dict[int, subprocess.Popen[bytes]] = {}
@@ -45,13 +47,20 @@ class ProcessRecord:
 
 
 def spawn(argv: Sequence[str], *, env: Mapping[str, str], cwd: str | os.PathLike[str],
-          log_path: str | os.PathLike[str]) -> ProcessRecord:
-    """Start ``argv`` as the leader of a new session, output appended to ``log_path``."""
+          log_path: str | os.PathLike[str], run_as: RunAs | None = None) -> ProcessRecord:
+    """Start ``argv`` as the leader of a new session, output appended to ``log_path``.
+
+    With ``run_as`` the process runs as that OS user (the control plane must be
+    root); the log is opened here, by the control plane, so it stays the
+    platform's file (0600) whoever writes into it.
+    """
     Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "ab") as log:
         proc = subprocess.Popen(
             list(argv), env=dict(env), cwd=os.fspath(cwd), stdin=subprocess.DEVNULL,
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+            **(run_as.popen_kwargs() if run_as is not None else {}),
         )
     _children[proc.pid] = proc
     try:

@@ -66,7 +66,7 @@ def account_view(a: AwsAccount) -> dict[str, Any]:
 
 
 def check_keys(key: str, secret: str, account: str, region: str,
-               audit: Audit | None = None) -> str:
+               audit: Audit | None = None, probes: bool = True) -> str:
     """Blocking: who these keys are, and that they may do what the platform needs."""
     session = boto3.session.Session(aws_access_key_id=key, aws_secret_access_key=secret,
                                     region_name=region)
@@ -96,7 +96,7 @@ def check_keys(key: str, secret: str, account: str, region: str,
         raise BadRequest(f"these keys belong to AWS account {ident['Account']}, not {account}",
                          field="account_id")
     missing = []
-    for service, op, kw, action in PROBES:
+    for service, op, kw, action in PROBES if probes else ():
         try:
             getattr(_client(service), op)(**kw)
         except ClientError as e:
@@ -115,8 +115,14 @@ def check_keys(key: str, secret: str, account: str, region: str,
 
 
 class AwsAccounts:
-    """The organisations' AWS accounts: the API sets and shows them, the provider asks
-    for keys. ``on_change(org_id)`` tells the provider to forget cached sessions."""
+    """The organisations' AWS accounts: the API sets and shows them; the AWS provider
+    and S3 job sources ask for keys. The control plane has them whichever providers
+    are enabled: an organisation's S3 sources are read with its own keys, never the
+    platform's. ``on_change(org_id)`` tells the provider to forget cached sessions.
+
+    Only with the AWS provider (``grants_image``) is there an image to grant; without
+    it, checked keys are READY at once and the probes of cluster permissions are not
+    made (STS proves the keys; S3 access is checked when a job names a bucket)."""
 
     def __init__(self, *, store: Store, secrets: SecretBox, engine: TaskEngine,
                  audit: Audit | None = None,
@@ -126,6 +132,7 @@ class AwsAccounts:
         self.engine = engine
         self.audit = audit
         self.on_change = on_change
+        self.grants_image = False
 
     def _get(self, s: Any, org_id: str) -> AwsAccount | None:
         return s.scalars(select(AwsAccount).where(AwsAccount.org_id == org_id)).first()
@@ -151,7 +158,7 @@ class AwsAccounts:
         if not secret.strip():
             raise BadRequest("secret_access_key is required", field="secret_access_key")
         arn = await asyncio.to_thread(check_keys, key, secret.strip(), account, region,
-                                      self.audit)
+                                      self.audit, self.grants_image)
         with self.store.session() as s:
             a = self._get(s, identity.org_id)
             live = self._live_aws_clusters(s, identity.org_id)
@@ -164,17 +171,23 @@ class AwsAccounts:
                 s.add(a)
             a.access_key_id, a.account_id, a.region, a.arn = key, account, region, arn
             a.secret_enc = self.secrets.encrypt(secret.strip())
-            a.status, a.status_message = "INPROGRESS", "Granting launch permission"
-            s.flush()
-            task = self.engine.new_task(kind=TaskKind.AWS_GRANT_IMAGE, org_id=identity.org_id,
-                                              user_id=identity.user_id, cluster_id=None,
-                                              params={"account": a.id})
-            s.add(task)
-            s.flush()
-            a.task_id = task.id
+            task = None
+            if self.grants_image:
+                a.status, a.status_message = "INPROGRESS", "Granting launch permission"
+                s.flush()
+                task = self.engine.new_task(kind=TaskKind.AWS_GRANT_IMAGE,
+                                            org_id=identity.org_id, user_id=identity.user_id,
+                                            cluster_id=None, params={"account": a.id})
+                s.add(task)
+                s.flush()
+                a.task_id = task.id
+            else:
+                a.status, a.task_id = "READY", None
+                a.status_message = "Checked with AWS (used for S3 job sources)"
             out = account_view(a)
         self.on_change(identity.org_id)
-        self.engine.start(task.id)
+        if task is not None:
+            self.engine.start(task.id)
         return out
 
     def delete(self, identity: Identity) -> dict[str, Any]:
@@ -203,6 +216,18 @@ class AwsAccounts:
                         f"task {a.task_id})" if a.status == "INPROGRESS"
                         else f"is not ready: {a.status_message}")
                 raise Conflict(f"your AWS account {what}", field="provider")
+            return AwsCredentials(a.access_key_id, self.secrets.decrypt(a.secret_enc),
+                                  a.region, a.account_id)
+
+    def source_credentials(self, org_id: str, field: str | None = "path") -> AwsCredentials:
+        """The organisation's keys for reading an S3 job source (in memory only)."""
+        with self.store.session() as s:
+            a = self._get(s, org_id)
+            if a is None:
+                raise BadRequest("S3 sources are read with your organisation's own AWS "
+                                 "credentials, and none are set: add them in Settings "
+                                 "(`bodo-jupyter credentials set`)", field=field,
+                                 code="aws_no_credentials")
             return AwsCredentials(a.access_key_id, self.secrets.decrypt(a.secret_enc),
                                   a.region, a.account_id)
 

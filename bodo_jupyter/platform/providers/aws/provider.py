@@ -93,8 +93,12 @@ class AWSProvider(ClusterProvider):
         self.audit = Audit(self.audit_log) if self.audit_log else None
 
     def attach(self, host: Any) -> None:
-        self.accounts = AwsAccounts(store=host.store, secrets=host.secrets, engine=host.engine,
-                                    audit=self.audit, on_change=self.forget_session)
+        """Use the control plane's credential store (the organisations' keys), and grant
+        the platform's image to accounts when keys are saved."""
+        self.accounts = host.aws_accounts
+        self.accounts.audit = self.audit
+        self.accounts.on_change = self.forget_session
+        self.accounts.grants_image = True
         host.engine.register(GrantImage(store=host.store, engine=host.engine, images=self))
 
     # -- sessions ----------------------------------------------------------------------
