@@ -451,18 +451,16 @@ def test_unknown_cluster_is_404(serve: Serve):
 
 
 def test_aws_credentials_without_the_aws_provider(serve: Serve):
-    """This plane does not enable the aws provider: every method of /aws/credentials is
-    a documented 404 ``not_found`` saying so, before the body is even read."""
-    body = {"access_key_id": "AKIAIOSFODNN7EXAMPLE", "secret_access_key": AWS_SECRET,
-            "account_id": "123456789012", "region": "us-east-1"}
-    assert not list(AWS_REQUEST.iter_errors(body))
-    for method, payload in [("GET", None), ("PUT", body), ("PUT", {"colour": "red"}),
-                            ("DELETE", None)]:
-        out = bad(serve, method, "/aws/credentials", 404, payload)
+    """This plane does not enable the aws provider, yet an organisation keeps AWS keys
+    (its S3 job sources are read with them): none are set yet (404), a bad body is a
+    400 naming the field, and no image grant is ever started."""
+    for method in ("GET", "DELETE"):
+        out = bad(serve, method, "/aws/credentials", 404)
         assert out["error"]["code"] == "not_found", out
-        assert "aws provider is not enabled" in out["error"]["message"], out
-        assert "field" not in out["error"]
-    bad(serve, "PUT", "/aws/credentials", 404, raw_body=b"{not json")
+        assert "no AWS credentials set" in out["error"]["message"], out
+    out = bad(serve, "PUT", "/aws/credentials", 400, {"colour": "red"})
+    assert out["error"]["field"], out
+    bad(serve, "PUT", "/aws/credentials", 400, raw_body=b"{not json")
     assert "aws" not in {p["name"] for p in call(serve, "GET", "", 200)["providers"]}
     tasks = call(serve, "GET", "/tasks?limit=500", 200)["items"]
     assert not [t for t in tasks if t["kind"] == "aws.grant-image"]
@@ -703,11 +701,19 @@ def test_create_job_rejects_bad_input(jobs_plane: Serve, git: GitServer,
 
 
 def test_create_job_source_errors(jobs_plane: Serve):
-    """An S3 source the control plane cannot check is a 400 ``source_fetch_failed``;
-    Git-only fields are refused for S3; a body that is not an object is a 400."""
+    """An S3 source of an organisation without AWS keys is a 400 ``aws_no_credentials``
+    (the platform's own keys are never used for it); a Git host the rules deny is a 400
+    ``source_fetch_failed`` on ``path``; Git-only fields are refused for S3; a body that
+    is not an object is a 400."""
     out = bad(jobs_plane, "POST", "/jobs", 400, {"name": "s3-job", "cluster": "jobs",
                                                  "command": "hello.py",
-                                                 "path": "s3://some-bucket/code"})
+                                                 "path": "s3://some-bucket/code"},
+              field="path")
+    assert out["error"]["code"] == "aws_no_credentials", out
+    out = bad(jobs_plane, "POST", "/jobs", 400, {"name": "git-job", "cluster": "jobs",
+                                                 "command": "hello.py",
+                                                 "path": "https://10.1.2.3/acme/code"},
+              field="path")
     assert out["error"]["code"] == "source_fetch_failed", out
     bad(jobs_plane, "POST", "/jobs", 400, {"name": "s3-job", "cluster": "jobs",
                                            "command": "hello.py", "ref": "main",

@@ -27,11 +27,12 @@ def started_processes(s: Serve, task_id: str) -> bool:
         e["step"] == "launch" and e["state"] == "done" for e in task["events"])
 
 
-def hold_engines(data_dir: Path) -> Path:
+def hold_engines(data_dir: Path, gates: Path) -> Path:
     """Make the MPI engines of new clusters wait for a file before they start, so that a
-    create stays in its register step until the test makes the file (the "gate")."""
-    gate = data_dir / "engines-may-start"
-    python = data_dir / "python-held"
+    create stays in its register step until the test makes the file (the "gate"). The
+    wrapper and the gate are in ``gates``, which the organisation's OS user can reach."""
+    gate = gates / "engines-may-start"
+    python = gates / "python-held"
     python.write_text(
         "#!/bin/sh\n"
         'case "$*" in *ipyparallel.engine*)\n'
@@ -45,8 +46,8 @@ def hold_engines(data_dir: Path) -> Path:
 
 
 @pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
-def test_restart_during_create_resumes_it(tmp_path, how):
-    gate = hold_engines(tmp_path)  # the create cannot finish before the restart
+def test_restart_during_create_resumes_it(tmp_path, gate_dir, how):
+    gate = hold_engines(tmp_path, gate_dir)  # the create cannot finish before the restart
     s = Serve(tmp_path).start()
     try:
         status, out = s.http("POST", "/clusters", {"name": "survivor",

@@ -223,7 +223,9 @@ class ErrorCode(enum.StrEnum):
     `aws_capacity` (AWS has no capacity for the instance type), `aws_limit` (an account quota was
     reached), `aws_throttled` (still throttled after retries), `aws_unreachable` (AWS could not
     be reached), `aws_error` (any other AWS error); `secret_unreadable` means a stored secret
-    cannot be decrypted with the control plane's key.
+    cannot be decrypted with the control plane's key; `single_organization` (403) that the local
+    provider serves one organisation only, because the control plane does not run as root and
+    cannot give organisations OS users of their own.
     """
 
     BAD_REQUEST = "bad_request"
@@ -246,6 +248,7 @@ class ErrorCode(enum.StrEnum):
     AWS_UNREACHABLE = "aws_unreachable"
     AWS_NO_CREDENTIALS = "aws_no_credentials"
     SECRET_UNREADABLE = "secret_unreadable"
+    SINGLE_ORGANIZATION = "single_organization"
 
 
 @dataclass(kw_only=True)

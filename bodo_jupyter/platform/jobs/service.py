@@ -153,7 +153,7 @@ class JobService(UsesJobDeps):
             creds = self.aws_accounts.source_credentials(identity.org_id)
             bucket_region = await self.fetcher.bucket_region(spec.source.bucket or "", creds)
         except SourceFetchFailed as e:
-            raise BadRequest(e.message, field="path") from None
+            raise BadRequest(e.message, field="path", code=e.code) from None
         if region and bucket_region != region:
             where = "the new cluster" if new_cluster else "the cluster"
             raise BadRequest(f"S3 bucket {spec.source.bucket!r} is in {bucket_region} but "

@@ -212,6 +212,7 @@ export const ERROR_CODES = [
   "aws_unreachable",
   "aws_no_credentials",
   "secret_unreadable",
+  "single_organization",
 ] as const;
 /**
  * Stable machine-readable code of an error. Besides the generic ones, AWS problems have their own:
@@ -220,7 +221,9 @@ export const ERROR_CODES = [
  * `aws_capacity` (AWS has no capacity for the instance type), `aws_limit` (an account quota was
  * reached), `aws_throttled` (still throttled after retries), `aws_unreachable` (AWS could not be
  * reached), `aws_error` (any other AWS error); `secret_unreadable` means a stored secret cannot be
- * decrypted with the control plane's key.
+ * decrypted with the control plane's key; `single_organization` (403) that the local provider
+ * serves one organisation only, because the control plane does not run as root and cannot give
+ * organisations OS users of their own.
  */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
