@@ -201,7 +201,7 @@ def check_log_ranks(text: str, ranks: int, what: str) -> None:
 
 
 def test_200_concurrent_async_calls_never_stall_the_loop(plane: Serve, git: GitServer,
-                                                         tmp_path: Path) -> None:
+                                                         gate_dir: Path) -> None:
     """In one event loop: a timer that ticks every 10 ms, and 200 SDK calls at once --
     job creates, a cluster create, long polls on its task and on job runs' tasks, and
     follows of the runs' logs. Every call gets the right answer, no tick is late by
@@ -217,7 +217,7 @@ def test_200_concurrent_async_calls_never_stall_the_loop(plane: Serve, git: GitS
     pauses = GCPauses()
     gc.callbacks.append(pauses)
     try:
-        ticker, calls = asyncio.run(concurrent_calls(plane, git, tmp_path))
+        ticker, calls = asyncio.run(concurrent_calls(plane, git, gate_dir))
     finally:
         gc.callbacks.remove(pauses)
         gc.unfreeze()
@@ -236,14 +236,12 @@ def test_200_concurrent_async_calls_never_stall_the_loop(plane: Serve, git: GitS
         f"{pauses.longest * 1000:.1f} ms")
 
 
-async def concurrent_calls(plane: Serve, git: GitServer, tmp_path: Path
+async def concurrent_calls(plane: Serve, git: GitServer, gates: Path
                            ) -> tuple[Ticker, Calls]:
     ticker = Ticker()
     tick_task = asyncio.create_task(ticker.run())
     await asyncio.sleep(0)  # the timer ticks from before the platform exists
     calls = Calls()
-    gates = tmp_path / "gates"
-    gates.mkdir()
     platform = AsyncPlatform(plane.url, plane.token)
     try:
         async with asyncio.timeout(280):  # a bound for a hang, not a window
@@ -394,7 +392,7 @@ def blocking(obj: Any, *methods: str) -> None:
 
 
 def test_blocking_platform_from_plain_code(plane: Serve, git: GitServer, sync_cluster: str,
-                                           tmp_path: Path) -> None:
+                                           gate_dir: Path) -> None:
     src = source(git)
     p = Platform(plane.url, plane.token)
     try:
@@ -428,7 +426,7 @@ def test_blocking_platform_from_plain_code(plane: Serve, git: GitServer, sync_cl
             assert rc.ids == [0] and rc[:].apply_sync(lambda: 6 * 7) == [42]
         finally:
             rc.close()
-        job = p.jobs.create("sdk-sync-gated", command=f"gate.py {tmp_path}",
+        job = p.jobs.create("sdk-sync-gated", command=f"gate.py {gate_dir}",
                             cluster=sync_cluster, **src)
         blocking(job, "refresh", "runs", "run", "run_now", "cancel", "set_active", "delete")
         run = job.last_run
@@ -445,7 +443,7 @@ def test_blocking_platform_from_plain_code(plane: Serve, git: GitServer, sync_cl
             chunks.append(chunk)
             if "[rank 0] waiting" in chunk:
                 assert run.refresh().status == "INPROGRESS"
-                (tmp_path / run.id).touch()
+                (gate_dir / run.id).touch()
         check_log_ranks("".join(chunks), 1, "blocking run")
         events = list(task.follow())
         check_events(events, "blocking run")
@@ -456,7 +454,7 @@ def test_blocking_platform_from_plain_code(plane: Serve, git: GitServer, sync_cl
         again = job.run_now()
         first = next(iter(again.task().follow()))
         assert first.seq == 1
-        (tmp_path / again.id).touch()
+        (gate_dir / again.id).touch()
         assert again.wait(timeout=120).status == "FINISHED"
 
         # A run that fails raises TaskFailed (an APIError), with the task.
