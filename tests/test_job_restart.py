@@ -57,7 +57,11 @@ def job_body(git: GitServer, **kw) -> dict:
 
 
 @pytest.mark.mpi
-def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git, gate_dir):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL],
+                         ids=["SIGTERM", "SIGINT", "SIGKILL"])
+def test_a_running_job_survives_any_stop_of_the_control_plane(plane, git, gate_dir, sig):
+    """A graceful stop (systemd's SIGTERM, Ctrl-C) or a crash: the run goes on, and the
+    next start follows it to its end. Only a user or its timeout cancels a run."""
     gate = gate_dir / "open"  # the job runs until the test makes this file
     status, job = plane.http("POST", "/jobs", job_body(git, name="long",
                                                        command=f"gate.py {gate}"))
@@ -66,7 +70,9 @@ def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git, gate_di
     wait_for(lambda: plane.http("GET", f"/jobs/long/runs/{run_id}")[1]["phase"] == "running",
              30, what="the job to run")
     assert plane.http("GET", "/clusters/c")[1]["holder"]["id"] == run_id
-    plane.stop(signal.SIGKILL)
+    wait_for(lambda: "start" in plane.http("GET", f"/jobs/long/runs/{run_id}/logs")[1]["text"],
+             30, what="the job's first output")
+    plane.stop(sig)
     plane.start()
     # The lease is in the database: the run still holds the cluster after the crash,
     # and nothing else can take it meanwhile.
@@ -82,6 +88,8 @@ def test_a_running_job_survives_a_crash_of_the_control_plane(plane, git, gate_di
     assert run["status"] == "FINISHED" and run["exit_code"] == 0 and run["attempts"] == 1
     text = plane.http("GET", f"/jobs/long/runs/{run_id}/logs")[1]["text"]
     assert text.count("woke up") == 2 and text.count("[platform] $ ") == 1
+    assert text.count("start") >= 2 and "[platform] exit code 0" in text, text
+    assert "cancel" not in text.lower(), text
     assert plane.http("GET", "/clusters/c")[1]["holder"] is None
 
 

@@ -18,3 +18,25 @@ def write_private(path: Path, text: str, owner: tuple[int, int] | None = None) -
         if owner is not None:
             os.fchown(f.fileno(), *owner)
     os.replace(tmp, path)
+
+
+def private_dir(path: Path) -> Path:
+    """Make ``path`` (and missing parents) and make it 0700 even if it existed wider:
+    the control plane's own folders hold the database, keys and logs, which no other OS
+    user (an organisation's processes run as users of their own) may look into."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        os.chmod(path, 0o700)
+    return path
+
+
+def private_file(path: Path) -> Path:
+    """Create ``path`` empty if missing and make it 0600, before anyone writes to it (so
+    that, e.g., SQLite's journal files, made with the database's mode, are 0600 too)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_mode & 0o077:
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return path

@@ -22,6 +22,7 @@ from .clock import Clock, SystemClock
 from .clusters.leases import Leases
 from .clusters.lifecycle import CreateCluster, DeleteCluster
 from .clusters.service import ClusterService
+from .files import private_dir
 from .identity import Identity
 from .jobs.backend import JobBackend, job_backend_classes
 from .jobs.deps import JobDeps
@@ -87,8 +88,7 @@ class ControlPlane(LoggingConfigurable):
         super().__init__(**kwargs)
         # What time it is for schedules (tests pass a clock they move by hand).
         self.clock = clock or SystemClock()
-        self.path = Path(self.data_dir).expanduser()
-        self.path.mkdir(parents=True, exist_ok=True)
+        self.path = private_dir(Path(self.data_dir).expanduser())
         self.store = Store(parent=self, default_path=self.path / "bodo-jupyter.sqlite")
         self.plane_id = plane_id(self.store.url, self.path)
         self.engine = TaskEngine(parent=self, store=self.store)

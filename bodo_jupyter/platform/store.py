@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from traitlets import Bool, Unicode
 from traitlets.config import LoggingConfigurable
 
+from .files import private_dir, private_file
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -52,8 +54,8 @@ class Store(LoggingConfigurable):
         if not url:
             if default_path is None:
                 raise ValueError("Store needs db_url or a default SQLite path")
-            Path(default_path).parent.mkdir(parents=True, exist_ok=True)
-            url = sqlite_url(default_path)
+            private_dir(Path(default_path).parent)
+            url = sqlite_url(private_file(Path(default_path)))
         self.url = url
         self.engine: Engine = create_engine(url, echo=self.echo, future=True)
         if self.engine.dialect.name == "sqlite":

@@ -17,6 +17,8 @@ from pathlib import Path
 from traitlets import Float, Integer
 from traitlets.config import LoggingConfigurable
 
+from ..files import private_dir
+
 
 @dataclass
 class _Watch:
@@ -40,7 +42,7 @@ class JobLogs(LoggingConfigurable):
 
     def __init__(self, root: Path, **kwargs: object):
         super().__init__(**kwargs)
-        self.root = Path(root)
+        self.root = private_dir(Path(root))
         self._watches: dict[Path, _Watch] = {}
 
     async def grown(self, path: Path, size: int, timeout: float) -> bool:
@@ -76,13 +78,13 @@ class JobLogs(LoggingConfigurable):
         return self.root / org_id / job_id / f"{run_id}.log"
 
     def create(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.close(fd)
 
     def append(self, path: Path, line: str) -> None:
         """A line from the platform itself (fetch results, retries), between rank output."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         with open(path, "a", encoding="utf-8") as f:
             f.write(f"[platform] {line}\n")
 

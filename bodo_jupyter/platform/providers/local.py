@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -315,16 +316,23 @@ class LocalProvider(ClusterProvider):
                 field="provider", code="single_organization")
 
     def _claim(self, org_id: str) -> str:
-        """The organisation this provider serves: the first that asks (in one file,
-        written once with O_EXCL, so two first requests cannot both win)."""
+        """The organisation this provider serves: the first that asks. The claim is a
+        whole file linked into place (link fails if the name exists), so two first
+        requests cannot both win and no one reads a half-written claim."""
         path = self.data_dir / "organization"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        tmp = self.data_dir / f".organization.{os.getpid()}.{threading.get_ident()}"
+        write_private(tmp, org_id)
+        try:
+            os.link(tmp, path)
         except FileExistsError:
-            return path.read_text().strip() or org_id
-        with os.fdopen(fd, "w") as f:
-            f.write(org_id)
+            return path.read_text().strip()
+        finally:
+            tmp.unlink()
         return org_id
 
     # -- paths and environment -------------------------------------------------
