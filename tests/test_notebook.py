@@ -10,8 +10,11 @@ import sys
 
 import pytest
 
+from bodo_jupyter.platform.user_env import secrets_in
+
 from .helpers import Serve, assert_no_cluster_processes
 from .jupyter import JUPYTER_TOKEN, JupyterServer
+from .test_no_platform_secret import PLATFORM_SECRETS
 
 pytestmark = pytest.mark.mpi
 
@@ -23,7 +26,9 @@ def cli(api: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_attach_and_px_in_a_kernel(tmp_path):
-    server = JupyterServer(tmp_path / "nb", tmp_path / "data").start()
+    # The server (and the control plane in it) holds the platform's secrets; a %%px
+    # cell that prints its environment on every rank finds none of them.
+    server = JupyterServer(tmp_path / "nb", tmp_path / "data", env=PLATFORM_SECRETS).start()
     try:
         # The API lives under the Jupyter server, behind its own authentication.
         status, info = server.call("GET", "")
@@ -40,11 +45,12 @@ def test_attach_and_px_in_a_kernel(tmp_path):
 
         # ...is attachable from a notebook, with no URL or token typed by the user.
         kernel = server.start_kernel()
-        attach, px, status_, auto_on, auto_cell, _auto_off, pulled, detach, after = server.run(
+        cells = server.run(
             kernel,
             "%load_ext bodo_jupyter\n%bodo attach nb-demo",
             "%%px\nfrom mpi4py import MPI\n"
             "print('rank', MPI.COMM_WORLD.rank, 'of', MPI.COMM_WORLD.size)",
+            "%%px\nimport json, os\nprint('ENV', json.dumps(dict(os.environ)))",
             "%bodo status",
             "%autopx",
             "square = MPI.COMM_WORLD.rank ** 2",
@@ -53,12 +59,19 @@ def test_attach_and_px_in_a_kernel(tmp_path):
             "%bodo detach",
             "%px 1",
         )
+        attach, px, env, status_, auto_on, auto_cell, _auto_off, pulled, detach, after = cells
         assert attach["error"] is None, attach
         assert "Attached to cluster nb-demo: 4 MPI ranks" in attach["stdout"]
         assert px["error"] is None, px
         text = px["stdout"] + "".join(px["results"])
         for rank in range(4):
             assert f"rank {rank} of 4" in text, text
+        envs = [json.loads(line.split("ENV ", 1)[1]) for line in
+                (env["stdout"] + "".join(env["results"])).splitlines() if "ENV {" in line]
+        assert len(envs) == 4 and all(e.get("HOME") for e in envs), env
+        for e in envs:
+            assert not secrets_in(e, PLATFORM_SECRETS.values()), secrets_in(
+                e, PLATFORM_SECRETS.values())
         assert "4/4 ranks registered" in status_["stdout"]
         assert "%autopx enabled" in auto_on["stdout"] and auto_cell["error"] is None
         ptext = pulled["stdout"] + "".join(pulled["results"])
