@@ -34,12 +34,22 @@ FILES_FEATURE = {
                "print('through')\n",
 }
 
+# A repository whose modules shadow what the supervisor imports: were the fetched folder
+# on the supervisor's sys.path, it would run them (and the run would not finish).
+SHADOWING = {
+    "hello.py": "print('the job ran')\n",
+    **{f"{m}.py": f"print('HIJACKED by {m}.py', flush=True)\nraise SystemExit(7)\n"
+       for m in ("argparse", "json", "re", "signal", "subprocess", "threading", "sitecustomize",
+                 "usercustomize")},
+}
+
 
 @pytest.fixture(scope="module")
 def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     server = GitServer(tmp_path_factory.mktemp("git"), "alice", TOKEN).start()
     server.create_repo("acme", "proj", {"main": {"hello.py": "print('main branch')\n"},
                                         "feature": FILES_FEATURE})
+    server.create_repo("acme", "shadow", {"main": SHADOWING})
     yield server
     server.stop()
 
@@ -252,6 +262,18 @@ def test_a_shell_line_is_split_but_never_run_by_a_shell(plane, git, tmp_path):
     assert run["exit_code"] is None and run["command_line"] is None  # nothing was started
     assert "[platform] $ " not in logs_of(plane, "shell-line")
     assert (home / "canary").read_text() == "still here"
+
+
+def test_the_jobs_files_never_run_inside_the_supervisor(plane, git):
+    status, job = plane.http("POST", "/jobs", {
+        "name": "shadow", "cluster": "shared", "command": "hello.py",
+        "path": f"{git.url}/acme/shadow", "git_username": "alice", "git_password": TOKEN})
+    assert status == 201, job
+    run = run_of(plane, job)
+    text = logs_of(plane, "shadow")
+    assert run["status"] == "FINISHED" and run["exit_code"] == 0, (run, text)
+    assert text.count("the job ran") == 4 and "HIJACKED" not in text, text
+    assert "[platform] exit code 0" in text
 
 
 def test_failure_and_cancel_clean_up_dedicated_clusters(plane, git):
