@@ -59,8 +59,9 @@ class Serve:
     """`bodo-jupyter serve` as a child process on a free port."""
 
     def __init__(self, data_dir: Path, token: str = TOKEN, env: dict[str, str] | None = None,
-                 args: list[str] | None = None):
+                 args: list[str] | None = None, user: int | None = None):
         self.data_dir = Path(data_dir)
+        self.user = user  # run as this uid (and gid), e.g. an unprivileged one as root
         self.token = token
         self.env = {**os.environ, "BODO_JUPYTER_TOKEN": token,
                     "BODO_JUPYTER_DATA_DIR": str(self.data_dir), **(env or {})}
@@ -80,7 +81,9 @@ class Serve:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bodo_jupyter.cli", "serve", "--port", "0", *self.args],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir)
+                env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.data_dir,
+                **({"user": self.user, "group": self.user, "extra_groups": []}
+                   if self.user is not None else {}))
 
         def ready() -> bool:
             assert self.proc is not None

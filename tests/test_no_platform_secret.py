@@ -17,6 +17,11 @@ anywhere, nor in the job's log or any API answer; and the probe provably ran
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -165,3 +170,38 @@ def test_no_platform_secret_reaches_engines_jobs_or_the_supervisor(plane: Serve,
     status, out = plane.http("DELETE", "/clusters/probe")
     assert status == 202 and plane.wait_task(out["task"]["id"])["status"] == "FINISHED"
 
+
+
+@pytest.mark.parametrize("protect", [True, False])
+def test_the_control_plane_keeps_its_environment_from_its_own_users_processes(
+        protect: bool) -> None:
+    """On an install without root, jobs run as the control plane's OS user; such a
+    process may read /proc/<pid>/environ of any process of that user -- but not of the
+    control plane, which marks itself not dumpable (ServeApp.protect_process). With the
+    protection off, the same probe reads the platform's keys: the test can fail."""
+    uid = 65534 if os.geteuid() == 0 else os.geteuid()  # an unprivileged user, either way
+    # A folder that user can reach (pytest's own are private to root).
+    data = Path(tempfile.mkdtemp(prefix="undumpable-", dir=os.environ["BODO_JUPYTER_WORKSPACES"]))
+    if os.geteuid() == 0:
+        os.chown(data, uid, uid)
+    (data / "bodo_jupyter_config.py").write_text(
+        f"c.ServeApp.protect_process = {protect}\n")
+    if os.geteuid() == 0:
+        os.chown(data / "bodo_jupyter_config.py", uid, uid)
+    s = Serve(data, token=API_TOKEN, env={**PLATFORM_SECRETS, "HOME": str(data)},
+              user=uid).start()
+    try:
+        probe = subprocess.run(
+            [sys.executable, "-c", "import sys\ntry:\n"
+             f"    print(open('/proc/{s.proc.pid}/environ', 'rb').read().decode())\n"
+             "except PermissionError:\n    print('denied')"],
+            capture_output=True, text=True, timeout=60, cwd="/",
+            **({"user": uid, "group": uid, "extra_groups": []} if os.geteuid() == 0 else {}))
+        assert probe.returncode == 0, probe.stderr
+        if protect:
+            assert probe.stdout.strip() == "denied", leaks(probe.stdout)
+        else:
+            assert PLATFORM_SECRETS["BODO_JUPYTER_SECRET_KEY"] in probe.stdout
+    finally:
+        s.stop()
+        shutil.rmtree(data)

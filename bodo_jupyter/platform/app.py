@@ -17,10 +17,11 @@ from typing import Any
 from jupyter_core.paths import jupyter_config_path
 from tornado.httpserver import HTTPServer
 from tornado.netutil import bind_sockets
-from traitlets import Integer, List, Unicode, default
+from traitlets import Bool, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from .api.server import make_app
+from .process_guard import make_undumpable
 from .runtime import AlreadyRunning
 from .service import ControlPlane
 from .store import Store
@@ -44,6 +45,12 @@ class ServeApp(Application):
         return os.environ.get("BODO_JUPYTER_TOKEN") or secrets.token_urlsafe(32)
 
     config_file = Unicode("", config=True, help="A bodo_jupyter_config.py to load.")
+    protect_process = Bool(
+        True, config=True,
+        help="Mark the process not dumpable (Linux prctl PR_SET_DUMPABLE), so that "
+        "processes of the same OS user -- user code on an install without root -- cannot "
+        "read its /proc/<pid>/environ or memory, which hold the platform's own keys.",
+    )
     classes = List([ControlPlane, Store, TaskEngine])
 
     def __init__(self, **kwargs: Any):
@@ -82,6 +89,9 @@ class ServeApp(Application):
             await self.plane.stop()
 
     async def run_forever(self) -> None:
+        if self.protect_process and not make_undumpable():
+            self.log.warning("could not mark the control plane not dumpable: processes of "
+                             "its OS user can read its environment")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
