@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, true
+from sqlalchemy import ColumnElement, Select, literal, true, tuple_
 
 from .errors import BadRequest
 from .validation import check_int
@@ -69,11 +69,13 @@ class Page:
                              "of the previous page of this one", field="cursor")
 
     def where(self, created: Any, id_: Any) -> ColumnElement[bool]:
-        """Rows after the cursor (all rows without one)."""
+        """Rows after the cursor (all rows without one): a row-value comparison, which
+        both SQLite and PostgreSQL answer from the (.., created_at, id) index."""
         if self.after is None:
             return true()
         _, created_at, last_id = self.after
-        return or_(created < created_at, and_(created == created_at, id_ < last_id))
+        return tuple_(created, id_) < tuple_(literal(created_at, created.type),
+                                             literal(last_id, id_.type))
 
     def apply(self, q: Select, created: Any, id_: Any) -> Select:
         """``q`` narrowed to this page: after the cursor, newest first, limit + 1."""
