@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, literal, true, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, true, tuple_
 
 from .errors import BadRequest
 from .validation import check_int
@@ -68,19 +68,23 @@ class Page:
             raise BadRequest("this cursor belongs to another list: pass the 'next' value "
                              "of the previous page of this one", field="cursor")
 
-    def where(self, created: Any, id_: Any) -> ColumnElement[bool]:
-        """Rows after the cursor (all rows without one): a row-value comparison, which
-        both SQLite and PostgreSQL answer from the (.., created_at, id) index."""
+    @property
+    def key(self) -> tuple[bool, int]:
+        """What a page's statement depends on (for caching built statements): whether it
+        starts after a cursor, and its limit. Values go in :meth:`params`."""
+        return self.after is not None, self.limit
+
+    def params(self) -> dict[str, Any]:
+        """Bound values of :func:`after` for this page."""
         if self.after is None:
-            return true()
-        _, created_at, last_id = self.after
-        return tuple_(created, id_) < tuple_(literal(created_at, created.type),
-                                             literal(last_id, id_.type))
+            return {}
+        return {"after_created": self.after[1], "after_id": self.after[2]}
+
+    def where(self, created: Any, id_: Any) -> ColumnElement[bool]:
+        return after(created, id_) if self.after is not None else true()
 
     def apply(self, q: Select, created: Any, id_: Any) -> Select:
-        """``q`` narrowed to this page: after the cursor, newest first, limit + 1."""
-        return (q.where(self.where(created, id_)).order_by(created.desc(), id_.desc())
-                .limit(self.limit + 1))
+        return keyset(q, created, id_, *self.key)
 
     def answer(self, scope: str, rows: Sequence[Any],
                view: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
@@ -91,3 +95,19 @@ class Page:
         last = shown[-1] if more else None
         return {"items": [view(r) for r in shown],
                 "next": encode_cursor(scope, last.created_at, last.id) if last else None}
+
+
+def after(created: Any, id_: Any) -> ColumnElement[bool]:
+    """Rows after the cursor's (created_at, id), bound as ``after_created``/``after_id``:
+    a row-value comparison, which both SQLite and PostgreSQL answer from the
+    (.., created_at, id) index."""
+    return tuple_(created, id_) < tuple_(bindparam("after_created", type_=created.type),
+                                         bindparam("after_id", type_=id_.type))
+
+
+def keyset(q: Select, created: Any, id_: Any, has_cursor: bool, limit: int) -> Select:
+    """``q`` narrowed to one page: after the cursor (if any), newest first, limit + 1.
+    Build it once per :attr:`Page.key` and run it with :meth:`Page.params`."""
+    if has_cursor:
+        q = q.where(after(created, id_))
+    return q.order_by(created.desc(), id_.desc()).limit(limit + 1)

@@ -102,6 +102,12 @@ class Store(LoggingConfigurable):
         finally:
             s.close()
 
+    def rows(self, statement: Any, **params: Any) -> list[Any]:
+        """The rows of one read-only statement, on a plain connection (no ORM objects:
+        what lists read is columns, and the ORM's bookkeeping would cost more)."""
+        with self.engine.connect() as conn:
+            return list(conn.execute(statement, params).all())
+
     async def read(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` -- a read that opens its own session -- in the reader
         pool (``read_threads``), so that the event loop goes on serving meanwhile."""

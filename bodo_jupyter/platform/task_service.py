@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, String, bindparam, or_, select
 from sqlalchemy.orm import aliased
 
 from .errors import BadRequest, NotFound
 from .identity import Identity
 from .models import Cluster, Task, TaskEvent, TaskStatus
-from .paging import DEFAULT_LIMIT, Page
+from .paging import DEFAULT_LIMIT, Page, keyset
 from .store import Store
 from .tasks import TaskEngine
 from .views import child_view, task_view
@@ -70,28 +71,38 @@ class TaskService:
              cursor: str | None = None) -> dict[str, Any]:
         """One page in one statement: the tasks with their cluster's name (outer join)."""
         page = Page.of("tasks", limit, cursor)
-        q = (select(*LISTED, Cluster.name.label("cluster_name")).select_from(Task)
-             .outerjoin(Cluster, Cluster.id == Task.cluster_id)
-             .where(Task.org_id == identity.org_id))
+        statuses: tuple[str, ...] | None = None
         if status:
-            statuses = [x.strip().upper() for x in status.split(",") if x.strip()]
+            statuses = tuple(x.strip().upper() for x in status.split(",") if x.strip())
             known = [st.value for st in TaskStatus]
             bad = [x for x in statuses if x not in known]
             if bad:
                 raise BadRequest(f"unknown status {bad[0]!r}; one of: {', '.join(known)}",
                                  field="status")
-            q = q.where(Task.status.in_(statuses))
-        if cluster:
-            named = aliased(Cluster)
-            q = q.where(Task.cluster_id.in_(select(named.id).where(
-                named.org_id == identity.org_id, or_(named.id == cluster,
-                                                     named.name == cluster))))
-        q = page.apply(q, Task.created_at, Task.id)
-        with self.store.session() as s:
-            rows = s.execute(q).all()
+        extra = {"cluster_ref": cluster} if cluster else {}
+        rows = self.store.rows(tasks_page(*page.key, statuses, bool(cluster)),
+                               org_id=identity.org_id, **extra, **page.params())
         return page.answer("tasks", rows,
                            lambda t: task_view(t, cluster_name=t.cluster_name))
 
     async def cancel(self, identity: Identity, task_id: str) -> dict[str, Any]:
         await self.engine.cancel(task_id, identity.org_id)
         return self.get(identity, task_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def tasks_page(has_cursor: bool, limit: int, statuses: tuple[str, ...] | None,
+               by_cluster: bool) -> Select:
+    """The statement of a page of tasks (built once per shape; bound: org_id, cursor and,
+    ``by_cluster``, cluster_ref: a cluster id or name)."""
+    q = (select(*LISTED, Cluster.name.label("cluster_name")).select_from(Task)
+         .outerjoin(Cluster, Cluster.id == Task.cluster_id)
+         .where(Task.org_id == bindparam("org_id")))
+    if statuses:
+        q = q.where(Task.status.in_(statuses))
+    if by_cluster:
+        named = aliased(Cluster)
+        ref = bindparam("cluster_ref", type_=String)
+        q = q.where(Task.cluster_id.in_(select(named.id).where(
+            named.org_id == bindparam("org_id"), or_(named.id == ref, named.name == ref))))
+    return keyset(q, Task.created_at, Task.id, has_cursor, limit)

@@ -7,11 +7,12 @@ return at once. The task handlers in :mod:`.lifecycle` do the slow part.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from logging import Logger
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -20,7 +21,7 @@ from bodo_jupyter.contract.models import CreateClusterRequest, TaskKind
 from ..errors import BadRequest, Conflict, NotFound
 from ..identity import Identity
 from ..models import Cluster, ClusterLease, ClusterStatus, LeaseState, Resource, Task, TaskStatus
-from ..paging import DEFAULT_LIMIT, Page
+from ..paging import DEFAULT_LIMIT, Page, keyset
 from ..progress import ResourceRecord
 from ..providers.base import ClusterProvider, ClusterSpec, InstanceType
 from ..store import Store
@@ -130,32 +131,15 @@ class ClusterService:
         """One page, in one statement: each cluster with its newest cluster task and
         its holder (outer joins), never its ``details``."""
         page = Page.of("clusters", limit, cursor)
-        last = aliased(Task)
-        newest = (select(Task.id).where(Task.cluster_id == Cluster.id,
-                                        Task.kind.like("cluster.%"))
-                  .order_by(Task.created_at.desc(), Task.id.desc()).limit(1)
-                  .correlate(Cluster).scalar_subquery())
-        q = (select(*LISTED, last.id.label("task_id"), last.kind.label("task_kind"),
-                    last.status.label("task_status"), ClusterLease.holder_kind,
-                    ClusterLease.holder_id, ClusterLease.holder_label,
-                    ClusterLease.acquired_at)
-             .select_from(Cluster)
-             .outerjoin(last, last.id == newest)
-             .outerjoin(ClusterLease, and_(ClusterLease.cluster_id == Cluster.id,
-                                           ClusterLease.state == LeaseState.HELD))
-             .where(Cluster.org_id == identity.org_id))
+        statuses: tuple[str, ...] | None = None
         if status:
-            statuses = [x.strip().upper() for x in status.split(",") if x.strip()]
+            statuses = tuple(x.strip().upper() for x in status.split(",") if x.strip())
             bad = [x for x in statuses if x not in ClusterStatus.__members__]
             if bad:
                 raise BadRequest(f"unknown status {bad[0]!r}; one of: "
                                  f"{', '.join(ClusterStatus.__members__)}", field="status")
-            q = q.where(Cluster.status.in_(statuses))
-        elif not include_terminated:
-            q = q.where(Cluster.status != ClusterStatus.TERMINATED)
-        q = page.apply(q, Cluster.created_at, Cluster.id)
-        with self.store.session() as s:
-            rows = s.execute(q).all()
+        rows = self.store.rows(clusters_page(*page.key, statuses, include_terminated),
+                               org_id=identity.org_id, **page.params())
         return page.answer("clusters", rows, listed_view)
 
     def spec(self, c: Cluster, resources: list[Resource] | None = None) -> ClusterSpec:
@@ -418,6 +402,29 @@ class ClusterService:
         for p in self.providers.values():
             swept += await p.sweep_orphans(self.is_live)
         return swept
+
+
+@functools.lru_cache(maxsize=1024)
+def clusters_page(has_cursor: bool, limit: int, statuses: tuple[str, ...] | None,
+                  include_terminated: bool) -> Select:
+    """The statement of a page of clusters (built once per shape; bound: org_id, cursor)."""
+    last = aliased(Task)
+    newest = (select(Task.id).where(Task.cluster_id == Cluster.id, Task.kind.like("cluster.%"))
+              .order_by(Task.created_at.desc(), Task.id.desc()).limit(1)
+              .correlate(Cluster).scalar_subquery())
+    q = (select(*LISTED, last.id.label("task_id"), last.kind.label("task_kind"),
+                last.status.label("task_status"), ClusterLease.holder_kind,
+                ClusterLease.holder_id, ClusterLease.holder_label, ClusterLease.acquired_at)
+         .select_from(Cluster)
+         .outerjoin(last, last.id == newest)
+         .outerjoin(ClusterLease, and_(ClusterLease.cluster_id == Cluster.id,
+                                       ClusterLease.state == LeaseState.HELD))
+         .where(Cluster.org_id == bindparam("org_id")))
+    if statuses:
+        q = q.where(Cluster.status.in_(statuses))
+    elif not include_terminated:
+        q = q.where(Cluster.status != ClusterStatus.TERMINATED)
+    return keyset(q, Cluster.created_at, Cluster.id, has_cursor, limit)
 
 
 def last_task_view(t: Task | None) -> dict[str, Any] | None:

@@ -4,11 +4,12 @@ delete, and read logs. Runs themselves are tasks (see :mod:`run_task`)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, case, or_, select
+from sqlalchemy import Select, String, and_, bindparam, case, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -19,7 +20,7 @@ from ..clusters.leases import Holder, HolderRules
 from ..errors import BadRequest, Conflict, NotFound
 from ..identity import Identity
 from ..models import Cluster, ClusterStatus, Job, JobRun, JobRunStatus, Task, TaskStatus, utcnow
-from ..paging import DEFAULT_LIMIT, Page
+from ..paging import DEFAULT_LIMIT, Page, after, keyset
 from ..providers.base import ClusterSpec
 from ..views import job_item, job_view, run_view
 from .backend import JobBackend
@@ -245,22 +246,7 @@ class JobService(UsesJobDeps):
         """One page in one statement: each job with its cluster's name and its newest
         run (outer joins on a correlated subquery), without env, argv or secrets."""
         page = Page.of("jobs", limit, cursor)
-        run_cluster, job_cluster = aliased(Cluster), aliased(Cluster)
-        newest = (select(JobRun.id).where(JobRun.job_id == Job.id)
-                  .order_by(JobRun.created_at.desc(), JobRun.id.desc()).limit(1)
-                  .correlate(Job).scalar_subquery())
-        q = (select(*JOB_LISTED, Job.git_password_enc.is_not(None).label("git_password_set"),
-                    job_cluster.name.label("cluster_name"),
-                    *(c.label(RUN_PREFIX + c.key) for c in RUN_LISTED),
-                    run_cluster.name.label(RUN_PREFIX + "cluster_name"))
-             .select_from(Job)
-             .outerjoin(job_cluster, job_cluster.id == Job.cluster_id)
-             .outerjoin(JobRun, JobRun.id == newest)
-             .outerjoin(run_cluster, run_cluster.id == JobRun.cluster_id)
-             .where(Job.org_id == identity.org_id, Job.deleted_at.is_(None)))
-        q = page.apply(q, Job.created_at, Job.id)
-        with self.store.session() as s:
-            rows = s.execute(q).all()
+        rows = self.store.rows(jobs_page(*page.key), org_id=identity.org_id, **page.params())
 
         def view(r: Any) -> dict[str, Any]:
             run = listed_run(r)
@@ -277,21 +263,8 @@ class JobService(UsesJobDeps):
         joined with its runs after the cursor, so an unknown job is told from a job
         without runs."""
         page = Page.of(None, limit, cursor)
-        named = aliased(Job)
-        job_id = (select(named.id).where(named.org_id == identity.org_id,
-                                         named.deleted_at.is_(None),
-                                         or_(named.id == ref, named.name == ref))
-                  .order_by(case((named.id == ref, 0), else_=1)).limit(1).scalar_subquery())
-        q = (select(Job.id.label("found_job_id"), Job.name.label("job_name"), *RUN_LISTED,
-                    Cluster.name.label("cluster_name"))
-             .select_from(Job)
-             .outerjoin(JobRun, and_(JobRun.job_id == Job.id,
-                                     page.where(JobRun.created_at, JobRun.id)))
-             .outerjoin(Cluster, Cluster.id == JobRun.cluster_id)
-             .where(Job.id == job_id)
-             .order_by(JobRun.created_at.desc(), JobRun.id.desc()).limit(page.limit + 1))
-        with self.store.session() as s:
-            rows = s.execute(q).all()
+        rows = self.store.rows(runs_page(*page.key), org_id=identity.org_id, ref=ref,
+                               **page.params())
         if not rows:
             raise NotFound(f"job {ref!r} not found")
         scope = f"runs:{rows[0].found_job_id}"
@@ -455,9 +428,53 @@ async def first_of(*waits: Any) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
+@functools.lru_cache(maxsize=1024)
+def jobs_page(has_cursor: bool, limit: int) -> Select:
+    """The statement of a page of jobs (built once per shape; bound: org_id, cursor)."""
+    run_cluster, job_cluster = aliased(Cluster), aliased(Cluster)
+    newest = (select(JobRun.id).where(JobRun.job_id == Job.id)
+              .order_by(JobRun.created_at.desc(), JobRun.id.desc()).limit(1)
+              .correlate(Job).scalar_subquery())
+    q = (select(*JOB_LISTED, Job.git_password_enc.is_not(None).label("git_password_set"),
+                job_cluster.name.label("cluster_name"),
+                *(c.label(RUN_PREFIX + c.key) for c in RUN_LISTED),
+                run_cluster.name.label(RUN_PREFIX + "cluster_name"))
+         .select_from(Job)
+         .outerjoin(job_cluster, job_cluster.id == Job.cluster_id)
+         .outerjoin(JobRun, JobRun.id == newest)
+         .outerjoin(run_cluster, run_cluster.id == JobRun.cluster_id)
+         .where(Job.org_id == bindparam("org_id"), Job.deleted_at.is_(None)))
+    return keyset(q, Job.created_at, Job.id, has_cursor, limit)
+
+
+@functools.lru_cache(maxsize=1024)
+def runs_page(has_cursor: bool, limit: int) -> Select:
+    """The statement of a page of one job's runs (bound: org_id, ref, cursor)."""
+    named = aliased(Job)
+    ref = bindparam("ref", type_=String)
+    job_id = (select(named.id).where(named.org_id == bindparam("org_id"),
+                                     named.deleted_at.is_(None),
+                                     or_(named.id == ref, named.name == ref))
+              .order_by(case((named.id == ref, 0), else_=1)).limit(1).scalar_subquery())
+    on = JobRun.job_id == Job.id
+    if has_cursor:
+        on = and_(on, after(JobRun.created_at, JobRun.id))
+    return (select(Job.id.label("found_job_id"), Job.name.label("job_name"), *RUN_LISTED,
+                   Cluster.name.label("cluster_name"))
+            .select_from(Job)
+            .outerjoin(JobRun, on)
+            .outerjoin(Cluster, Cluster.id == JobRun.cluster_id)
+            .where(Job.id == job_id)
+            .order_by(JobRun.created_at.desc(), JobRun.id.desc()).limit(limit + 1))
+
+
+RUN_KEYS = (*(c.key for c in RUN_LISTED), "cluster_name")
+RUN_AT = len(JOB_LISTED) + 2  # where a jobs_page row's run columns start
+
+
 def listed_run(r: Any) -> Any:
-    """The newest run in a row of :meth:`JobService.list` (its ``run_`` columns), or None."""
-    if getattr(r, RUN_PREFIX + "id") is None:
+    """The newest run in a row of :func:`jobs_page` (its ``run_`` columns), or None."""
+    values = r[RUN_AT:]
+    if values[0] is None:
         return None
-    return SimpleNamespace(**{k[len(RUN_PREFIX):]: v for k, v in r._mapping.items()
-                              if k.startswith(RUN_PREFIX)})
+    return SimpleNamespace(**dict(zip(RUN_KEYS, values, strict=True)))
