@@ -874,8 +874,9 @@ class JobRun(Model, closed=True):
 
 @dataclass(kw_only=True)
 class Job(Model, closed=True):
-    """What to run, where and when. The Git password is never shown, only whether one is set. The
-    answer to create also has `notices` (see JobCreated).
+    """What to run, where and when. The Git password is never shown, only whether one is set. Lists
+    show jobs without `command_line` and `env` (they may be large); a job read on its own has
+    both (see JobDetail), and the answer to create also has `notices` (see JobCreated).
     """
 
     id: str = field(metadata=meta(
@@ -892,8 +893,8 @@ class Job(Model, closed=True):
         required=True, ref=JobSchedule, description="When the job runs, and when it runs next."))
     command: str = field(metadata=meta(
         required=True, type="string", description="The command as given."))
-    command_line: str = field(metadata=meta(
-        required=True, type="string",
+    command_line: str | None = field(default=None, metadata=meta(
+        type="string",
         description="What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`."))
     source_type: SourceType = field(metadata=meta(
         required=True, ref=SourceType, description="Where the code comes from."))
@@ -906,8 +907,8 @@ class Job(Model, closed=True):
     git_password_set: bool = field(metadata=meta(
         required=True, type="boolean",
         description="Whether a Git password is stored (it is never returned)."))
-    env: dict[str, str] = field(metadata=meta(
-        required=True, type="object", values=Schema(type="string"),
+    env: dict[str, str] | None = field(default=None, metadata=meta(
+        type="object", values=Schema(type="string"),
         description="Environment variables for the command."))
     timeout_s: int | None = field(metadata=meta(
         required=True, type="integer", nullable=True, minimum=1))
@@ -931,11 +932,29 @@ class Job(Model, closed=True):
 
 
 @dataclass(kw_only=True)
+class JobDetail(Job, closed=True):
+    """A job read on its own, with its command line and environment."""
+
+    command_line: str = field(metadata=meta(
+        required=True, type="string",
+        description="What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`."))
+    env: dict[str, str] = field(metadata=meta(
+        required=True, type="object", values=Schema(type="string"),
+        description="Environment variables for the command."))
+
+
+@dataclass(kw_only=True)
 class JobCreated(Job, closed=True):
     """A new job, with `notices`: what the control plane changed in the input (such as dropping
     `.git` from a repository URL).
     """
 
+    command_line: str = field(metadata=meta(
+        required=True, type="string",
+        description="What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`."))
+    env: dict[str, str] = field(metadata=meta(
+        required=True, type="object", values=Schema(type="string"),
+        description="Environment variables for the command."))
     notices: list[str] = field(metadata=meta(
         required=True, type="array", items=Schema(type="string"),
         description="Only in the answer to create. Things worth knowing about the input."))
@@ -943,7 +962,7 @@ class JobCreated(Job, closed=True):
 
 @dataclass(kw_only=True)
 class JobPage(Model, closed=True):
-    """One page of jobs, newest first."""
+    """One page of jobs, newest first, without `command_line` and `env`."""
 
     items: list[Job] = field(metadata=meta(required=True, type="array", items=Schema(ref=Job)))
     next: str | None = field(metadata=meta(

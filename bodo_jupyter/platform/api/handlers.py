@@ -56,8 +56,9 @@ class InstanceTypesAPI(APIMixin):
 class ClustersAPI(APIMixin):
     async def get(self) -> None:
         ident = self.identity()
-        self.send(self.plane.clusters.list(
-            ident, status=self.arg("status"),
+        # Lists read in the store's reader threads: the event loop serves on meanwhile.
+        self.send(await self.plane.store.read(
+            self.plane.clusters.list, ident, status=self.arg("status"),
             include_terminated=bool(self.bool_arg("all")),
             limit=self.int_arg("limit", 50), cursor=self.arg("cursor")))
 
@@ -88,8 +89,8 @@ class ClusterConnectionAPI(APIMixin):
 class TasksAPI(APIMixin):
     async def get(self) -> None:
         ident = self.identity()
-        self.send(self.plane.tasks.list(
-            ident, status=self.arg("status"), cluster=self.arg("cluster"),
+        self.send(await self.plane.store.read(
+            self.plane.tasks.list, ident, status=self.arg("status"), cluster=self.arg("cluster"),
             limit=self.int_arg("limit", 50), cursor=self.arg("cursor")))
 
 
@@ -113,8 +114,9 @@ class TaskCancelAPI(APIMixin):
 class JobsAPI(APIMixin):
     async def get(self) -> None:
         ident = self.identity()
-        self.send(self.plane.jobs.list(ident, limit=self.int_arg("limit", 50),
-                                       cursor=self.arg("cursor")))
+        self.send(await self.plane.store.read(
+            self.plane.jobs.list, ident, limit=self.int_arg("limit", 50),
+            cursor=self.arg("cursor")))
 
     async def post(self) -> None:
         ident = self.identity()
@@ -144,8 +146,9 @@ class JobCancelAPI(APIMixin):
 class JobRunsAPI(APIMixin):
     async def get(self, ref: str) -> None:
         ident = self.identity()
-        self.send(self.plane.jobs.runs(ident, ref, limit=self.int_arg("limit", 50),
-                                       cursor=self.arg("cursor")))
+        self.send(await self.plane.store.read(
+            self.plane.jobs.runs, ident, ref, limit=self.int_arg("limit", 50),
+            cursor=self.arg("cursor")))
 
     async def post(self, ref: str) -> None:
         ident = self.identity()

@@ -719,8 +719,9 @@ export interface JobRun {
 }
 
 /**
- * What to run, where and when. The Git password is never shown, only whether one is set. The answer
- * to create also has `notices` (see JobCreated).
+ * What to run, where and when. The Git password is never shown, only whether one is set. Lists show
+ * jobs without `command_line` and `env` (they may be large); a job read on its own has both (see
+ * JobDetail), and the answer to create also has `notices` (see JobCreated).
  */
 export interface Job {
   /** Job id, e.g. `j-3b9d0e7a1c2f`. */
@@ -736,7 +737,7 @@ export interface Job {
   /** The command as given. */
   command: string;
   /** What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`. */
-  command_line: string;
+  command_line?: string;
   /** Where the code comes from. */
   source_type: SourceType;
   /** Repository URL or S3 URI. */
@@ -747,7 +748,7 @@ export interface Job {
   /** Whether a Git password is stored (it is never returned). */
   git_password_set: boolean;
   /** Environment variables for the command. */
-  env: Record<string, string>;
+  env?: Record<string, string>;
   timeout_s: number | null;
   retries: number;
   retry_delay_s: number;
@@ -763,16 +764,28 @@ export interface Job {
   notices?: string[];
 }
 
+/** A job read on its own, with its command line and environment. */
+export interface JobDetail extends Job {
+  /** What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`. */
+  command_line: string;
+  /** Environment variables for the command. */
+  env: Record<string, string>;
+}
+
 /**
  * A new job, with `notices`: what the control plane changed in the input (such as dropping `.git`
  * from a repository URL).
  */
 export interface JobCreated extends Job {
+  /** What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`. */
+  command_line: string;
+  /** Environment variables for the command. */
+  env: Record<string, string>;
   /** Only in the answer to create. Things worth knowing about the input. */
   notices: string[];
 }
 
-/** One page of jobs, newest first. */
+/** One page of jobs, newest first, without `command_line` and `env`. */
 export interface JobPage {
   items: Job[];
   /** Pass as `cursor` for the next page; null on the last page. */
