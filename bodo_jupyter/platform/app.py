@@ -21,6 +21,7 @@ from traitlets import Integer, List, Unicode, default
 from traitlets.config import Application
 
 from .api.server import make_app
+from .limits import Limits
 from .runtime import AlreadyRunning
 from .service import ControlPlane
 from .store import Store
@@ -44,7 +45,7 @@ class ServeApp(Application):
         return os.environ.get("BODO_JUPYTER_TOKEN") or secrets.token_urlsafe(32)
 
     config_file = Unicode("", config=True, help="A bodo_jupyter_config.py to load.")
-    classes = List([ControlPlane, Store, TaskEngine])
+    classes = List([ControlPlane, Store, TaskEngine, Limits])
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)
