@@ -627,7 +627,9 @@ export interface CreateJobRequest {
   git_password?: string | null;
   /**
    * Environment variables for the command. Names of letters, digits and `_`, not starting with a
-   * digit; names starting with `BODO_JUPYTER_`, `OMPI_`, `PMIX_` or `PRTE_` are reserved.
+   * digit; names starting with `BODO_JUPYTER_`, `OMPI_`, `PMIX_` or `PRTE_` are reserved. Values
+   * may hold any text but NUL (newlines too). At most `Limits.max_env_vars` variables (default 100)
+   * and `Limits.max_env_bytes` bytes of names and values together (default 64 KiB).
    */
   env?: Record<string, string> | null;
   /** Stop the command and fail the run after this many seconds (default none). */
