@@ -61,9 +61,15 @@ def fuzz(plane: Serve) -> dict[str, Any]:
                                "by_status": {}}
 
     session = requests.Session()  # one connection, kept alive
+    real_job = "fuzz-target"
+    status, out = plane.http("POST", "/jobs", {
+        "name": real_job, "cluster": {"instance_type": "fuzz.tiny"}, "command": "x.py",
+        "path": "https://git.example.invalid/acme/x",
+        "schedule": {"type": "cron", "cron": "0 3 1 1 *"}})
+    assert status == 201, out
 
-    def runner(op: Any, mode: GenerationMode) -> Any:
-        @hypothesis.given(case=op.as_strategy(generation_mode=mode))
+    def runner(op: Any, mode: GenerationMode, path: dict[str, str] | None = None) -> Any:
+        @hypothesis.given(case=op.as_strategy(generation_mode=mode, path_parameters=path))
         @settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None,
                   database=None, phases=[Phase.explicit, Phase.generate],
                   suppress_health_check=list(HealthCheck))
@@ -109,6 +115,15 @@ def fuzz(plane: Serve) -> dict[str, Any]:
                 figures["no_negative"].append(op.label)
             took = figures["seconds"]
             took[op.label] = took.get(op.label, 0.0) + time.monotonic() - t0
+        # Again for a job that exists, so that queries and bodies reach the service
+        # (PATCH, runs, logs), not just the 404 of an unknown name. Not DELETE (the
+        # job would be gone) nor run-now (a run would start a cluster).
+        if (op.path.startswith("/jobs/{ref}") and op.method.upper() in ("GET", "PATCH")) \
+                or op.label == "POST /jobs/{ref}/cancel":
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                if mode == GenerationMode.NEGATIVE and not (list(op.query) or list(op.body)):
+                    continue
+                runner(op, mode, {"ref": real_job})()
     return figures
 
 

@@ -106,7 +106,11 @@ def parse_path(path: str) -> tuple[Source, list[str]]:
         if ".." in prefix.split("/"):
             raise BadRequest("S3 prefix must not contain '..'", field="path")
         return Source("s3", f"s3://{bucket}/{prefix}", bucket, prefix), notices
-    parts = urlsplit(path)
+    try:
+        parts = urlsplit(path)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
+    except ValueError as e:
+        raise BadRequest(f"path {path!r} is not a valid URL: {e}", field="path") from None
     if parts.scheme in ("http", "https", "git", "ssh", "file") or "@" in path.split("/")[0]:
         if parts.scheme != "https":
             raise BadRequest(f"Git URLs must use https:// (got {path!r})", field="path")
