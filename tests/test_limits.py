@@ -436,3 +436,24 @@ def test_hostile_inputs_are_4xx(plane, method, path, body, field):
     assert 400 <= status < 500 or status == 200, out
     if field:
         assert status == 400 and out["error"]["field"] == field, out
+
+
+@pytest.mark.parametrize("raw,field", [
+    (b'{"name":"s1","cluster":{"instance_type":"local.small"},"command":"x.py \\ud800",'
+     b'"path":"https://h/x"}', "command"),
+    (b'{"name":"s2","cluster":{"instance_type":"local.small"},"command":"x.py",'
+     b'"path":"https://h/x","env":{"A":"\\udfff"}}', "env.A"),
+    (b'{"name":"s3","cluster":"\\ud800","command":"x.py","path":"https://h/x"}', "cluster"),
+    (b'{"name":"s4","cluster":"c","command":"x.py","path":"https://h/\\ud800"}', "path"),
+    (b'{"name":"s5","cluster":"c","command":"x.py","path":"https://h/x",'
+     b'"git_username":"a","git_password":"\\ud800"}', "git_password"),
+    (b'{"name":"s6","cluster":"c","command":"x.py","path":"https://h/x",'
+     b'"env":{"\\ud800":"x"}}', "env.\ud800"),
+])
+def test_lone_surrogates_are_refused_naming_the_field(plane, raw, field):
+    """JSON's \\ud800 escapes make text no database, file or environment takes: a
+    500 (or a job that failed at run time) before."""
+    status, out = plane.http("POST", "/jobs", raw_body=raw)
+    assert status == 400, out
+    assert out["error"]["field"] == field and "surrogate" in out["error"]["message"], out
+    assert {"s1", "s2", "s3", "s4", "s5", "s6"}.isdisjoint(job_names(plane))

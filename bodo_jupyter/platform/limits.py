@@ -106,7 +106,11 @@ class Limits(Configurable):
                 for k, c in items:
                     where = (f"{path}[{k}]" if isinstance(k, int)
                              else f"{path}.{k}" if path else str(k))
+                    if isinstance(k, str):
+                        check_unicode(k, where)
                     todo.append((c, depth, where))
+            elif isinstance(v, str):
+                check_unicode(v, path or "body")
             else:
                 check_int64(v, path or "body")
 
@@ -115,7 +119,8 @@ class Limits(Configurable):
         if len(env) > self.max_env_vars:
             raise BadRequest(f"env has {len(env)} variables; at most {self.max_env_vars} "
                              "are accepted", field="env")
-        size = sum(len(k.encode()) + len(v.encode("utf-8", "surrogatepass"))
+        size = sum(len(k.encode("utf-8", "surrogatepass"))
+                   + len(v.encode("utf-8", "surrogatepass"))
                    for k, v in env.items())
         if size > self.max_env_bytes:
             raise BadRequest(f"env is {size} bytes (names and values); at most "
@@ -127,6 +132,16 @@ class Limits(Configurable):
             raise BadRequest(
                 f"cron expression {expr!r} fires every {shown} s at times; schedules may "
                 f"fire at most once every {self.min_cron_interval_s} s", field="schedule.cron")
+
+
+def check_unicode(value: str, field: str) -> None:
+    """Text that can be stored and passed on: JSON's ``\\ud800`` escapes can make a lone
+    surrogate, which no database, file or environment takes."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"{field} is not valid Unicode text (it holds a lone surrogate "
+                         "such as \\ud800)", field=field) from None
 
 
 def check_int64(value: Any, field: str) -> None:
