@@ -25,6 +25,7 @@ from .platform.api.base import API_PREFIX, APIMixin
 from .platform.api.handlers import make_handlers
 from .platform.errors import Forbidden, Unavailable
 from .platform.identity import Identity
+from .platform.limits import Limits
 from .platform.runtime import AlreadyRunning, read_info
 from .platform.service import ControlPlane
 
@@ -94,7 +95,7 @@ class BodoJupyterExtension(ExtensionApp):
     name = "bodo_jupyter"
     load_other_extensions = True
 
-    classes = [ControlPlane]
+    classes = [ControlPlane, Limits]
 
     def initialize_settings(self) -> None:
         self.plane = ControlPlane(parent=self)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Select, String, and_, bindparam, case, or_, select
+from sqlalchemy import Select, String, and_, bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
 
@@ -19,6 +19,7 @@ from ..clock import Clock, SystemClock
 from ..clusters.leases import Holder, HolderRules
 from ..errors import BadRequest, Conflict, NotFound
 from ..identity import Identity
+from ..limits import Limits, TooManyRequests
 from ..models import Cluster, ClusterStatus, Job, JobRun, JobRunStatus, Task, TaskStatus, utcnow
 from ..paging import DEFAULT_LIMIT, Page, after, keyset
 from ..providers.base import ClusterSpec
@@ -51,9 +52,11 @@ def run_holder(run_id: str, job_name: str) -> Holder:
 
 
 class JobService(UsesJobDeps):
-    def __init__(self, deps: JobDeps, clock: Clock | None = None):
+    def __init__(self, deps: JobDeps, clock: Clock | None = None,
+                 limits: Limits | None = None):
         super().__init__(deps)
         self.clock = clock or SystemClock()  # 'now' for schedules
+        self.limits = limits or Limits()
         self.changed = asyncio.Event()  # wakes the scheduler
         self.leases.register(HolderRules(HOLDER_KIND, "cancel the run", self._active_runs))
 
@@ -178,7 +181,8 @@ class JobService(UsesJobDeps):
 
     async def create(self, identity: Identity, req: CreateJobRequest) -> dict[str, Any]:
         now = self.clock.now()
-        spec = parse_job(req, now)
+        self.limits.check_env(req.env)
+        spec = parse_job(req, now, min_cron_interval_s=self.limits.min_cron_interval_s)
         with self.store.session() as s:
             if s.scalars(select(Job.id).where(Job.org_id == identity.org_id,
                                               Job.name == spec.name,
@@ -234,6 +238,24 @@ class JobService(UsesJobDeps):
         run.task_id = task.id
         self.log_files.create(self.log_files.path(job.org_id, job.id, run.id))
         return run
+
+    def runs_in_last_day(self, s: Any, job_id: str) -> tuple[int, datetime | None]:
+        """How many runs the job started in the last 24 hours, and when the oldest did."""
+        since = utcnow() - timedelta(days=1)
+        count, oldest = s.execute(select(func.count(JobRun.id), func.min(JobRun.created_at))
+                                  .where(JobRun.job_id == job_id,
+                                         JobRun.created_at >= since)).one()
+        return int(count), oldest
+
+    def over_daily_limit(self, s: Any, job: Job) -> int | None:
+        """Seconds until the job may start another run, if it is at its daily limit."""
+        count, oldest = self.runs_in_last_day(s, job.id)
+        if count < self.limits.max_runs_per_job_per_day:
+            return None
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+        left = ((oldest + timedelta(days=1)) - utcnow()).total_seconds() if oldest else 60
+        return max(1, int(left) + 1)
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -314,6 +336,11 @@ class JobService(UsesJobDeps):
     async def run_now(self, identity: Identity, ref: str) -> dict[str, Any]:
         with self.store.session() as s:
             job = self.find(s, identity, ref)
+            wait = self.over_daily_limit(s, job)
+            if wait is not None:
+                raise TooManyRequests(
+                    f"job {job.name!r} started {self.limits.max_runs_per_job_per_day} runs in "
+                    f"the last 24 hours, its limit; try again in {wait} s", retry_after=wait)
             run = self.new_run(s, job, "manual", None)
             out = self.run_detail(s, job, run)
         self.engine.start(out["task_id"])

@@ -213,6 +213,8 @@ export const ERROR_CODES = [
   "aws_no_credentials",
   "secret_unreadable",
   "single_organization",
+  "payload_too_large",
+  "too_many_requests",
 ] as const;
 /**
  * Stable machine-readable code of an error. Besides the generic ones, AWS problems have their own:
@@ -223,7 +225,9 @@ export const ERROR_CODES = [
  * reached), `aws_error` (any other AWS error); `secret_unreadable` means a stored secret cannot be
  * decrypted with the control plane's key; `single_organization` (403) that the local provider
  * serves one organisation only, because the control plane does not run as root and cannot give
- * organisations OS users of their own.
+ * organisations OS users of their own; `payload_too_large` (413) a request body over
+ * `Limits.max_body_bytes`; `too_many_requests` (429, with `Retry-After`) a job that reached
+ * `Limits.max_runs_per_job_per_day`.
  */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -627,7 +631,9 @@ export interface CreateJobRequest {
   git_password?: string | null;
   /**
    * Environment variables for the command. Names of letters, digits and `_`, not starting with a
-   * digit; names starting with `BODO_JUPYTER_`, `OMPI_`, `PMIX_` or `PRTE_` are reserved.
+   * digit; names starting with `BODO_JUPYTER_`, `OMPI_`, `PMIX_` or `PRTE_` are reserved. Values
+   * may hold any text but NUL (newlines too). At most `Limits.max_env_vars` variables (default 100)
+   * and `Limits.max_env_bytes` bytes of names and values together (default 64 KiB).
    */
   env?: Record<string, string> | null;
   /** Stop the command and fail the run after this many seconds (default none). */
