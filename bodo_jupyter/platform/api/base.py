@@ -62,9 +62,10 @@ class APIMixin:
     # -- input ------------------------------------------------------------------------
     #
     # Bodies are streamed (tornado's ``stream_request_body``): ``prepare`` refuses one
-    # whose Content-Length is over ``Limits.max_body_bytes`` before a byte of it is
-    # read, and ``data_received`` keeps no more than the limit of a body sent without
-    # one (chunked), so no body over the limit is ever held whole.
+    # whose Content-Length is far over ``Limits.max_body_bytes`` before a byte of it is
+    # read (see ``Limits.check_content_length``), and ``data_received`` keeps no more
+    # than the limit of any body (chunked, or a little over), which ``raw_body`` then
+    # refuses: no body over the limit is ever held whole.
 
     _stream_request_body = True
 
