@@ -46,7 +46,8 @@ class Limits(Configurable):
     max_body_bytes = Integer(
         1024 * 1024, min=1, config=True,
         help="Largest request body in bytes; larger ones are refused (413, "
-        "payload_too_large) from their Content-Length, before they are read.",
+        "payload_too_large) and never kept whole: far larger ones (by 8 MiB) from their "
+        "Content-Length before they are read, others as they arrive.",
     )
     max_json_depth = Integer(
         32, min=1, config=True,
