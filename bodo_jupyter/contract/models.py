@@ -225,7 +225,9 @@ class ErrorCode(enum.StrEnum):
     be reached), `aws_error` (any other AWS error); `secret_unreadable` means a stored secret
     cannot be decrypted with the control plane's key; `single_organization` (403) that the local
     provider serves one organisation only, because the control plane does not run as root and
-    cannot give organisations OS users of their own.
+    cannot give organisations OS users of their own; `payload_too_large` (413) a request body
+    over `Limits.max_body_bytes`; `too_many_requests` (429, with `Retry-After`) a job at
+    `Limits.max_runs_per_job_per_day`.
     """
 
     BAD_REQUEST = "bad_request"
@@ -249,6 +251,8 @@ class ErrorCode(enum.StrEnum):
     AWS_NO_CREDENTIALS = "aws_no_credentials"
     SECRET_UNREADABLE = "secret_unreadable"
     SINGLE_ORGANIZATION = "single_organization"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    TOO_MANY_REQUESTS = "too_many_requests"
 
 
 @dataclass(kw_only=True)

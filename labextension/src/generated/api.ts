@@ -213,6 +213,8 @@ export const ERROR_CODES = [
   "aws_no_credentials",
   "secret_unreadable",
   "single_organization",
+  "payload_too_large",
+  "too_many_requests",
 ] as const;
 /**
  * Stable machine-readable code of an error. Besides the generic ones, AWS problems have their own:
@@ -223,7 +225,9 @@ export const ERROR_CODES = [
  * reached), `aws_error` (any other AWS error); `secret_unreadable` means a stored secret cannot be
  * decrypted with the control plane's key; `single_organization` (403) that the local provider
  * serves one organisation only, because the control plane does not run as root and cannot give
- * organisations OS users of their own.
+ * organisations OS users of their own; `payload_too_large` (413) a request body over
+ * `Limits.max_body_bytes`; `too_many_requests` (429, with `Retry-After`) a job at
+ * `Limits.max_runs_per_job_per_day`.
  */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
