@@ -124,6 +124,7 @@ def fuzz(plane: Serve) -> dict[str, Any]:
                 if mode == GenerationMode.NEGATIVE and not (list(op.query) or list(op.body)):
                     continue
                 runner(op, mode, {"ref": real_job})()
+    session.close()
     return figures
 
 
@@ -148,3 +149,5 @@ def test_no_server_errors_and_every_answer_conforms(plane):
     # Nothing the fuzzer sent started a cluster or a run.
     _, clusters = plane.http("GET", "/clusters?all=true")
     assert clusters["items"] == [], clusters
+    _, tasks = plane.http("GET", "/tasks")
+    assert [t for t in tasks["items"] if t["kind"] != "aws.grant-image"] == [], tasks

@@ -4,6 +4,7 @@ the field, and leaves nothing half-made behind (no job, no cluster, no run)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import time
@@ -14,7 +15,8 @@ import pytest
 
 from bodo_jupyter.platform.api.base import redact_uri
 from bodo_jupyter.platform.jobs.spec import cron_min_gap
-from bodo_jupyter.platform.limits import Limits
+from bodo_jupyter.platform.limits import Limits, TooManyRequests
+from bodo_jupyter.platform.views import iso
 
 from .helpers import Serve, wait_for
 
@@ -124,8 +126,11 @@ def test_body_limit_default_and_configured(plane, small):
     refused(small.http("POST", "/jobs", raw_body=big), 413, "body", "payload_too_large")
     status, out = plane.http("POST", "/jobs", raw_body=big)  # under the default 1 MiB
     assert status == 201, out
-    huge = b'{"name": "huge", "pad": "' + b"x" * (1024 * 1024) + b'"}'
-    refused(plane.http("POST", "/jobs", raw_body=huge), 413, "body", "payload_too_large")
+    # A little over (up to 8 MiB): read, dropped as it comes, then a clean 413 -- also
+    # for clients that send the whole body before they read the answer.
+    for size in (1024 * 1024, 5 * 1024 * 1024):
+        huge = b'{"name": "huge", "pad": "' + b"x" * size + b'"}'
+        refused(plane.http("POST", "/jobs", raw_body=huge), 413, "body", "payload_too_large")
     assert "huge" not in job_names(plane)
 
 
@@ -425,9 +430,11 @@ def test_limits_are_configurable_traits():
     ("GET", "/tasks/x?wait=nan", None, "wait"),
     ("GET", "/tasks/x?since=99999999999999999999", None, "since"),
     ("GET", "/jobs/x/runs/latest/logs?offset=-1", None, None),
-    ("GET", "/clusters/%00", None, None),
-    ("GET", "/jobs/a%00b/runs", None, None),
-    ("GET", "/tasks?cluster=%00", None, None),
+    ("GET", "/clusters/%00", None, "path"),
+    ("GET", "/jobs/a%00b/runs", None, "path"),
+    ("GET", "/tasks?cluster=%00", None, "cluster"),
+    ("GET", "/clusters?status=RUNNING%00", None, "status"),
+    ("GET", "/jobs?cursor=%00", None, "cursor"),
     ("POST", "/clusters", {"name": "a", "instance_type": "local.small", "instances": 1e308},
      "instances"),
 ])
@@ -457,3 +464,60 @@ def test_lone_surrogates_are_refused_naming_the_field(plane, raw, field):
     assert status == 400, out
     assert out["error"]["field"] == field and "surrogate" in out["error"]["message"], out
     assert {"s1", "s2", "s3", "s4", "s5", "s6"}.isdisjoint(job_names(plane))
+
+
+def test_the_scheduler_counts_the_runs_it_skips_for_the_limit(tmp_path):
+    """In process, on a clock moved by hand: a job at its daily limit gets no run for a
+    due time (``JobScheduler.skipped_for_limit`` counts it), its schedule moves on,
+    and the scheduler keeps going. Runs fail fast on a FAILED stand-in cluster."""
+    from traitlets.config import Config
+
+    from bodo_jupyter.platform.models import Cluster, ClusterStatus
+    from bodo_jupyter.platform.service import ControlPlane
+
+    from .helpers import track
+    from .manual_clock import ManualClock
+    from .test_job_restart import T0, at, ended, runs_of, until
+
+    async def main() -> None:
+        cfg = Config()
+        cfg.Limits.max_runs_per_job_per_day = 2
+        clock = ManualClock(T0)
+        plane = track(ControlPlane(data_dir=str(tmp_path), clock=clock, config=cfg))
+        plane.store.upgrade()
+        ident = plane.ensure_user(plane.default_user, plane.default_organization,
+                                  is_admin=True)
+        with plane.store.session() as s:
+            c = Cluster(org_id=ident.org_id, name="stand-in", provider="local",
+                        instance_type="local.small", instances=1, cores_per_instance=1,
+                        created_by=ident.user_id, status=ClusterStatus.RUNNING)
+            s.add(c)
+            s.flush()
+            cluster_id = c.id
+        from bodo_jupyter.contract.models import CreateJobRequest
+
+        await plane.jobs.create(ident, CreateJobRequest.parse({
+            "name": "tick", "cluster": "stand-in", "command": "hello.py",
+            "path": "https://git.example.invalid/acme/jobs",
+            "schedule": {"type": "cron", "cron": "*/5 * * * *"}}))
+        plane.clusters.set_status(cluster_id, ClusterStatus.FAILED, "a stand-in for tests")
+        await plane.start()
+        try:
+            for n, when in enumerate(("12:05", "12:10"), 1):
+                clock.advance_to(at(when))
+                await until(plane, lambda n=n: len(r := runs_of(plane, ident)) == n and ended(r),
+                            f"run {n}")
+            assert plane.scheduler.skipped_for_limit == 0
+            # 12:15 is due: the pass (called here, before the loop's own can run) skips it.
+            clock.advance_to(at("12:15"))
+            plane.scheduler.fire_due(at("12:15"))
+            assert plane.scheduler.skipped_for_limit == 1
+            assert len(runs_of(plane, ident)) == 2
+            assert plane.jobs.get(ident, "tick")["schedule"]["next_run_at"] == iso(at("12:20"))
+            # A run-now is refused too, with the same limit.
+            with pytest.raises(TooManyRequests):
+                await plane.jobs.run_now(ident, "tick")
+        finally:
+            await plane.stop()
+
+    asyncio.run(main())

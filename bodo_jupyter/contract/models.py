@@ -226,8 +226,8 @@ class ErrorCode(enum.StrEnum):
     cannot be decrypted with the control plane's key; `single_organization` (403) that the local
     provider serves one organisation only, because the control plane does not run as root and
     cannot give organisations OS users of their own; `payload_too_large` (413) a request body
-    over `Limits.max_body_bytes`; `too_many_requests` (429, with `Retry-After`) a job that
-    reached `Limits.max_runs_per_job_per_day`.
+    over `Limits.max_body_bytes`; `too_many_requests` (429, with `Retry-After`) a job at
+    `Limits.max_runs_per_job_per_day`.
     """
 
     BAD_REQUEST = "bad_request"

@@ -17,6 +17,9 @@ from traitlets.config import Configurable
 
 from .errors import BadRequest, PlatformError
 
+#: Bodies over the limit by at most this much are read (and dropped) before the 413.
+DRAIN_BYTES = 8 * 1024 * 1024
+
 #: The largest integer a request may carry (SQLite's and PostgreSQL's BIGINT).
 MAX_INT64 = 2**63 - 1
 
@@ -43,7 +46,8 @@ class Limits(Configurable):
     max_body_bytes = Integer(
         1024 * 1024, min=1, config=True,
         help="Largest request body in bytes; larger ones are refused (413, "
-        "payload_too_large) from their Content-Length, before they are read.",
+        "payload_too_large) and never kept whole: far larger ones (by 8 MiB) from their "
+        "Content-Length before they are read, others as they arrive.",
     )
     max_json_depth = Integer(
         32, min=1, config=True,
@@ -73,16 +77,23 @@ class Limits(Configurable):
 
     # -- checks ------------------------------------------------------------------------
 
-    def check_content_length(self, value: str | None) -> None:
-        """Refuse a body by its declared size, before any of it is read."""
+    def check_content_length(self, value: str | None) -> int | None:
+        """A body's declared size, refused before any of it is read when it is over
+        the limit by more than :data:`DRAIN_BYTES`. A body over the limit by less is
+        read and dropped as it arrives (never kept), and refused once it is in: a
+        client that sends the whole body before it reads the answer (most do; only
+        ``Expect: 100-continue`` waits) then gets the 413 rather than a connection
+        closed under it."""
         if not value:
-            return
+            return None
         try:
             size = int(value)
         except ValueError:
             raise BadRequest(f"Content-Length {value!r} is not a number",
                              field="Content-Length") from None
-        self.check_body_size(size)
+        if size > max(self.max_body_bytes, DRAIN_BYTES):
+            self.check_body_size(size)
+        return size
 
     def check_body_size(self, size: int) -> None:
         if size > self.max_body_bytes:

@@ -62,9 +62,10 @@ class APIMixin:
     # -- input ------------------------------------------------------------------------
     #
     # Bodies are streamed (tornado's ``stream_request_body``): ``prepare`` refuses one
-    # whose Content-Length is over ``Limits.max_body_bytes`` before a byte of it is
-    # read, and ``data_received`` keeps no more than the limit of a body sent without
-    # one (chunked), so no body over the limit is ever held whole.
+    # whose Content-Length is far over ``Limits.max_body_bytes`` before a byte of it is
+    # read (see ``Limits.check_content_length``), and ``data_received`` keeps no more
+    # than the limit of any body (chunked, or a little over), which ``raw_body`` then
+    # refuses: no body over the limit is ever held whole.
 
     _stream_request_body = True
 
@@ -77,7 +78,19 @@ class APIMixin:
         self._body_chunks: list[bytes] = []
         self._body_size = 0
         self.limits.check_content_length(self.request.headers.get("Content-Length"))
+        self._check_url_text()
         return super().prepare()  # type: ignore[misc]
+
+    def _check_url_text(self) -> None:
+        """No NUL in the URL: PostgreSQL refuses it in any string (a 500 there), and no
+        name or id has one. Path parts and query parameters, by name."""
+        for arg in getattr(self, "path_args", None) or ():
+            if isinstance(arg, str) and "\x00" in arg:
+                raise BadRequest("the URL path holds a NUL character", field="path")
+        for name, values in self.request.query_arguments.items():
+            if "\x00" in name or any(b"\x00" in v for v in values):
+                raise BadRequest(f"query parameter {name!r} holds a NUL character",
+                                 field=name.replace("\x00", ""))
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished:  # type: ignore[attr-defined]

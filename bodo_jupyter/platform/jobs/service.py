@@ -181,8 +181,8 @@ class JobService(UsesJobDeps):
 
     async def create(self, identity: Identity, req: CreateJobRequest) -> dict[str, Any]:
         now = self.clock.now()
-        self.limits.check_env(req.env)
         spec = parse_job(req, now, min_cron_interval_s=self.limits.min_cron_interval_s)
+        self.limits.check_env(spec.env)
         with self.store.session() as s:
             if s.scalars(select(Job.id).where(Job.org_id == identity.org_id,
                                               Job.name == spec.name,
