@@ -1,6 +1,7 @@
-"""Lists benchmark: ``GET /jobs?limit=50`` with 10,000 jobs, against a raw tornado
-handler that returns a static JSON body of the same size from the same server
-process, on SQLite and on PostgreSQL. Goal (issue 8): p95 < 50 ms for a page of
+"""Lists benchmark: ``GET /jobs?limit=50`` with 10,000 jobs (and ``GET
+/clusters?limit=50`` with as many clusters), against a raw tornado handler that
+returns a static JSON body of the same size from the same server process, on
+SQLite and on PostgreSQL. Goal (issue 8): p95 < 50 ms for a page of
 50 with 200 concurrent clients.
 
 Run: ``python benchmarks/lists.py [--jobs 10000] [--db sqlite,postgresql] [--json]``.
@@ -8,10 +9,11 @@ Run: ``python benchmarks/lists.py [--jobs 10000] [--db sqlite,postgresql] [--jso
 The server is a child process: a ControlPlane with the API (token auth) and the
 raw handler on one tornado server; its database gets the jobs inserted directly
 through the Store (each with a run and a few env variables, and one with 5 MB
-of env, the newest). The clients are in this process, on plain keep-alive
+of env, the newest; and a FAILED cluster with its task), then ANALYZEd as a
+database in use would be. The clients are in this process, on plain keep-alive
 HTTP/1.1 connections written by hand (so that client overhead is the same small
-amount for both sides). Three loads, each run on the raw handler and then on
-the API:
+amount for both sides).
+Three loads, each run on the raw handler and then on the API:
 
 * 1 client, requests back to back;
 * 200 clients paced to ~100 requests/s in all (each every 2 s, spread out);
@@ -51,7 +53,7 @@ BIG_ENV = {f"VAR_{i}": "x" * 1024 for i in range(5 * 1024)}  # 5 MB
 def seed(store: Any, ident: Any, n: int) -> None:
     from sqlalchemy import insert
 
-    from bodo_jupyter.platform.models import Job, JobRun, new_id, utcnow
+    from bodo_jupyter.platform.models import Cluster, Job, JobRun, Task, new_id, utcnow
 
     base = utcnow()
     for start in range(0, n, 2000):
@@ -71,9 +73,28 @@ def seed(store: Any, ident: Any, n: int) -> None:
                              trigger="cron", status="FINISHED", phase="done", exit_code=0,
                              attempts=1, details={}, created_at=created,
                              command_line=f"mpiexec -n 4 python etl.py --part {i}"))
+        clusters, tasks = [], []
+        for i in range(start, min(n, start + 2000)):  # as many clusters, each with a task
+            created = base - timedelta(milliseconds=n - i)
+            cid = new_id("c")
+            clusters.append(dict(
+                id=cid, org_id=ident.org_id, name=f"cluster-{i:05d}", provider="local",
+                instance_type="local.small", instances=2, cores_per_instance=2, efa=False,
+                status="FAILED", status_message="engines exited", created_by=ident.user_id,
+                created_at=created, updated_at=created, details={"log": "/var/x" * 50}))
+            tasks.append(dict(
+                id=new_id("t"), org_id=ident.org_id, user_id=ident.user_id,
+                kind="cluster.create", cluster_id=cid, status="FAILED", params={},
+                steps=[], step_state={}, last_seq=0, progress=0.5, attempts=1,
+                cancel_requested=False, created_at=created, error="engines exited"))
         with store.session() as s:
             s.execute(insert(Job), jobs)
             s.execute(insert(JobRun), runs)
+            s.execute(insert(Cluster), clusters)
+            s.execute(insert(Task), tasks)
+    # The steady state of a database in use (PostgreSQL's autovacuum would do it soon).
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("ANALYZE")
 
 
 async def serve_main(db_url: str, n: int, info_file: str) -> None:
@@ -95,21 +116,23 @@ async def serve_main(db_url: str, n: int, info_file: str) -> None:
     t0 = time.perf_counter()
     seed(plane.store, ident, n)
     seeded = time.perf_counter() - t0
-    body = json.dumps(plane.jobs.list(ident, limit=50)).encode()
+    bodies = {"jobs": json.dumps(plane.jobs.list(ident, limit=50)).encode(),
+              "clusters": json.dumps(plane.clusters.list(ident, limit=50)).encode()}
 
     class Raw(web.RequestHandler):
-        def get(self) -> None:
+        def get(self, name: str) -> None:
             self.set_header("Content-Type", "application/json")
-            self.finish(body)
+            self.finish(bodies[name])
 
     app = make_app(plane, TOKEN)
-    app.add_handlers(r".*", [(RAW, Raw)])  # ahead of the API's catch-all
+    app.add_handlers(r".*", [(RAW + "/(jobs|clusters)", Raw)])  # ahead of the API's catch-all
     server = HTTPServer(app)
     sockets = bind_sockets(0, "127.0.0.1")
     server.add_sockets(sockets)
     port = sockets[0].getsockname()[1]
     with open(info_file, "w") as f:  # noqa: ASYNC230 - once, before serving
-        json.dump({"port": port, "bytes": len(body), "seed_s": round(seeded, 1)}, f)
+        json.dump({"port": port, "bytes": {k: len(v) for k, v in bodies.items()},
+                   "seed_s": round(seeded, 1)}, f)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     await stop.wait()
@@ -223,7 +246,6 @@ async def back_to_back(port: int, path: str, clients: int, each: int) -> dict[st
 
 
 async def measure(port: int, args: argparse.Namespace) -> dict[str, Any]:
-    api = f"{PREFIX}/jobs?limit=50"
     out: dict[str, Any] = {}
     loads = {
         "1 client": lambda path: single(port, path, args.requests),
@@ -232,12 +254,15 @@ async def measure(port: int, args: argparse.Namespace) -> dict[str, Any]:
         f"{args.clients} clients, back to back": lambda path: back_to_back(
             port, path, args.clients, args.each),
     }
-    for name, run in loads.items():
-        raw = await run(RAW)
-        ours = await run(api)
-        out[name] = {"api": ours, "raw": raw,
-                     "p50_ratio": round(ours["p50_ms"] / raw["p50_ms"], 2),
-                     "p95_ratio": round(ours["p95_ms"] / raw["p95_ms"], 2)}
+    for kind in args.lists.split(","):
+        api = f"{PREFIX}/{kind}?limit=50"
+        out[kind] = {}
+        for name, run in loads.items():
+            raw = await run(f"{RAW}/{kind}")
+            ours = await run(api)
+            out[kind][name] = {"api": ours, "raw": raw,
+                               "p50_ratio": round(ours["p50_ms"] / raw["p50_ms"], 2),
+                               "p95_ratio": round(ours["p95_ms"] / raw["p95_ms"], 2)}
     return out
 
 
@@ -269,6 +294,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=100.0, help="paced: requests/s in all")
     ap.add_argument("--seconds", type=float, default=10.0, help="paced: duration")
     ap.add_argument("--each", type=int, default=10, help="back to back: requests per client")
+    ap.add_argument("--lists", default="jobs,clusters", help="which lists to measure")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--db-url", default="", help=argparse.SUPPRESS)
@@ -290,18 +316,20 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"GET /jobs?limit=50 with {args.jobs} jobs vs a raw tornado handler, same body size")
-    print(f"{'db':11} {'load':32} {'api p50/p95 ms':>16} {'raw p50/p95 ms':>16} "
+    print(f"GET /<list>?limit=50 with {args.jobs} jobs (and as many clusters) vs a raw "
+          "tornado handler, same body size")
+    print(f"{'db':11} {'list':9} {'load':32} {'api p50/p95 ms':>16} {'raw p50/p95 ms':>16} "
           f"{'ratio p50/p95':>14} {'probe GET / p95':>16}")
     for db in args.db.split(","):
-        for load, f in results[db]["loads"].items():
-            a, r = f["api"], f["raw"]
-            probe = (f"{a['probe_p95_ms']} (raw {r['probe_p95_ms']})"
-                     if "probe_p95_ms" in a else "")
-            print(f"{db:11} {load:32} {a['p50_ms']:>7}/{a['p95_ms']:<8} "
-                  f"{r['p50_ms']:>7}/{r['p95_ms']:<8} {f['p50_ratio']:>6}/{f['p95_ratio']:<7} "
-                  f"{probe:>16}")
-        print(f"{db:11} body {results[db]['body_bytes']} bytes, seeded in "
+        for kind, figures in results[db]["loads"].items():
+            for load, f in figures.items():
+                a, r = f["api"], f["raw"]
+                probe = (f"{a['probe_p95_ms']} (raw {r['probe_p95_ms']})"
+                         if "probe_p95_ms" in a else "")
+                print(f"{db:11} {kind:9} {load:32} {a['p50_ms']:>7}/{a['p95_ms']:<8} "
+                      f"{r['p50_ms']:>7}/{r['p95_ms']:<8} {f['p50_ratio']:>6}/"
+                      f"{f['p95_ratio']:<7} {probe:>16}")
+        print(f"{db:11} bodies {results[db]['body_bytes']} bytes, seeded in "
               f"{results[db]['seed_s']} s")
 
 

@@ -414,3 +414,49 @@ def test_cli_limit(serve: Serve, listed: dict):
     assert len(cli_json("task", "list", "--limit", "2")) == 2
     r = serve.cli("job", "list", "--limit", "0")
     assert r.returncode == 2 and "--limit" in r.stderr
+
+
+def test_the_api_reads_lists_in_the_reader_pool(tmp_path):
+    """Slow lists (0.3 s each) in flight do not hold up another request."""
+    import httpx
+    from tornado.httpserver import HTTPServer
+    from tornado.netutil import bind_sockets
+
+    from bodo_jupyter.platform.api.server import make_app
+
+    threads: list[str] = []
+
+    async def main() -> float:
+        plane = track(ControlPlane(data_dir=str(tmp_path), config=Config()))
+        await plane.start()
+        real = plane.jobs.list
+
+        def slow(*args: Any, **kwargs: Any) -> dict:
+            threads.append(threading.current_thread().name)
+            time.sleep(0.3)
+            return real(*args, **kwargs)
+
+        plane.jobs.list = slow  # type: ignore[method-assign]
+        server = HTTPServer(make_app(plane, "tok"))
+        sockets = bind_sockets(0, "127.0.0.1")
+        server.add_sockets(sockets)
+        url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/bodo/api/v1"
+        try:
+            async with httpx.AsyncClient(headers={"Authorization": "token tok"}) as c:
+                await c.get(url + "/")
+                lists = [asyncio.create_task(c.get(url + "/jobs")) for _ in range(4)]
+                await asyncio.sleep(0.05)
+                t0 = time.monotonic()
+                r = await c.get(url + "/")
+                took = time.monotonic() - t0
+                assert r.status_code == 200
+                for t in lists:
+                    assert (await t).status_code == 200
+        finally:
+            server.stop()
+            await plane.stop()
+        return took
+
+    took = asyncio.run(main())
+    assert took < 0.2, took
+    assert len(threads) == 4 and all(t.startswith("bodo-db-read") for t in threads), threads

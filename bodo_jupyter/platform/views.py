@@ -1,4 +1,5 @@
-"""Records as the API shows them: plain dicts, built inside a session.
+"""Records as the API shows them: plain dicts, built inside a session from records, or
+from the rows a list read (which hold only the columns lists show; see paging.py).
 
 This is the one place that decides what leaves the control plane, so it is
 also where secrets are kept out: nothing here reads a secret column, and

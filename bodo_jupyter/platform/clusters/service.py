@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import aliased
 
 from bodo_jupyter.contract.models import CreateClusterRequest, TaskKind
 
@@ -407,24 +406,29 @@ class ClusterService:
 @functools.lru_cache(maxsize=1024)
 def clusters_page(has_cursor: bool, limit: int, statuses: tuple[str, ...] | None,
                   include_terminated: bool) -> Select:
-    """The statement of a page of clusters (built once per shape; bound: org_id, cursor)."""
-    last = aliased(Task)
+    """The statement of a page of clusters (built once per shape; bound: org_id, cursor):
+    the page cut first, in a subquery on the (org_id, created_at, id) index that also
+    finds each cluster's newest cluster task, then joined with that task and the
+    cluster's held lease."""
     newest = (select(Task.id).where(Task.cluster_id == Cluster.id, Task.kind.like("cluster.%"))
               .order_by(Task.created_at.desc(), Task.id.desc()).limit(1)
               .correlate(Cluster).scalar_subquery())
-    q = (select(*LISTED, last.id.label("task_id"), last.kind.label("task_kind"),
-                last.status.label("task_status"), ClusterLease.holder_kind,
-                ClusterLease.holder_id, ClusterLease.holder_label, ClusterLease.acquired_at)
-         .select_from(Cluster)
-         .outerjoin(last, last.id == newest)
-         .outerjoin(ClusterLease, and_(ClusterLease.cluster_id == Cluster.id,
-                                       ClusterLease.state == LeaseState.HELD))
-         .where(Cluster.org_id == bindparam("org_id")))
+    q = select(*LISTED, newest.label("newest_task_id")).where(
+        Cluster.org_id == bindparam("org_id"))
     if statuses:
         q = q.where(Cluster.status.in_(statuses))
     elif not include_terminated:
         q = q.where(Cluster.status != ClusterStatus.TERMINATED)
-    return keyset(q, Cluster.created_at, Cluster.id, has_cursor, limit)
+    page = keyset(q, Cluster.created_at, Cluster.id, has_cursor, limit).subquery("page")
+    return (select(*(c for c in page.c if c.key != "newest_task_id"),
+                   Task.id.label("task_id"), Task.kind.label("task_kind"),
+                   Task.status.label("task_status"), ClusterLease.holder_kind,
+                   ClusterLease.holder_id, ClusterLease.holder_label, ClusterLease.acquired_at)
+            .select_from(page)
+            .outerjoin(Task, Task.id == page.c.newest_task_id)
+            .outerjoin(ClusterLease, and_(ClusterLease.cluster_id == page.c.id,
+                                          ClusterLease.state == LeaseState.HELD))
+            .order_by(page.c.created_at.desc(), page.c.id.desc()))
 
 
 def last_task_view(t: Task | None) -> dict[str, Any] | None:

@@ -457,21 +457,29 @@ async def first_of(*waits: Any) -> None:
 
 @functools.lru_cache(maxsize=1024)
 def jobs_page(has_cursor: bool, limit: int) -> Select:
-    """The statement of a page of jobs (built once per shape; bound: org_id, cursor)."""
-    run_cluster, job_cluster = aliased(Cluster), aliased(Cluster)
+    """The statement of a page of jobs (built once per shape; bound: org_id, cursor).
+    The page is cut first, in a subquery on the (org_id, created_at, id) index that
+    also finds each job's newest run id (on the (job_id, created_at, id) index); the
+    joins then look up those few rows by primary key, whatever plan the database
+    would pick for a table it has no statistics of yet."""
     newest = (select(JobRun.id).where(JobRun.job_id == Job.id)
               .order_by(JobRun.created_at.desc(), JobRun.id.desc()).limit(1)
               .correlate(Job).scalar_subquery())
-    q = (select(*JOB_LISTED, Job.git_password_enc.is_not(None).label("git_password_set"),
-                job_cluster.name.label("cluster_name"),
-                *(c.label(RUN_PREFIX + c.key) for c in RUN_LISTED),
-                run_cluster.name.label(RUN_PREFIX + "cluster_name"))
-         .select_from(Job)
-         .outerjoin(job_cluster, job_cluster.id == Job.cluster_id)
-         .outerjoin(JobRun, JobRun.id == newest)
-         .outerjoin(run_cluster, run_cluster.id == JobRun.cluster_id)
-         .where(Job.org_id == bindparam("org_id"), Job.deleted_at.is_(None)))
-    return keyset(q, Job.created_at, Job.id, has_cursor, limit)
+    page = keyset(select(*JOB_LISTED,
+                         Job.git_password_enc.is_not(None).label("git_password_set"),
+                         newest.label("newest_run_id"))
+                  .where(Job.org_id == bindparam("org_id"), Job.deleted_at.is_(None)),
+                  Job.created_at, Job.id, has_cursor, limit).subquery("page")
+    run_cluster, job_cluster = aliased(Cluster), aliased(Cluster)
+    return (select(*(c for c in page.c if c.key != "newest_run_id"),
+                   job_cluster.name.label("cluster_name"),
+                   *(c.label(RUN_PREFIX + c.key) for c in RUN_LISTED),
+                   run_cluster.name.label(RUN_PREFIX + "cluster_name"))
+            .select_from(page)
+            .outerjoin(job_cluster, job_cluster.id == page.c.cluster_id)
+            .outerjoin(JobRun, JobRun.id == page.c.newest_run_id)
+            .outerjoin(run_cluster, run_cluster.id == JobRun.cluster_id)
+            .order_by(page.c.created_at.desc(), page.c.id.desc()))
 
 
 @functools.lru_cache(maxsize=1024)
