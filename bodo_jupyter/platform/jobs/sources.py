@@ -381,14 +381,21 @@ class SourceFetcher(LoggingConfigurable):
         left = deadline - asyncio.get_running_loop().time()
         if left <= 0:
             raise SourceFetchFailed(f"git took longer than {self.git_timeout:g}s")
+        # A cancel that lands while the process is being set up must still kill its whole
+        # group: asyncio would kill git alone, and git may have started its remote helper.
+        spawn = asyncio.ensure_future(asyncio.create_subprocess_exec(
+            *argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, start_new_session=True, cwd=str(
+                run_as.home if run_as is not None else Path.cwd()),
+            **(run_as.popen_kwargs() if run_as is not None else {})))
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, start_new_session=True, cwd=str(
-                    run_as.home if run_as is not None else Path.cwd()),
-                **(run_as.popen_kwargs() if run_as is not None else {}))
+            proc = await asyncio.shield(spawn)
         except FileNotFoundError:
             raise SourceFetchFailed("git is not installed on this machine") from None
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await _kill_group(await spawn)
+            raise
         try:
             async with asyncio.timeout(left):
                 out, _ = await proc.communicate()
