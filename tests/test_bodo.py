@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -95,6 +96,30 @@ def test_px_cell_runs_a_bodo_groupby_spmd_distributed(plane):
         check_distributed(view.pull("keys", block=True), view.pull("local_sum", block=True))
         view.execute("import os; mode = os.environ.get('BODO_SPAWN_MODE')", block=True)
         assert view.pull("mode", block=True) == ["0"] * 4
+    finally:
+        rc.close()
+
+
+def test_spawn_mode_in_a_cell_is_refused_at_once_and_the_cluster_lives_on(plane):
+    import ipyparallel as ipp
+
+    with Platform(plane.url, plane.token) as p:
+        rc = p.clusters.get("bodo").attach()
+    try:
+        view = rc[:]
+        started = time.monotonic()
+        with pytest.raises(ipp.error.CompositeError) as e:
+            view.execute("import bodo\n"
+                         "@bodo.jit(spawn=True)\n"
+                         "def f(n):\n    return n + 1\n"
+                         "f(1)\n", block=False).get(timeout=60)
+        assert time.monotonic() - started < 30
+        assert len(e.value.elist) == 4  # every rank, at once, before any collective call
+        assert all(err[0] == "SpawnModeRefused" for err in e.value.elist), e.value.elist
+        assert "Drop spawn=True" in str(e.value.elist[0][1])
+        # The engines are fine: the next cell runs on all ranks.
+        view.execute("from mpi4py import MPI; n = MPI.COMM_WORLD.allreduce(1)", block=True)
+        assert view.pull("n", block=True) == [4] * 4
     finally:
         rc.close()
 

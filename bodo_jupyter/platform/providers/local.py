@@ -33,6 +33,7 @@ from ..run_as import RunAs, own_dir
 from ..user_env import DEFAULT_KEEP, user_env
 from . import processes
 from .base import ClusterProvider, ClusterSpec, InstanceType
+from .bodo_guard import STARTUP_COMMAND as REFUSE_BODO_SPAWN
 from .local_launch import (
     FLAVOUR_NAMES,
     MPICH,
@@ -464,6 +465,7 @@ class LocalProvider(ClusterProvider):
                 oversubscribe=self.oversubscribe, wait_for_controller_s=self.ready_timeout,
                 url_file=paths.published_engine_file, nanny=self.engine_nanny,
                 flavour=flavour, mpiexec_extra=self.mpiexec_args,
+                engine_extra=[f"--IPEngine.startup_command={REFUSE_BODO_SPAWN}"],
             )
             if not shutil.which(self.mpiexec):
                 raise ProvisionError(
