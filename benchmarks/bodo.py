@@ -84,6 +84,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=10_000_000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--plane-config", action="append", default=[], metavar="LINE",
+                    help="a line for the control plane's config "
+                    "(e.g. c.LocalProvider.engine_nanny = False)")
     args = ap.parse_args()
 
     from bodo_jupyter.sdk import Platform
@@ -99,7 +102,8 @@ def main() -> None:
     url = git.create_repo("bench", "bodo", {"main": {"groupby.py": SCRIPT}})
     data = tmp / "plane"
     data.mkdir()
-    (data / "bodo_jupyter_config.py").write_text(git.plane_config())
+    (data / "bodo_jupyter_config.py").write_text(
+        git.plane_config() + "".join(line + "\n" for line in args.plane_config))
     serve = Serve(data).start()
     platform = Platform(serve.url, serve.token)
     try:
