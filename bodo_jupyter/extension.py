@@ -25,6 +25,7 @@ from .platform.api.base import API_PREFIX, APIMixin
 from .platform.api.handlers import make_handlers
 from .platform.errors import Forbidden, Unavailable
 from .platform.identity import Identity
+from .platform.limits import Limits
 from .platform.runtime import AlreadyRunning, read_info
 from .platform.service import ControlPlane
 
@@ -48,11 +49,15 @@ class JupyterAPIBase(APIHandler):
             raise Unavailable(off or "the control plane is starting; try again in a moment")
         return plane.local_identity
 
-    async def prepare(self) -> None:  # type: ignore[override]
-        await super().prepare()
+    async def bodo_before_method(self) -> bool:
+        """Called by every API method before it runs, once the body has arrived (bodies
+        are streamed, so ``prepare`` is too early to forward one): forward the request
+        to the running control plane, if there is one; True when it was."""
         target = self.settings.get("bodo_forward_to")
         if target is not None and self.current_user:
             await self._forward(target)
+            return True
+        return False
 
     async def _forward(self, target: dict[str, Any]) -> None:
         """Send this request on to the running control plane and relay its answer."""
@@ -64,7 +69,9 @@ class JupyterAPIBase(APIHandler):
         headers = {k: v for k, v in self.request.headers.get_all()
                    if k.lower() not in HOP_HEADERS}
         headers["Authorization"] = f"token {target['token']}"
-        body = self.request.body if self.request.method in ("POST", "PUT", "PATCH") else None
+        # The streamed body, as the API mixin (first in the MRO) received it.
+        body = self.raw_body() if self.request.method in (  # type: ignore[attr-defined]
+            "POST", "PUT", "PATCH") else None
         req = httpclient.HTTPRequest(url, method=self.request.method, headers=headers,
                                      body=body, request_timeout=90,
                                      allow_nonstandard_methods=True)
@@ -84,6 +91,8 @@ class JupyterAPIBase(APIHandler):
 
 class APINotFound(APIMixin, JupyterAPIBase):
     async def get(self, *args: Any) -> None:
+        if await self.bodo_before_method():
+            return
         self.identity()
         raise web.HTTPError(404, f"no API route {self.request.path}")
 
@@ -94,7 +103,7 @@ class BodoJupyterExtension(ExtensionApp):
     name = "bodo_jupyter"
     load_other_extensions = True
 
-    classes = [ControlPlane]
+    classes = [ControlPlane, Limits]
 
     def initialize_settings(self) -> None:
         self.plane = ControlPlane(parent=self)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from bodo_jupyter.contract.models import CreateJobRequest
 from bodo_jupyter.platform.identity import Identity
 from bodo_jupyter.platform.models import Cluster, ClusterStatus
 from bodo_jupyter.platform.service import ControlPlane
@@ -152,10 +153,10 @@ def test_cron_catches_up_once_after_downtime_and_never_twice(tmp_path):
             s.add(c)
             s.flush()
             cluster_id = c.id
-        job = await plane.jobs.create(ident, {
+        job = await plane.jobs.create(ident, CreateJobRequest.parse({
             "name": "tick", "cluster": "stand-in", "command": "hello.py",
             "path": "https://git.example.invalid/acme/jobs",
-            "schedule": {"type": "cron", "cron": EVERY_5_MIN}})
+            "schedule": {"type": "cron", "cron": EVERY_5_MIN}}))
         assert job["schedule"]["next_run_at"] == iso(at("12:05"))
         plane.clusters.set_status(cluster_id, ClusterStatus.FAILED, "a stand-in for tests")
         await plane.start()

@@ -77,7 +77,8 @@ def plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer,
     data = tmp_path_factory.mktemp("jobs-plane")
     (data / "bodo_jupyter_config.py").write_text(
         git.plane_config() +
-        "c.JobScheduler.max_sleep = 0.2\n")
+        "c.JobScheduler.max_sleep = 0.2\n"
+        "c.Limits.min_cron_interval_s = 1\n")  # the cron test fires every two seconds
     s = Recorder(data, env=aws)
     s.answers = []
     s.start()

@@ -111,6 +111,7 @@ def test_extension_forwards_to_a_running_control_plane(tmp_path):
         status, out = server.call("POST", "/clusters", {"name": "Bad!",
                                                         "instance_type": "local.small"})
         assert status == 400 and out["error"]["field"] == "name"
+        assert "'Bad!'" in out["error"]["message"], out  # the body went with it
         status, page = server.call("GET", "/clusters")
         assert status == 200 and page["items"] == []
         # Unauthenticated requests are refused by Jupyter before anything is forwarded.

@@ -68,11 +68,14 @@ def cluster_create(ctx: click.Context, wait: bool, wait_timeout: float | None, a
 @cluster.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Include terminated clusters.")
 @click.option("--status", default=None, help="Only these statuses (comma-separated).")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Show at most this many, newest first.")
 @json_option
 @click.pass_context
-def cluster_list(ctx: click.Context, show_all: bool, status: str | None, as_json: bool) -> None:
+def cluster_list(ctx: click.Context, show_all: bool, status: str | None, limit: int,
+                 as_json: bool) -> None:
     """Clusters of your organisation, with what holds each (a job run, a notebook)."""
-    clusters = platform(ctx).clusters.list(status=status, all=show_all)
+    clusters = platform(ctx).clusters.list(status=status, all=show_all, limit=limit)
     if as_json:
         emit_json([c.data.to_dict() for c in clusters])
         return

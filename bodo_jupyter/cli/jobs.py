@@ -77,11 +77,13 @@ def job_create(ctx: click.Context, wait: bool, as_json: bool, **params: Any) -> 
 
 
 @job.command("list")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Show at most this many, newest first.")
 @json_option
 @click.pass_context
-def job_list(ctx: click.Context, as_json: bool) -> None:
-    """Jobs of your organisation."""
-    jobs = platform(ctx).jobs.list()
+def job_list(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Jobs of your organisation, newest first."""
+    jobs = platform(ctx).jobs.list(limit=limit)
     if as_json:
         emit_json([j.data.to_dict() for j in jobs])
         return
@@ -137,11 +139,13 @@ def job_show(ctx: click.Context, name: str, as_json: bool) -> None:
 
 @job.command("runs")
 @click.argument("name")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Show at most this many, newest first.")
 @json_option
 @click.pass_context
-def job_runs(ctx: click.Context, name: str, as_json: bool) -> None:
+def job_runs(ctx: click.Context, name: str, limit: int, as_json: bool) -> None:
     """History of a job's runs, newest first."""
-    runs = platform(ctx).jobs.get(name).runs()
+    runs = platform(ctx).jobs.get(name).runs(limit=limit)
     if as_json:
         emit_json([r.data.to_dict() for r in runs])
         return

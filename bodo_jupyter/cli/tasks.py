@@ -17,7 +17,8 @@ def task() -> None:
 @task.command("list")
 @click.option("--status", default=None, help="Only these statuses (comma-separated).")
 @click.option("--cluster", "cluster_ref", default=None, help="Only tasks of this cluster.")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
+              help="Show at most this many, newest first.")
 @json_option
 @click.pass_context
 def task_list(ctx: click.Context, status: str | None, cluster_ref: str | None, limit: int,

@@ -225,7 +225,9 @@ class ErrorCode(enum.StrEnum):
     be reached), `aws_error` (any other AWS error); `secret_unreadable` means a stored secret
     cannot be decrypted with the control plane's key; `single_organization` (403) that the local
     provider serves one organisation only, because the control plane does not run as root and
-    cannot give organisations OS users of their own.
+    cannot give organisations OS users of their own; `payload_too_large` (413) a request body
+    over `Limits.max_body_bytes`; `too_many_requests` (429, with `Retry-After`) a job at
+    `Limits.max_runs_per_job_per_day`.
     """
 
     BAD_REQUEST = "bad_request"
@@ -249,6 +251,8 @@ class ErrorCode(enum.StrEnum):
     AWS_NO_CREDENTIALS = "aws_no_credentials"
     SECRET_UNREADABLE = "secret_unreadable"
     SINGLE_ORGANIZATION = "single_organization"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    TOO_MANY_REQUESTS = "too_many_requests"
 
 
 @dataclass(kw_only=True)
@@ -346,9 +350,19 @@ class CreateClusterRequest(Model, closed=True):
             "Unique among your organisation's clusters that are not deleted: lowercase letters, "
             "digits and `-`, starting with a letter and not ending with `-`.")))
     provider: str | None = field(default=None, metadata=meta(
-        type="string", description="Provider to use (default `default_provider` of `GET /`)."))
+        type="string", pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
+        description="Provider to use (default `default_provider` of `GET /`)."))
     instance_type: str = field(metadata=meta(
         required=True, type="string", max_length=64,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description="A `name` from `GET /instance-types`."))
     instances: int = field(default=1, metadata=meta(
         type="integer", minimum=1, default=1,
@@ -358,6 +372,11 @@ class CreateClusterRequest(Model, closed=True):
         description="Use Elastic Fabric Adapter networking (needs an EFA-capable type)."))
     client_token: str | None = field(default=None, metadata=meta(
         type="string", max_length=64,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description=(
             "Any unique string (such as a UUID) that makes retries safe: repeating a request "
             "with the same token returns the first result instead of creating a second cluster.")))
@@ -659,9 +678,19 @@ class NewCluster(Model, closed=True):
 
     provider: str | None = field(default=None, metadata=meta(
         type="string", nullable=True,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description="Provider to use (default `default_provider` of `GET /`)."))
     instance_type: str = field(metadata=meta(
         required=True, type="string", max_length=64,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description="A `name` from `GET /instance-types`."))
     instances: int = field(default=1, metadata=meta(
         type="integer", minimum=1, default=1,
@@ -681,17 +710,32 @@ class JobScheduleRequest(Model, closed=True):
         ref=ScheduleType, default=ScheduleType.NOW, description="The kind of schedule."))
     at: str | None = field(default=None, metadata=meta(
         type="string", max_length=64,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description=(
             "For `at` (required there): an ISO 8601 date and time in the future, e.g. "
             "`2030-01-31T09:00:00+01:00`. Without a UTC offset it is read in `timezone`, which "
             "must then be given.")))
     cron: str | None = field(default=None, metadata=meta(
         type="string", max_length=128,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description=(
             "For `cron` (required there): five fields (minute hour day-of-month month "
             "day-of-week), optionally a sixth for seconds.")))
     timezone: str | None = field(default=None, metadata=meta(
         type="string", nullable=True, max_length=64,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description=(
             "IANA time zone the schedule is read in, e.g. `Europe/Paris`; a cron job keeps its "
             "local time across daylight-saving changes. When absent, UTC; an `at` time without "
@@ -720,6 +764,11 @@ class CreateJobRequest(Model, closed=True):
         one_of=(
             Schema(
                 type="string", min_length=1,
+                pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+                extensions={
+                    "x-pattern-message": (
+                        "text without control characters (newline, tab, NUL ...) and without "
+                        "spaces at either end")},
                 description="Name or id of an existing `RUNNING` cluster."),
             Schema(ref=NewCluster)),
         description=(
@@ -730,36 +779,63 @@ class CreateJobRequest(Model, closed=True):
         description="`\"now\"` (the default) or a schedule object."))
     command: str = field(metadata=meta(
         required=True, type="string", min_length=1, max_length=4096,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description=(
             "What follows `mpiexec -n <CORE_COUNT> python`: the script, relative to the root of "
             "`path`, and its arguments, e.g. `etl.py --date today`. Split like a shell would "
             "(quotes work) but never run through one; must not start with `python` or `mpiexec`.")))
     path: str = field(metadata=meta(
         required=True, type="string", min_length=1, max_length=2048,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description=(
             "Where the code is: a Git repository URL (`https://` only, without credentials; a "
             "trailing `.git` is dropped) or an S3 URI `s3://bucket/prefix` in the cluster's "
             "region.")))
     ref: str | None = field(default=None, metadata=meta(
         type="string", nullable=True, max_length=256,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description="Git only: the branch, tag or commit to run (default: the default branch)."))
     git_username: str | None = field(default=None, metadata=meta(
         type="string", nullable=True, max_length=256,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
         description="Git only: user name for a private repository."))
     git_password: str | None = field(default=None, metadata=meta(
-        type="string", nullable=True, write_only=True,
+        type="string", nullable=True, max_length=1024, pattern="^[^\\x00-\\x1f\\x7f]*$",
+        write_only=True,
+        extensions={"x-pattern-message": "no control characters (newline, tab, NUL ...)"},
         description=(
             "Git only: password or access token for `git_username`. Stored encrypted and never "
             "returned (the job shows `git_password_set`).")))
     env: dict[str, str] | None = field(default=None, metadata=meta(
-        type="object", nullable=True, values=Schema(type="string", max_length=32768),
+        type="object", nullable=True,
+        values=Schema(
+            type="string", max_length=32768, pattern="^[^\\x00]*$",
+            extensions={"x-pattern-message": "any text without NUL characters"}),
         keys=Schema(
             pattern="^[A-Za-z_][A-Za-z0-9_]*$",
             extensions={"x-pattern-message": "letters, digits and '_', not starting with a digit"}),
         description=(
             "Environment variables for the command. Names of letters, digits and `_`, not "
             "starting with a digit; names starting with `BODO_JUPYTER_`, `OMPI_`, `PMIX_` or "
-            "`PRTE_` are reserved.")))
+            "`PRTE_` are reserved. Values may hold any text but NUL (newlines too). At most "
+            "`Limits.max_env_vars` variables (default 100) and `Limits.max_env_bytes` bytes of "
+            "names and values together (default 64 KiB).")))
     timeout_s: int | None = field(default=None, metadata=meta(
         type="integer", nullable=True, minimum=1, maximum=604800,
         description="Stop the command and fail the run after this many seconds (default none)."))
@@ -874,8 +950,9 @@ class JobRun(Model, closed=True):
 
 @dataclass(kw_only=True)
 class Job(Model, closed=True):
-    """What to run, where and when. The Git password is never shown, only whether one is set. The
-    answer to create also has `notices` (see JobCreated).
+    """What to run, where and when. The Git password is never shown, only whether one is set. Lists
+    show jobs without `command_line` and `env` (they may be large); a job read on its own has
+    both (see JobDetail), and the answer to create also has `notices` (see JobCreated).
     """
 
     id: str = field(metadata=meta(
@@ -892,8 +969,8 @@ class Job(Model, closed=True):
         required=True, ref=JobSchedule, description="When the job runs, and when it runs next."))
     command: str = field(metadata=meta(
         required=True, type="string", description="The command as given."))
-    command_line: str = field(metadata=meta(
-        required=True, type="string",
+    command_line: str | None = field(default=None, metadata=meta(
+        type="string",
         description="What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`."))
     source_type: SourceType = field(metadata=meta(
         required=True, ref=SourceType, description="Where the code comes from."))
@@ -906,8 +983,8 @@ class Job(Model, closed=True):
     git_password_set: bool = field(metadata=meta(
         required=True, type="boolean",
         description="Whether a Git password is stored (it is never returned)."))
-    env: dict[str, str] = field(metadata=meta(
-        required=True, type="object", values=Schema(type="string"),
+    env: dict[str, str] | None = field(default=None, metadata=meta(
+        type="object", values=Schema(type="string"),
         description="Environment variables for the command."))
     timeout_s: int | None = field(metadata=meta(
         required=True, type="integer", nullable=True, minimum=1))
@@ -931,11 +1008,29 @@ class Job(Model, closed=True):
 
 
 @dataclass(kw_only=True)
+class JobDetail(Job, closed=True):
+    """A job read on its own, with its command line and environment."""
+
+    command_line: str = field(metadata=meta(
+        required=True, type="string",
+        description="What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`."))
+    env: dict[str, str] = field(metadata=meta(
+        required=True, type="object", values=Schema(type="string"),
+        description="Environment variables for the command."))
+
+
+@dataclass(kw_only=True)
 class JobCreated(Job, closed=True):
     """A new job, with `notices`: what the control plane changed in the input (such as dropping
     `.git` from a repository URL).
     """
 
+    command_line: str = field(metadata=meta(
+        required=True, type="string",
+        description="What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`."))
+    env: dict[str, str] = field(metadata=meta(
+        required=True, type="object", values=Schema(type="string"),
+        description="Environment variables for the command."))
     notices: list[str] = field(metadata=meta(
         required=True, type="array", items=Schema(type="string"),
         description="Only in the answer to create. Things worth knowing about the input."))
@@ -943,7 +1038,7 @@ class JobCreated(Job, closed=True):
 
 @dataclass(kw_only=True)
 class JobPage(Model, closed=True):
-    """One page of jobs, newest first."""
+    """One page of jobs, newest first, without `command_line` and `env`."""
 
     items: list[Job] = field(metadata=meta(required=True, type="array", items=Schema(ref=Job)))
     next: str | None = field(metadata=meta(
@@ -1026,7 +1121,9 @@ class AwsCredentialsRequest(Model, closed=True):
             "x-pattern-message": "AKIA (or ASIA) followed by 12 to 124 capital letters and digits"},
         description="The access key id, `AKIA\u2026` (or `ASIA\u2026`)."))
     secret_access_key: str = field(metadata=meta(
-        required=True, type="string", min_length=1, write_only=True,
+        required=True, type="string", min_length=1, max_length=1024,
+        pattern="^[^\\x00-\\x1f\\x7f]*$", write_only=True,
+        extensions={"x-pattern-message": "no control characters (newline, tab, NUL ...)"},
         description=(
             "The secret access key. Checked with AWS, stored encrypted and never returned.")))
     account_id: str = field(metadata=meta(

@@ -21,6 +21,7 @@ from traitlets import Bool, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from .api.server import make_app
+from .limits import Limits
 from .process_guard import make_undumpable
 from .runtime import AlreadyRunning
 from .service import ControlPlane
@@ -51,7 +52,7 @@ class ServeApp(Application):
         "processes of the same OS user -- user code on an install without root -- cannot "
         "read its /proc/<pid>/environ or memory, which hold the platform's own keys.",
     )
-    classes = List([ControlPlane, Store, TaskEngine])
+    classes = List([ControlPlane, Store, TaskEngine, Limits])
 
     def __init__(self, **kwargs: Any):
         super().__init__(**kwargs)

@@ -105,6 +105,8 @@ class Cluster(Base):
             postgresql_where=text("status != 'TERMINATED'"),
         ),
         Index("uq_clusters_client_token", "org_id", "client_token", unique=True),
+        # Lists: an organisation's clusters newest first, page after page (keyset).
+        Index("ix_clusters_org_created", "org_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("c"))
@@ -146,6 +148,7 @@ class Cluster(Base):
 
 class Task(Base):
     __tablename__ = "tasks"
+    __table_args__ = (Index("ix_tasks_org_created", "org_id", "created_at", "id"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("t"))
     org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
@@ -259,6 +262,7 @@ class Job(Base):
             sqlite_where=text("deleted_at IS NULL"),
             postgresql_where=text("deleted_at IS NULL"),
         ),
+        Index("ix_jobs_org_created", "org_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("j"))
@@ -298,6 +302,8 @@ class JobRun(Base):
     __table_args__ = (
         # One run per due time: the scheduler can never start a time twice.
         Index("uq_job_runs_due", "job_id", "due_at", unique=True),
+        # A job's runs newest first (its list, and its latest run in the list of jobs).
+        Index("ix_job_runs_job_created", "job_id", "created_at", "id"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("r"))

@@ -31,6 +31,7 @@ from .jobs.run_task import RunJob
 from .jobs.scheduler import JobScheduler
 from .jobs.service import JobService
 from .jobs.sources import SourceFetcher
+from .limits import Limits
 from .models import Organization, User
 from .providers.aws.accounts import AwsAccounts
 from .providers.base import ClusterProvider, provider_classes
@@ -94,6 +95,8 @@ class ControlPlane(LoggingConfigurable):
         self.engine = TaskEngine(parent=self, store=self.store)
         self.secrets = SecretBox(parent=self, data_dir=self.path)
         self.tasks = TaskService(store=self.store, engine=self.engine)
+        # What one request may ask (body size, JSON depth, env, cron interval, runs a day).
+        self.limits = Limits(parent=self)
 
         # Clusters: providers (entry points), who holds what, create and delete tasks.
         self.providers: dict[str, ClusterProvider] = {}
@@ -128,7 +131,7 @@ class ControlPlane(LoggingConfigurable):
                        leases=self.leases, backends=self.job_backends, secrets=self.secrets,
                        fetcher=self.fetcher, log_files=self.job_logs,
                        aws_accounts=self.aws_accounts)
-        self.jobs = JobService(deps, clock=self.clock)
+        self.jobs = JobService(deps, clock=self.clock, limits=self.limits)
         self.engine.register(RunJob(deps, config=self))
         self.engine.on_finished.append(self.jobs.on_task_finished)
         self.scheduler = JobScheduler(parent=self, store=self.store, engine=self.engine,

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, bindparam, or_, select
+from sqlalchemy.orm import aliased
 
 from .errors import BadRequest, NotFound
 from .identity import Identity
 from .models import Cluster, Task, TaskEvent, TaskStatus
+from .paging import DEFAULT_LIMIT, Page, keyset
 from .store import Store
 from .tasks import TaskEngine
-from .validation import check_int
-from .views import apply_cursor, child_view, page, task_view
+from .views import child_view, task_view
+
+# What a list reads of a task: never its params, steps or step states.
+LISTED = (Task.id, Task.kind, Task.status, Task.cluster_id, Task.progress, Task.error,
+          Task.attempts, Task.user_id, Task.created_at, Task.started_at, Task.finished_at,
+          Task.parent_id)
 
 
 class TaskService:
@@ -60,30 +67,42 @@ class TaskService:
             await self.engine.wait_for_task(task_id, left)
 
     def list(self, identity: Identity, *, status: str | None = None,
-             cluster: str | None = None, limit: int = 50,
+             cluster: str | None = None, limit: int = DEFAULT_LIMIT,
              cursor: str | None = None) -> dict[str, Any]:
-        limit = check_int(limit, "limit", minimum=1, maximum=500)
-        q = select(Task).where(Task.org_id == identity.org_id)
+        """One page in one statement: the tasks with their cluster's name (outer join)."""
+        page = Page.of("tasks", limit, cursor)
+        statuses: tuple[str, ...] | None = None
         if status:
-            statuses = [x.strip().upper() for x in status.split(",") if x.strip()]
+            statuses = tuple(x.strip().upper() for x in status.split(",") if x.strip())
             known = [st.value for st in TaskStatus]
             bad = [x for x in statuses if x not in known]
             if bad:
                 raise BadRequest(f"unknown status {bad[0]!r}; one of: {', '.join(known)}",
                                  field="status")
-            q = q.where(Task.status.in_(statuses))
-        with self.store.session() as s:
-            if cluster:
-                ids = [c.id for c in s.scalars(select(Cluster).where(
-                    Cluster.org_id == identity.org_id,
-                    (Cluster.id == cluster) | (Cluster.name == cluster))).all()]
-                q = q.where(Task.cluster_id.in_(ids))
-            q = apply_cursor(q, Task, cursor).limit(limit + 1)
-            rows = list(s.scalars(q).all())
-            names = self._cluster_names(s, {t.cluster_id for t in rows})
-            return page(rows, limit, [task_view(t, cluster_name=names.get(t.cluster_id or ""))
-                                      for t in rows])
+        extra = {"cluster_ref": cluster} if cluster else {}
+        rows = self.store.rows(tasks_page(*page.key, statuses, bool(cluster)),
+                               org_id=identity.org_id, **extra, **page.params())
+        return page.answer("tasks", rows,
+                           lambda t: task_view(t, cluster_name=t.cluster_name))
 
     async def cancel(self, identity: Identity, task_id: str) -> dict[str, Any]:
         await self.engine.cancel(task_id, identity.org_id)
         return self.get(identity, task_id)
+
+
+@functools.lru_cache(maxsize=1024)
+def tasks_page(has_cursor: bool, limit: int, statuses: tuple[str, ...] | None,
+               by_cluster: bool) -> Select:
+    """The statement of a page of tasks (built once per shape; bound: org_id, cursor and,
+    ``by_cluster``, cluster_ref: a cluster id or name)."""
+    q = (select(*LISTED, Cluster.name.label("cluster_name")).select_from(Task)
+         .outerjoin(Cluster, Cluster.id == Task.cluster_id)
+         .where(Task.org_id == bindparam("org_id")))
+    if statuses:
+        q = q.where(Task.status.in_(statuses))
+    if by_cluster:
+        named = aliased(Cluster)
+        ref = bindparam("cluster_ref", type_=String)
+        q = q.where(Task.cluster_id.in_(select(named.id).where(
+            named.org_id == bindparam("org_id"), or_(named.id == ref, named.name == ref))))
+    return keyset(q, Task.created_at, Task.id, has_cursor, limit)

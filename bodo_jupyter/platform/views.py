@@ -1,4 +1,5 @@
-"""Records as the API shows them: plain dicts, built inside a session.
+"""Records as the API shows them: plain dicts, built inside a session from records, or
+from the rows a list read (which hold only the columns lists show; see paging.py).
 
 This is the one place that decides what leaves the control plane, so it is
 also where secrets are kept out: nothing here reads a secret column, and
@@ -7,23 +8,19 @@ cluster ``details`` (file paths, provider ids) stay internal.
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, or_
-
-from .errors import BadRequest
-from .models import Cluster, Job, JobRun, Task, TaskEvent
+from .models import Job, JobRun, Task, TaskEvent
 
 
 def iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t else None
 
 
-def cluster_view(c: Cluster, last_task: Task | None = None,
+def cluster_view(c: Any, last_task: dict[str, Any] | None = None,
                  holder: dict[str, Any] | None = None) -> dict[str, Any]:
+    """``c`` is a Cluster or a row of its listed columns (never ``details``)."""
     made_for = c.made_for or {}
     dedicated_to = None
     if made_for.get("kind") == "job_run":
@@ -36,7 +33,7 @@ def cluster_view(c: Cluster, last_task: Task | None = None,
         "instance_type": c.instance_type,
         "instances": c.instances,
         "cores_per_instance": c.cores_per_instance,
-        "core_count": c.core_count,
+        "core_count": c.instances * c.cores_per_instance,
         "efa": c.efa,
         "status": c.status,
         "status_message": c.status_message,
@@ -45,15 +42,12 @@ def cluster_view(c: Cluster, last_task: Task | None = None,
         "updated_at": iso(c.updated_at),
         "ready_at": iso(c.ready_at),
         "terminated_at": iso(c.terminated_at),
-        "last_task": None,
+        "last_task": last_task,
         # Set when the cluster was made for one job run and goes away with it.
         "dedicated_to": dedicated_to,
         # Who has the cluster now (a job run, a notebook), or null when it is free.
         "holder": holder,
     }
-    if last_task is not None:
-        out["last_task"] = {"id": last_task.id, "kind": last_task.kind,
-                            "status": last_task.status}
     return out
 
 
@@ -79,7 +73,7 @@ def step_states(task: Task) -> list[dict[str, Any]]:
     ]
 
 
-def task_view(t: Task, *, cluster_name: str | None = None,
+def task_view(t: Any, *, cluster_name: str | None = None,
               events: list[TaskEvent] | None = None, detail: bool = False,
               children: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {
@@ -113,11 +107,10 @@ def child_view(t: Task) -> dict[str, Any]:
             "progress": round(t.progress, 4), "error": t.error}
 
 
-def job_view(j: Job, *, cluster_name: str | None,
-             last_run: dict[str, Any] | None) -> dict[str, Any]:
-    """A job as users see it; the Git password is never shown, only whether one is set."""
-    import shlex
-
+def job_item(j: Any, *, cluster_name: str | None, last_run: dict[str, Any] | None,
+             git_password_set: bool) -> dict[str, Any]:
+    """A job as lists show it: ``j`` is a Job or a row of its listed columns. Lists
+    read neither ``env`` nor ``argv`` (nor the password): they may be large."""
     return {
         "id": j.id,
         "name": j.name,
@@ -135,13 +128,11 @@ def job_view(j: Job, *, cluster_name: str | None,
             "next_run_at": iso(j.next_run_at),
         },
         "command": j.command,
-        "command_line": f"mpiexec -n <CORE_COUNT> python {shlex.join(j.argv)}",
         "source_type": j.source_type,
         "path": j.path,
         "ref": j.ref,
         "git_username": j.git_username,
-        "git_password_set": j.git_password_enc is not None,
-        "env": dict(j.env or {}),
+        "git_password_set": git_password_set,
         "timeout_s": j.timeout_s,
         "retries": j.retries,
         "retry_delay_s": j.retry_delay_s,
@@ -152,7 +143,20 @@ def job_view(j: Job, *, cluster_name: str | None,
     }
 
 
-def run_view(r: JobRun, *, job_name: str, cluster_name: str | None,
+def job_view(j: Job, *, cluster_name: str | None,
+             last_run: dict[str, Any] | None) -> dict[str, Any]:
+    """A job read on its own: the list item plus its command line and environment.
+    The Git password is never shown, only whether one is set."""
+    import shlex
+
+    out = job_item(j, cluster_name=cluster_name, last_run=last_run,
+                   git_password_set=j.git_password_enc is not None)
+    out["command_line"] = f"mpiexec -n <CORE_COUNT> python {shlex.join(j.argv)}"
+    out["env"] = dict(j.env or {})
+    return out
+
+
+def run_view(r: JobRun | Any, *, job_name: str, cluster_name: str | None,
              log_size: int | None = None) -> dict[str, Any]:
     out = {
         "id": r.id,
@@ -177,32 +181,3 @@ def run_view(r: JobRun, *, job_name: str, cluster_name: str | None,
         out["log_size"] = log_size
     return out
 
-
-# -- pagination -------------------------------------------------------------------
-
-
-def encode_cursor(created_at: datetime, id_: str) -> str:
-    raw = json.dumps([created_at.isoformat(), id_]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def apply_cursor(q: Select, model: Any, cursor: str | None) -> Select:
-    """Newest first; the cursor is where the previous page stopped."""
-    if cursor:
-        try:
-            pad = "=" * (-len(cursor) % 4)
-            created, id_ = json.loads(base64.urlsafe_b64decode(cursor + pad))
-            created_at = datetime.fromisoformat(created)
-        except (ValueError, TypeError) as e:
-            raise BadRequest("invalid cursor: pass the 'next' value of the previous page",
-                             field="cursor") from e
-        q = q.where(or_(model.created_at < created_at,
-                        and_(model.created_at == created_at, model.id < id_)))
-    return q.order_by(model.created_at.desc(), model.id.desc())
-
-
-def page(rows: list[Any], limit: int, items: list[dict[str, Any]]) -> dict[str, Any]:
-    """``rows`` were fetched with limit+1 so that we know whether more exist."""
-    more = len(rows) > limit
-    nxt = encode_cursor(rows[limit - 1].created_at, rows[limit - 1].id) if more else None
-    return {"items": items[:limit], "next": nxt}

@@ -43,6 +43,7 @@ from .errors import APIError, TaskFailed
 from .http import BaseTransport, Transport
 
 POLL = 25.0  # seconds one long poll waits for news
+MAX_PAGE = 500  # most items the API returns in one page
 DONE = ("FINISHED", "FAILED", "CANCELLED")
 EventCallback = Callable[["Task", models.TaskEvent], None]
 
@@ -102,14 +103,24 @@ class AsyncPlatform:
                       params: dict[str, Any] | None = None, wait: float | None = None) -> Any:
         return await self.transport.request(method, path, body=body, params=params, wait=wait)
 
-    async def pages(self, path: str, params: dict[str, Any] | None = None
+    async def pages(self, path: str, params: dict[str, Any] | None = None,
+                    page_size: int | None = None, limit: int | None = None
                     ) -> AsyncIterator[dict[str, Any]]:
-        """Every item of a paginated list, page after page."""
-        cursor = None
+        """Every item of a paginated list (newest first), following each page's ``next``
+        cursor; ``page_size`` items per request (the server's default: 50, at most 500),
+        at most ``limit`` items in all."""
+        if limit is not None and limit < 1:
+            return
+        size = page_size or (min(limit, MAX_PAGE) if limit else None)
+        cursor, seen = None, 0
         while True:
-            page = await self.request("GET", path, params={**(params or {}), "cursor": cursor})
+            page = await self.request("GET", path, params={
+                **(params or {}), "limit": size, "cursor": cursor})
             for item in page["items"]:
                 yield item
+                seen += 1
+                if limit is not None and seen >= limit:
+                    return
             cursor = page.get("next")
             if not cursor:
                 return
@@ -135,7 +146,8 @@ class Handle:
         self.platform = platform
 
     def _set(self, data: dict[str, Any]) -> None:
-        self.data = self.model.from_dict(data)
+        model = self.__dict__.get("_model") or self.model  # an instance's own, if it has one
+        self.data = model.from_dict(data)
 
     @property
     def id(self) -> str:
@@ -251,14 +263,18 @@ class Tasks:
     async def get(self, task_id: str) -> Task:
         return Task(self.platform, await self.platform.request("GET", f"/tasks/{_ref(task_id)}"))
 
+    async def iterate(self, status: str | None = None, cluster: str | None = None, *,
+                      page_size: int | None = None, limit: int | None = None
+                      ) -> AsyncIterator[Task]:
+        """Tasks newest first (without their events), page after page as they are read."""
+        async for item in self.platform.pages("/tasks", {"status": status, "cluster": cluster},
+                                              page_size, limit):
+            yield Task(self.platform, item)
+
     async def list(self, status: str | None = None, cluster: str | None = None,
                    limit: int | None = None) -> list[Task]:
-        out: list[Task] = []
-        async for item in self.platform.pages("/tasks", {"status": status, "cluster": cluster}):
-            out.append(Task(self.platform, item))
-            if limit and len(out) >= limit:
-                break
-        return out
+        """Every task (or the newest ``limit``), newest first."""
+        return [t async for t in self.iterate(status, cluster, limit=limit)]
 
 
 # -- clusters -----------------------------------------------------------------------------
@@ -356,9 +372,18 @@ class Clusters:
         return Cluster(self.platform,
                        await self.platform.request("GET", f"/clusters/{_ref(name_or_id)}"))
 
-    async def list(self, status: str | None = None, all: bool = False) -> list[Cluster]:
-        return [Cluster(self.platform, c) async for c in self.platform.pages(
-            "/clusters", {"status": status, "all": all or None})]
+    async def iterate(self, status: str | None = None, all: bool = False, *,
+                      page_size: int | None = None, limit: int | None = None
+                      ) -> AsyncIterator[Cluster]:
+        """Clusters newest first, page after page as they are read."""
+        async for c in self.platform.pages("/clusters", {"status": status, "all": all or None},
+                                           page_size, limit):
+            yield Cluster(self.platform, c)
+
+    async def list(self, status: str | None = None, all: bool = False,
+                   limit: int | None = None) -> list[Cluster]:
+        """Every cluster (or the newest ``limit``), newest first."""
+        return [c async for c in self.iterate(status, all, limit=limit)]
 
     async def delete(self, name_or_id: str, wait: bool = False,
                      timeout: float | None = None,
@@ -427,8 +452,10 @@ class Job(Handle):
     model = models.JobCreated
     data: models.JobCreated
 
-    def __init__(self, platform: AsyncPlatform, data: dict[str, Any]):
+    def __init__(self, platform: AsyncPlatform, data: dict[str, Any],
+                 model: type[Model] | None = None):
         super().__init__(platform)
+        self._model = model  # a list item's (models.Job): no env or command line
         self._set(data)
 
     def __repr__(self) -> str:
@@ -448,13 +475,22 @@ class Job(Handle):
         return JobRun(self, last.to_dict()) if last is not None else None
 
     async def refresh(self) -> Job:
-        notices = self.data.notices
+        """Read the job again, in full (also a job that came from a list)."""
+        notices = getattr(self.data, "notices", None)
+        self._model = None
         self._set(await self.platform.request("GET", f"/jobs/{self.id}"))
         self.data.notices = notices
         return self
 
-    async def runs(self) -> list[JobRun]:
-        return [JobRun(self, r) async for r in self.platform.pages(f"/jobs/{self.id}/runs")]
+    async def iterate_runs(self, *, page_size: int | None = None, limit: int | None = None
+                           ) -> AsyncIterator[JobRun]:
+        """The job's runs newest first, page after page as they are read."""
+        async for r in self.platform.pages(f"/jobs/{self.id}/runs", None, page_size, limit):
+            yield JobRun(self, r)
+
+    async def runs(self, limit: int | None = None) -> list[JobRun]:
+        """Every run (or the newest ``limit``), newest first."""
+        return [r async for r in self.iterate_runs(limit=limit)]
 
     async def run(self, run_id: str = "latest") -> JobRun:
         return JobRun(self, await self.platform.request(
@@ -512,8 +548,16 @@ class Jobs:
         return Job(self.platform,
                    await self.platform.request("GET", f"/jobs/{_ref(name_or_id)}"))
 
-    async def list(self) -> list[Job]:
-        return [Job(self.platform, j) async for j in self.platform.pages("/jobs")]
+    async def iterate(self, *, page_size: int | None = None, limit: int | None = None
+                      ) -> AsyncIterator[Job]:
+        """Jobs newest first, page after page as they are read. As lists show them:
+        without ``env`` and ``command_line`` (``job.refresh()`` reads them)."""
+        async for j in self.platform.pages("/jobs", None, page_size, limit):
+            yield Job(self.platform, j, models.Job)
+
+    async def list(self, limit: int | None = None) -> list[Job]:
+        """Every job (or the newest ``limit``), newest first; see :meth:`iterate`."""
+        return [j async for j in self.iterate(limit=limit)]
 
     async def delete(self, name_or_id: str) -> models.JobDeleted:
         return await (await self.get(name_or_id)).delete()

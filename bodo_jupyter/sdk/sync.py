@@ -1,7 +1,8 @@
 """The blocking twin of the async client, for scripts, the CLI and notebook magics.
 
 :class:`Platform` is :class:`AsyncPlatform` with every coroutine method turned
-into a plain call, every async iterator (task events, log follows) into a
+into a plain call, every async iterator (task events, log follows, the
+``iterate()`` of lists, which follow `next` across pages) into a
 plain iterator, and every handle it returns into a blocking handle too.
 
 Underneath is the async client itself, over a blocking transport

@@ -6,6 +6,7 @@ base class (token auth when standalone, jupyter-server auth in Jupyter).
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import version
 from typing import Any
 
@@ -56,8 +57,9 @@ class InstanceTypesAPI(APIMixin):
 class ClustersAPI(APIMixin):
     async def get(self) -> None:
         ident = self.identity()
-        self.send(self.plane.clusters.list(
-            ident, status=self.arg("status"),
+        # Lists read in the store's reader threads: the event loop serves on meanwhile.
+        self.send(await self.plane.store.read(
+            self.plane.clusters.list, ident, status=self.arg("status"),
             include_terminated=bool(self.bool_arg("all")),
             limit=self.int_arg("limit", 50), cursor=self.arg("cursor")))
 
@@ -88,8 +90,8 @@ class ClusterConnectionAPI(APIMixin):
 class TasksAPI(APIMixin):
     async def get(self) -> None:
         ident = self.identity()
-        self.send(self.plane.tasks.list(
-            ident, status=self.arg("status"), cluster=self.arg("cluster"),
+        self.send(await self.plane.store.read(
+            self.plane.tasks.list, ident, status=self.arg("status"), cluster=self.arg("cluster"),
             limit=self.int_arg("limit", 50), cursor=self.arg("cursor")))
 
 
@@ -113,8 +115,9 @@ class TaskCancelAPI(APIMixin):
 class JobsAPI(APIMixin):
     async def get(self) -> None:
         ident = self.identity()
-        self.send(self.plane.jobs.list(ident, limit=self.int_arg("limit", 50),
-                                       cursor=self.arg("cursor")))
+        self.send(await self.plane.store.read(
+            self.plane.jobs.list, ident, limit=self.int_arg("limit", 50),
+            cursor=self.arg("cursor")))
 
     async def post(self) -> None:
         ident = self.identity()
@@ -144,8 +147,9 @@ class JobCancelAPI(APIMixin):
 class JobRunsAPI(APIMixin):
     async def get(self, ref: str) -> None:
         ident = self.identity()
-        self.send(self.plane.jobs.runs(ident, ref, limit=self.int_arg("limit", 50),
-                                       cursor=self.arg("cursor")))
+        self.send(await self.plane.store.read(
+            self.plane.jobs.runs, ident, ref, limit=self.int_arg("limit", 50),
+            cursor=self.arg("cursor")))
 
     async def post(self, ref: str) -> None:
         ident = self.identity()
@@ -203,11 +207,29 @@ ROUTES: list[tuple[str, type[APIMixin]]] = [
 ]
 
 
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def _before(method: Any) -> Any:
+    """``method`` after the host's ``bodo_before_method`` (Jupyter's forwarding), which
+    runs once the body has arrived and may answer the request itself (True)."""
+
+    @functools.wraps(method)
+    async def wrapped(self: Any, *args: Any) -> None:
+        if await self.bodo_before_method():
+            return
+        await method(self, *args)
+
+    return wrapped
+
+
 def make_handlers(base: type, prefix: str = API_PREFIX,
                   extra: dict[str, Any] | None = None) -> list[tuple[str, type, dict[str, Any]]]:
     """Tornado routes with each API mixin combined with ``base`` (the host's auth)."""
     out = []
     for path, mixin in ROUTES:
-        cls = type(mixin.__name__.replace("API", "Handler"), (mixin, base), {})
+        methods = {name: _before(getattr(mixin, name)) for name in HTTP_METHODS
+                   if hasattr(mixin, name)} if hasattr(base, "bodo_before_method") else {}
+        cls = type(mixin.__name__.replace("API", "Handler"), (mixin, base), methods)
         out.append((prefix.rstrip("/") + path + "/?", cls, dict(extra or {})))
     return out

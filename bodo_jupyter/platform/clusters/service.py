@@ -7,27 +7,33 @@ return at once. The task handlers in :mod:`.lifecycle` do the slow part.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from logging import Logger
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, and_, bindparam, select
 from sqlalchemy.exc import IntegrityError
 
 from bodo_jupyter.contract.models import CreateClusterRequest, TaskKind
 
 from ..errors import BadRequest, Conflict, NotFound
 from ..identity import Identity
-from ..models import Cluster, ClusterLease, ClusterStatus, Resource, Task, TaskStatus
+from ..models import Cluster, ClusterLease, ClusterStatus, LeaseState, Resource, Task, TaskStatus
+from ..paging import DEFAULT_LIMIT, Page, keyset
 from ..progress import ResourceRecord
 from ..providers.base import ClusterProvider, ClusterSpec, InstanceType
 from ..store import Store
 from ..tasks import TaskEngine
-from ..validation import check_int
-from ..views import apply_cursor, cluster_view, iso, page, task_view
+from ..views import cluster_view, iso, task_view
 from .leases import Holder, Leases
 
 OPEN = (TaskStatus.NEW, TaskStatus.INPROGRESS)
+# What a list reads of a cluster: everything it shows, never ``details``.
+LISTED = (Cluster.id, Cluster.name, Cluster.provider, Cluster.instance_type, Cluster.instances,
+          Cluster.cores_per_instance, Cluster.efa, Cluster.status, Cluster.status_message,
+          Cluster.created_by, Cluster.created_at, Cluster.updated_at, Cluster.ready_at,
+          Cluster.terminated_at, Cluster.made_for)
 
 
 class ClusterService:
@@ -108,7 +114,7 @@ class ClusterService:
         ids = [c.id for c in clusters]
         last = self._last_tasks(s, ids)
         held = self.leases.held_by_cluster(s, ids)
-        return [cluster_view(c, last.get(c.id), holder_view(held.get(c.id)))
+        return [cluster_view(c, last_task_view(last.get(c.id)), holder_view(held.get(c.id)))
                 for c in clusters]
 
     def view(self, s: Any, c: Cluster) -> dict[str, Any]:
@@ -119,23 +125,21 @@ class ClusterService:
             return self.view(s, self.find(s, identity, ref))
 
     def list(self, identity: Identity, *, status: str | None = None,
-             include_terminated: bool = False, limit: int = 50,
+             include_terminated: bool = False, limit: int = DEFAULT_LIMIT,
              cursor: str | None = None) -> dict[str, Any]:
-        limit = check_int(limit, "limit", minimum=1, maximum=500)
-        q = select(Cluster).where(Cluster.org_id == identity.org_id)
+        """One page, in one statement: each cluster with its newest cluster task and
+        its holder (outer joins), never its ``details``."""
+        page = Page.of("clusters", limit, cursor)
+        statuses: tuple[str, ...] | None = None
         if status:
-            statuses = [x.strip().upper() for x in status.split(",") if x.strip()]
+            statuses = tuple(x.strip().upper() for x in status.split(",") if x.strip())
             bad = [x for x in statuses if x not in ClusterStatus.__members__]
             if bad:
                 raise BadRequest(f"unknown status {bad[0]!r}; one of: "
                                  f"{', '.join(ClusterStatus.__members__)}", field="status")
-            q = q.where(Cluster.status.in_(statuses))
-        elif not include_terminated:
-            q = q.where(Cluster.status != ClusterStatus.TERMINATED)
-        q = apply_cursor(q, Cluster, cursor).limit(limit + 1)
-        with self.store.session() as s:
-            rows = list(s.scalars(q).all())
-            return page(rows, limit, self.views(s, rows[:limit]))
+        rows = self.store.rows(clusters_page(*page.key, statuses, include_terminated),
+                               org_id=identity.org_id, **page.params())
+        return page.answer("clusters", rows, listed_view)
 
     def spec(self, c: Cluster, resources: list[Resource] | None = None) -> ClusterSpec:
         p = self.provider(c.provider)
@@ -397,6 +401,47 @@ class ClusterService:
         for p in self.providers.values():
             swept += await p.sweep_orphans(self.is_live)
         return swept
+
+
+@functools.lru_cache(maxsize=1024)
+def clusters_page(has_cursor: bool, limit: int, statuses: tuple[str, ...] | None,
+                  include_terminated: bool) -> Select:
+    """The statement of a page of clusters (built once per shape; bound: org_id, cursor):
+    the page cut first, in a subquery on the (org_id, created_at, id) index that also
+    finds each cluster's newest cluster task, then joined with that task and the
+    cluster's held lease."""
+    newest = (select(Task.id).where(Task.cluster_id == Cluster.id, Task.kind.like("cluster.%"))
+              .order_by(Task.created_at.desc(), Task.id.desc()).limit(1)
+              .correlate(Cluster).scalar_subquery())
+    q = select(*LISTED, newest.label("newest_task_id")).where(
+        Cluster.org_id == bindparam("org_id"))
+    if statuses:
+        q = q.where(Cluster.status.in_(statuses))
+    elif not include_terminated:
+        q = q.where(Cluster.status != ClusterStatus.TERMINATED)
+    page = keyset(q, Cluster.created_at, Cluster.id, has_cursor, limit).subquery("page")
+    return (select(*(c for c in page.c if c.key != "newest_task_id"),
+                   Task.id.label("task_id"), Task.kind.label("task_kind"),
+                   Task.status.label("task_status"), ClusterLease.holder_kind,
+                   ClusterLease.holder_id, ClusterLease.holder_label, ClusterLease.acquired_at)
+            .select_from(page)
+            .outerjoin(Task, Task.id == page.c.newest_task_id)
+            .outerjoin(ClusterLease, and_(ClusterLease.cluster_id == page.c.id,
+                                          ClusterLease.state == LeaseState.HELD))
+            .order_by(page.c.created_at.desc(), page.c.id.desc()))
+
+
+def last_task_view(t: Task | None) -> dict[str, Any] | None:
+    return None if t is None else {"id": t.id, "kind": t.kind, "status": t.status}
+
+
+def listed_view(r: Any) -> dict[str, Any]:
+    """A row of :meth:`ClusterService.list` as the API shows it."""
+    task = ({"id": r.task_id, "kind": r.task_kind, "status": r.task_status}
+            if r.task_id else None)
+    holder = ({"kind": r.holder_kind, "id": r.holder_id, "label": r.holder_label,
+               "since": iso(r.acquired_at)} if r.holder_kind else None)
+    return cluster_view(r, task, holder)
 
 
 def holder_view(lease: ClusterLease | None) -> dict[str, Any] | None:

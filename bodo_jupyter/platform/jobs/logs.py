@@ -99,6 +99,8 @@ class JobLogs(LoggingConfigurable):
         limit = min(limit or self.max_read_bytes, self.max_read_bytes)
         try:
             with open(path, "rb") as f:
+                if offset >= os.fstat(f.fileno()).st_size:
+                    return "", offset  # at or beyond the end (a seek there may fail)
                 f.seek(offset)
                 chunk = f.read(limit)
         except FileNotFoundError:

@@ -71,6 +71,8 @@ class JobScheduler(LoggingConfigurable):
         self.jobs = jobs
         self.log_files = log_files
         self.clock = clock or SystemClock()
+        #: Due runs not started because their job was at ``Limits.max_runs_per_job_per_day``.
+        self.skipped_for_limit = 0
 
     async def run_forever(self) -> None:
         while True:
@@ -126,6 +128,13 @@ class JobScheduler(LoggingConfigurable):
                 late = now - due > timedelta(seconds=self.misfire_grace_s)
                 if late and self.misfire_policy == "skip":
                     self.log.warning("job %s: skipped the run due at %s (missed)", job.name, due)
+                    return None
+                if self.jobs.over_daily_limit(s, job) is not None:
+                    self.skipped_for_limit += 1
+                    self.log.warning(
+                        "job %s: skipped the run due at %s: it started %d runs in the last "
+                        "24 hours (Limits.max_runs_per_job_per_day)", job.name, due,
+                        self.jobs.limits.max_runs_per_job_per_day)
                     return None
                 run = self.jobs.new_run(s, job, job.schedule_type, due)
                 if late or missed:

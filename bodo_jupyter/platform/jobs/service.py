@@ -4,11 +4,14 @@ delete, and read logs. Runs themselves are tasks (see :mod:`run_task`)."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+import functools
+from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, String, and_, bindparam, case, func, or_, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from bodo_jupyter.contract.models import CreateJobRequest, JobRunPhase, TaskKind, UpdateJobRequest
 
@@ -16,10 +19,11 @@ from ..clock import Clock, SystemClock
 from ..clusters.leases import Holder, HolderRules
 from ..errors import BadRequest, Conflict, NotFound
 from ..identity import Identity
+from ..limits import Limits, TooManyRequests
 from ..models import Cluster, ClusterStatus, Job, JobRun, JobRunStatus, Task, TaskStatus, utcnow
+from ..paging import DEFAULT_LIMIT, Page, after, keyset
 from ..providers.base import ClusterSpec
-from ..validation import check_int
-from ..views import apply_cursor, job_view, page, run_view
+from ..views import job_item, job_view, run_view
 from .backend import JobBackend
 from .deps import JobDeps, UsesJobDeps
 from .sources import SourceFetchFailed
@@ -29,15 +33,30 @@ ACTIVE_RUN = (JobRunStatus.NEW, JobRunStatus.INPROGRESS)
 HOLDER_KIND = "job_run"
 
 
+# What lists read: of a job never env, argv or the password (they may be large), of a run
+# never its details.
+JOB_LISTED = (Job.id, Job.name, Job.cluster_id, Job.cluster_spec, Job.schedule_type, Job.run_at,
+              Job.cron, Job.timezone, Job.max_concurrent_runs, Job.active, Job.next_run_at,
+              Job.command, Job.source_type, Job.path, Job.ref, Job.git_username, Job.timeout_s,
+              Job.retries, Job.retry_delay_s, Job.created_by, Job.created_at, Job.updated_at)
+RUN_LISTED = (JobRun.id, JobRun.job_id, JobRun.org_id, JobRun.task_id, JobRun.trigger,
+              JobRun.due_at, JobRun.status, JobRun.phase, JobRun.reason, JobRun.exit_code,
+              JobRun.command_line, JobRun.source_revision, JobRun.cluster_id, JobRun.attempts,
+              JobRun.created_at, JobRun.started_at, JobRun.finished_at)
+RUN_PREFIX = "run_"
+
+
 def run_holder(run_id: str, job_name: str) -> Holder:
     """How a run appears as the holder of a cluster."""
     return Holder(HOLDER_KIND, run_id, f"job {job_name!r} (run {run_id})")
 
 
 class JobService(UsesJobDeps):
-    def __init__(self, deps: JobDeps, clock: Clock | None = None):
+    def __init__(self, deps: JobDeps, clock: Clock | None = None,
+                 limits: Limits | None = None):
         super().__init__(deps)
         self.clock = clock or SystemClock()  # 'now' for schedules
+        self.limits = limits or Limits()
         self.changed = asyncio.Event()  # wakes the scheduler
         self.leases.register(HolderRules(HOLDER_KIND, "cancel the run", self._active_runs))
 
@@ -162,7 +181,8 @@ class JobService(UsesJobDeps):
 
     async def create(self, identity: Identity, req: CreateJobRequest) -> dict[str, Any]:
         now = self.clock.now()
-        spec = parse_job(req, now)
+        spec = parse_job(req, now, min_cron_interval_s=self.limits.min_cron_interval_s)
+        self.limits.check_env(spec.env)
         with self.store.session() as s:
             if s.scalars(select(Job.id).where(Job.org_id == identity.org_id,
                                               Job.name == spec.name,
@@ -219,29 +239,66 @@ class JobService(UsesJobDeps):
         self.log_files.create(self.log_files.path(job.org_id, job.id, run.id))
         return run
 
+    def runs_in_last_day(self, s: Any, job_id: str) -> tuple[int, datetime | None]:
+        """How many runs the job started in the last 24 hours, and when the oldest did."""
+        since = utcnow() - timedelta(days=1)
+        count, oldest = s.execute(select(func.count(JobRun.id), func.min(JobRun.created_at))
+                                  .where(JobRun.job_id == job_id,
+                                         JobRun.created_at >= since)).one()
+        return int(count), oldest
+
+    def over_daily_limit(self, s: Any, job: Job) -> int | None:
+        """Seconds until the job may start another run, if it is at its daily limit."""
+        count, oldest = self.runs_in_last_day(s, job.id)
+        if count < self.limits.max_runs_per_job_per_day:
+            return None
+        if oldest is not None and oldest.tzinfo is None:
+            oldest = oldest.replace(tzinfo=utcnow().tzinfo)
+        left = ((oldest + timedelta(days=1)) - utcnow()).total_seconds() if oldest else 60
+        return max(1, int(left) + 1)
+
     # -- reads ------------------------------------------------------------------------------
 
     def get(self, identity: Identity, ref: str) -> dict[str, Any]:
         with self.store.session() as s:
             return self.view(s, self.find(s, identity, ref))
 
-    def list(self, identity: Identity, *, limit: int = 50,
+    def list(self, identity: Identity, *, limit: int = DEFAULT_LIMIT,
              cursor: str | None = None) -> dict[str, Any]:
-        limit = check_int(limit, "limit", minimum=1, maximum=500)
-        q = select(Job).where(Job.org_id == identity.org_id, Job.deleted_at.is_(None))
-        q = apply_cursor(q, Job, cursor).limit(limit + 1)
-        with self.store.session() as s:
-            rows = list(s.scalars(q).all())
-            return page(rows, limit, [self.view(s, j) for j in rows])
+        """One page in one statement: each job with its cluster's name and its newest
+        run (outer joins on a correlated subquery), without env, argv or secrets."""
+        page = Page.of("jobs", limit, cursor)
+        rows = self.store.rows(jobs_page(*page.key), org_id=identity.org_id, **page.params())
 
-    def runs(self, identity: Identity, ref: str, *, limit: int = 50,
+        def view(r: Any) -> dict[str, Any]:
+            run = listed_run(r)
+            return job_item(r, cluster_name=r.cluster_name,
+                            git_password_set=bool(r.git_password_set),
+                            last_run=run_view(run, job_name=r.name,
+                                              cluster_name=run.cluster_name) if run else None)
+
+        return page.answer("jobs", rows, view)
+
+    def runs(self, identity: Identity, ref: str, *, limit: int = DEFAULT_LIMIT,
              cursor: str | None = None) -> dict[str, Any]:
-        limit = check_int(limit, "limit", minimum=1, maximum=500)
-        with self.store.session() as s:
-            job = self.find(s, identity, ref)
-            q = apply_cursor(select(JobRun).where(JobRun.job_id == job.id), JobRun, cursor)
-            rows = list(s.scalars(q.limit(limit + 1)).all())
-            return page(rows, limit, [self.run_detail(s, job, r) for r in rows])
+        """One page of a job's runs in one statement: the job (by id, else name) outer
+        joined with its runs after the cursor, so an unknown job is told from a job
+        without runs."""
+        page = Page.of(None, limit, cursor)
+        rows = self.store.rows(runs_page(*page.key), org_id=identity.org_id, ref=ref,
+                               **page.params())
+        if not rows:
+            raise NotFound(f"job {ref!r} not found")
+        scope = f"runs:{rows[0].found_job_id}"
+        page.check(scope)
+        rows = [r for r in rows if r.id is not None]
+
+        def view(r: Any) -> dict[str, Any]:
+            path = self.log_files.path(r.org_id, r.job_id, r.id)
+            return run_view(r, job_name=r.job_name, cluster_name=r.cluster_name,
+                            log_size=self.log_files.size(path))
+
+        return page.answer(scope, rows, view)
 
     def run(self, identity: Identity, ref: str, run_id: str) -> dict[str, Any]:
         with self.store.session() as s:
@@ -279,6 +336,11 @@ class JobService(UsesJobDeps):
     async def run_now(self, identity: Identity, ref: str) -> dict[str, Any]:
         with self.store.session() as s:
             job = self.find(s, identity, ref)
+            wait = self.over_daily_limit(s, job)
+            if wait is not None:
+                raise TooManyRequests(
+                    f"job {job.name!r} started {self.limits.max_runs_per_job_per_day} runs in "
+                    f"the last 24 hours, its limit; try again in {wait} s", retry_after=wait)
             run = self.new_run(s, job, "manual", None)
             out = self.run_detail(s, job, run)
         self.engine.start(out["task_id"])
@@ -391,3 +453,63 @@ async def first_of(*waits: Any) -> None:
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def jobs_page(has_cursor: bool, limit: int) -> Select:
+    """The statement of a page of jobs (built once per shape; bound: org_id, cursor).
+    The page is cut first, in a subquery on the (org_id, created_at, id) index that
+    also finds each job's newest run id (on the (job_id, created_at, id) index); the
+    joins then look up those few rows by primary key, whatever plan the database
+    would pick for a table it has no statistics of yet."""
+    newest = (select(JobRun.id).where(JobRun.job_id == Job.id)
+              .order_by(JobRun.created_at.desc(), JobRun.id.desc()).limit(1)
+              .correlate(Job).scalar_subquery())
+    page = keyset(select(*JOB_LISTED,
+                         Job.git_password_enc.is_not(None).label("git_password_set"),
+                         newest.label("newest_run_id"))
+                  .where(Job.org_id == bindparam("org_id"), Job.deleted_at.is_(None)),
+                  Job.created_at, Job.id, has_cursor, limit).subquery("page")
+    run_cluster, job_cluster = aliased(Cluster), aliased(Cluster)
+    return (select(*(c for c in page.c if c.key != "newest_run_id"),
+                   job_cluster.name.label("cluster_name"),
+                   *(c.label(RUN_PREFIX + c.key) for c in RUN_LISTED),
+                   run_cluster.name.label(RUN_PREFIX + "cluster_name"))
+            .select_from(page)
+            .outerjoin(job_cluster, job_cluster.id == page.c.cluster_id)
+            .outerjoin(JobRun, JobRun.id == page.c.newest_run_id)
+            .outerjoin(run_cluster, run_cluster.id == JobRun.cluster_id)
+            .order_by(page.c.created_at.desc(), page.c.id.desc()))
+
+
+@functools.lru_cache(maxsize=1024)
+def runs_page(has_cursor: bool, limit: int) -> Select:
+    """The statement of a page of one job's runs (bound: org_id, ref, cursor)."""
+    named = aliased(Job)
+    ref = bindparam("ref", type_=String)
+    job_id = (select(named.id).where(named.org_id == bindparam("org_id"),
+                                     named.deleted_at.is_(None),
+                                     or_(named.id == ref, named.name == ref))
+              .order_by(case((named.id == ref, 0), else_=1)).limit(1).scalar_subquery())
+    on = JobRun.job_id == Job.id
+    if has_cursor:
+        on = and_(on, after(JobRun.created_at, JobRun.id))
+    return (select(Job.id.label("found_job_id"), Job.name.label("job_name"), *RUN_LISTED,
+                   Cluster.name.label("cluster_name"))
+            .select_from(Job)
+            .outerjoin(JobRun, on)
+            .outerjoin(Cluster, Cluster.id == JobRun.cluster_id)
+            .where(Job.id == job_id)
+            .order_by(JobRun.created_at.desc(), JobRun.id.desc()).limit(limit + 1))
+
+
+RUN_KEYS = (*(c.key for c in RUN_LISTED), "cluster_name")
+RUN_AT = len(JOB_LISTED) + 2  # where a jobs_page row's run columns start
+
+
+def listed_run(r: Any) -> Any:
+    """The newest run in a row of :func:`jobs_page` (its ``run_`` columns), or None."""
+    values = r[RUN_AT:]
+    if values[0] is None:
+        return None
+    return SimpleNamespace(**dict(zip(RUN_KEYS, values, strict=True)))

@@ -10,10 +10,11 @@ so the API, the CLI and the UI can put the message next to the field.
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -105,7 +106,11 @@ def parse_path(path: str) -> tuple[Source, list[str]]:
         if ".." in prefix.split("/"):
             raise BadRequest("S3 prefix must not contain '..'", field="path")
         return Source("s3", f"s3://{bucket}/{prefix}", bucket, prefix), notices
-    parts = urlsplit(path)
+    try:
+        parts = urlsplit(path)
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range or not a number
+    except ValueError as e:
+        raise BadRequest(f"path {path!r} is not a valid URL: {e}", field="path") from None
     if parts.scheme in ("http", "https", "git", "ssh", "file") or "@" in path.split("/")[0]:
         if parts.scheme != "https":
             raise BadRequest(f"Git URLs must use https:// (got {path!r})", field="path")
@@ -160,7 +165,8 @@ def parse_zone(tz: str | None, field: str = "schedule.timezone") -> ZoneInfo:
                          "'Europe/Paris' or 'UTC'", field=field) from None
 
 
-def parse_schedule(raw: str | JobScheduleRequest | None, now: datetime) -> Schedule:
+def parse_schedule(raw: str | JobScheduleRequest | None, now: datetime,
+                   min_interval_s: float = 0) -> Schedule:
     if raw is None or raw == "now":
         return Schedule("now")
     assert isinstance(raw, JobScheduleRequest)  # the contract allows nothing else
@@ -200,8 +206,16 @@ def parse_schedule(raw: str | JobScheduleRequest | None, now: datetime) -> Sched
         except CroniterBadDateError:
             f = expr.split()
             problem = f"no date ever has day-of-month {f[2]!r} in month {f[3]!r}"
+        except (ValueError, KeyError, IndexError, OverflowError) as e:
+            problem = f"not understood ({e})"
     if problem:
         raise BadRequest(f"invalid cron expression {expr!r}: {problem}", field="schedule.cron")
+    if min_interval_s > 0:
+        gap = cron_min_gap(expr, zone.key, now)
+        if gap < min_interval_s:
+            raise BadRequest(
+                f"cron expression {expr!r} fires {gap:g} s apart at times; a schedule may fire "
+                f"at most once every {min_interval_s:g} s", field="schedule.cron")
     return Schedule("cron", cron=expr, timezone=zone.key,
                     max_concurrent_runs=raw.max_concurrent_runs)
 
@@ -327,8 +341,50 @@ def next_cron_time(expr: str, zone: str, after: datetime) -> datetime:
     return nxt.astimezone(UTC)
 
 
-def parse_job(body: CreateJobRequest | Any, now: datetime) -> JobSpec:
-    """Check a job request (a parsed ``CreateJobRequest``, or a raw body to parse)."""
+#: How far and how many firings :func:`cron_min_gap` looks at.
+GAP_WINDOW = timedelta(days=4 * 365 + 1)
+GAP_FIRINGS = 1000
+
+
+def cron_min_gap(expr: str, tz: str = "UTC", start: datetime | None = None) -> float:
+    """The smallest time in seconds between two consecutive firings of ``expr`` in
+    time zone ``tz``, over a representative window: the firings after ``start``
+    (default: 2026-01-01), up to four years (a leap day, and each daylight-saving
+    change four times) or :data:`GAP_FIRINGS` of them. ``inf`` when it fires fewer
+    than twice in the window. Pure (croniter only).
+
+    A cron schedule repeats every four years at most, so the window sees every
+    pattern it has; for frequent ones the firings run out first, after many
+    repetitions of the pattern. The search stops at a gap of 1 s (no gap is
+    smaller).
+    """
+    zone = ZoneInfo(tz)
+    start = (start or datetime(2026, 1, 1, tzinfo=UTC)).astimezone(zone)
+    end = (start + GAP_WINDOW).timestamp()
+    it = croniter(expr, start)
+    try:
+        last = it.get_next(float)
+    except CroniterBadDateError:
+        return math.inf
+    gap = math.inf
+    for _ in range(GAP_FIRINGS):
+        try:
+            t = it.get_next(float)
+        except CroniterBadDateError:
+            break
+        if t > end:
+            break
+        gap = min(gap, t - last)
+        if gap <= 1:
+            break
+        last = t
+    return gap
+
+
+def parse_job(body: CreateJobRequest | Any, now: datetime, *,
+              min_cron_interval_s: float = 0) -> JobSpec:
+    """Check a job request (a parsed ``CreateJobRequest``, or a raw body to parse).
+    ``min_cron_interval_s``: the shortest gap a cron schedule may have (0: any)."""
     if not isinstance(body, CreateJobRequest):
         try:
             body = CreateJobRequest.parse(body)
@@ -341,7 +397,7 @@ def parse_job(body: CreateJobRequest | Any, now: datetime) -> JobSpec:
         raise BadRequest("cluster is required: the name of a RUNNING cluster, or "
                          "{instance_type, instances} for a new cluster made for this job",
                          field="cluster")
-    schedule = parse_schedule(req.schedule, now)
+    schedule = parse_schedule(req.schedule, now, min_interval_s=min_cron_interval_s)
     argv = parse_command(req.command)
     source, notices = parse_path(req.path)
     ref = parse_ref(req.ref)

@@ -213,6 +213,8 @@ export const ERROR_CODES = [
   "aws_no_credentials",
   "secret_unreadable",
   "single_organization",
+  "payload_too_large",
+  "too_many_requests",
 ] as const;
 /**
  * Stable machine-readable code of an error. Besides the generic ones, AWS problems have their own:
@@ -223,7 +225,9 @@ export const ERROR_CODES = [
  * reached), `aws_error` (any other AWS error); `secret_unreadable` means a stored secret cannot be
  * decrypted with the control plane's key; `single_organization` (403) that the local provider
  * serves one organisation only, because the control plane does not run as root and cannot give
- * organisations OS users of their own.
+ * organisations OS users of their own; `payload_too_large` (413) a request body over
+ * `Limits.max_body_bytes`; `too_many_requests` (429, with `Retry-After`) a job at
+ * `Limits.max_runs_per_job_per_day`.
  */
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -627,7 +631,9 @@ export interface CreateJobRequest {
   git_password?: string | null;
   /**
    * Environment variables for the command. Names of letters, digits and `_`, not starting with a
-   * digit; names starting with `BODO_JUPYTER_`, `OMPI_`, `PMIX_` or `PRTE_` are reserved.
+   * digit; names starting with `BODO_JUPYTER_`, `OMPI_`, `PMIX_` or `PRTE_` are reserved. Values
+   * may hold any text but NUL (newlines too). At most `Limits.max_env_vars` variables (default 100)
+   * and `Limits.max_env_bytes` bytes of names and values together (default 64 KiB).
    */
   env?: Record<string, string> | null;
   /** Stop the command and fail the run after this many seconds (default none). */
@@ -719,8 +725,9 @@ export interface JobRun {
 }
 
 /**
- * What to run, where and when. The Git password is never shown, only whether one is set. The answer
- * to create also has `notices` (see JobCreated).
+ * What to run, where and when. The Git password is never shown, only whether one is set. Lists show
+ * jobs without `command_line` and `env` (they may be large); a job read on its own has both (see
+ * JobDetail), and the answer to create also has `notices` (see JobCreated).
  */
 export interface Job {
   /** Job id, e.g. `j-3b9d0e7a1c2f`. */
@@ -736,7 +743,7 @@ export interface Job {
   /** The command as given. */
   command: string;
   /** What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`. */
-  command_line: string;
+  command_line?: string;
   /** Where the code comes from. */
   source_type: SourceType;
   /** Repository URL or S3 URI. */
@@ -747,7 +754,7 @@ export interface Job {
   /** Whether a Git password is stored (it is never returned). */
   git_password_set: boolean;
   /** Environment variables for the command. */
-  env: Record<string, string>;
+  env?: Record<string, string>;
   timeout_s: number | null;
   retries: number;
   retry_delay_s: number;
@@ -763,16 +770,28 @@ export interface Job {
   notices?: string[];
 }
 
+/** A job read on its own, with its command line and environment. */
+export interface JobDetail extends Job {
+  /** What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`. */
+  command_line: string;
+  /** Environment variables for the command. */
+  env: Record<string, string>;
+}
+
 /**
  * A new job, with `notices`: what the control plane changed in the input (such as dropping `.git`
  * from a repository URL).
  */
 export interface JobCreated extends Job {
+  /** What runs, e.g. `mpiexec -n <CORE_COUNT> python etl.py --date today`. */
+  command_line: string;
+  /** Environment variables for the command. */
+  env: Record<string, string>;
   /** Only in the answer to create. Things worth knowing about the input. */
   notices: string[];
 }
 
-/** One page of jobs, newest first. */
+/** One page of jobs, newest first, without `command_line` and `env`. */
 export interface JobPage {
   items: Job[];
   /** Pass as `cursor` for the next page; null on the last page. */

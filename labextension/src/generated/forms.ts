@@ -69,7 +69,9 @@ export const FORMS: Record<string, FormSpec> = {
         "choices_from": "instance_types",
         "advanced": false,
         "required": true,
-        "max_length": 64
+        "max_length": 64,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
         "name": "instances",
@@ -90,7 +92,9 @@ export const FORMS: Record<string, FormSpec> = {
         "help": "Where the cluster runs (default: the platform's default).",
         "choices_from": "providers",
         "advanced": true,
-        "required": false
+        "required": false,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       }
     ]
   },
@@ -134,7 +138,9 @@ export const FORMS: Record<string, FormSpec> = {
         },
         "advanced": false,
         "required": true,
-        "max_length": 64
+        "max_length": 64,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
         "name": "instances",
@@ -174,7 +180,9 @@ export const FORMS: Record<string, FormSpec> = {
           "cluster": "NEW"
         },
         "advanced": true,
-        "required": false
+        "required": false,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
         "name": "schedule",
@@ -202,7 +210,9 @@ export const FORMS: Record<string, FormSpec> = {
         },
         "advanced": false,
         "required": false,
-        "max_length": 64
+        "max_length": 64,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
         "name": "cron",
@@ -216,7 +226,9 @@ export const FORMS: Record<string, FormSpec> = {
         "advanced": false,
         "placeholder": "0 9 * * 1-5",
         "required": false,
-        "max_length": 128
+        "max_length": 128,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
         "name": "timezone",
@@ -233,7 +245,9 @@ export const FORMS: Record<string, FormSpec> = {
         },
         "advanced": false,
         "required": false,
-        "max_length": 64
+        "max_length": 64,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
         "name": "max_concurrent_runs",
@@ -259,7 +273,9 @@ export const FORMS: Record<string, FormSpec> = {
         "advanced": false,
         "placeholder": "etl.py --date today",
         "required": true,
-        "max_length": 4096
+        "max_length": 4096,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
         "name": "path",
@@ -270,7 +286,9 @@ export const FORMS: Record<string, FormSpec> = {
         "advanced": false,
         "placeholder": "https://github.com/acme/pipelines",
         "required": true,
-        "max_length": 2048
+        "max_length": 2048,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
         "name": "git_username",
@@ -280,7 +298,9 @@ export const FORMS: Record<string, FormSpec> = {
         "help": "Git username (private repositories).",
         "advanced": true,
         "required": false,
-        "max_length": 256
+        "max_length": 256,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
         "name": "git_password",
@@ -289,7 +309,10 @@ export const FORMS: Record<string, FormSpec> = {
         "kind": "secret",
         "help": "Name of an environment variable holding the Git password or token (never the secret itself on the command line).",
         "advanced": true,
-        "required": false
+        "required": false,
+        "max_length": 1024,
+        "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+        "pattern_message": "no control characters (newline, tab, NUL ...)"
       },
       {
         "name": "ref",
@@ -299,7 +322,9 @@ export const FORMS: Record<string, FormSpec> = {
         "help": "Git branch, tag or commit.",
         "advanced": true,
         "required": false,
-        "max_length": 256
+        "max_length": 256,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
         "name": "env",

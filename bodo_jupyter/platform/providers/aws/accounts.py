@@ -184,6 +184,7 @@ class AwsAccounts:
             else:
                 a.status, a.task_id = "READY", None
                 a.status_message = "Checked with AWS (used for S3 job sources)"
+            s.flush()  # created_at/updated_at are set by the flush; the view shows them
             out = account_view(a)
         self.on_change(identity.org_id)
         if task is not None:
