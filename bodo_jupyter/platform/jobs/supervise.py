@@ -5,7 +5,8 @@
 
 The supervisor, not the control plane, owns the job's process: it writes
 every line of every rank to the log as it comes (``[rank 3] ...``,
-``[rank 3:stderr] ...``), forwards SIGTERM/SIGINT to ``mpiexec`` (which passes
+``[rank 3:stderr] ...``, from Open MPI's ``--output tag`` or MPICH's
+``-prepend-rank``), forwards SIGTERM/SIGINT to ``mpiexec`` (which passes
 them to the ranks), and finally writes the exit code to E. So a job keeps
 running, logging and finishing properly while the control plane restarts, and
 the control plane learns the outcome from E when it comes back.
@@ -30,11 +31,12 @@ import threading
 import time
 from typing import IO
 
-RANK_TAG = re.compile(r"\[(\d+),(\d+)\]<(stdout|stderr)>: ?")
+RANK_TAG = re.compile(r"\[(\d+),(\d+)\]<(stdout|stderr)>: ?")  # Open MPI: --output tag
+RANK_PREFIX = re.compile(r"\[(\d+)\] ")  # MPICH's hydra: -prepend-rank
 
 
 def format_output(stream: str, line: str) -> list[str]:
-    """OpenMPI's tagged output (``--output tag``) as rank-prefixed log lines.
+    """Open MPI's tagged output (``--output tag``) as rank-prefixed log lines.
 
     A rank's partial line (no newline) can be glued to the next rank's tag;
     each tag starts a segment of its own. Lines without a tag come from
@@ -56,6 +58,51 @@ def format_output(stream: str, line: str) -> list[str]:
     return out
 
 
+class RankLines:
+    """One of mpiexec's pipes (``stream``) as rank-prefixed log lines, for either MPI.
+
+    Open MPI tags whole segments (:func:`format_output`). MPICH's ``-prepend-rank``
+    puts ``[N] `` before every piece it reads from a rank, and a rank whose Python
+    writes unbuffered (``print`` writes words and the newline apart) arrives in pieces
+    interleaved with other ranks' (``[0] out[1] out 1``, later ``[0]  0``): each rank's
+    pieces are gathered until its newline, so every log line is one whole line of one
+    rank. Which stream it was is the pipe mpiexec wrote it to. Lines that carry no tag
+    come from mpiexec itself. (The price: a rank's own text ``[N] `` inside a line is
+    read as hydra's prefix.)
+    """
+
+    def __init__(self, stream: str):
+        self.stream = stream
+        self.err = ":stderr" if stream == "stderr" else ""
+        self.partial: dict[str, str] = {}
+
+    def feed(self, line: str) -> list[str]:
+        if RANK_TAG.search(line):
+            return format_output(self.stream, line)
+        matches = list(RANK_PREFIX.finditer(line))
+        if not matches or matches[0].start() != 0:
+            return format_output(self.stream, line)
+        out = []
+        ended = line.endswith("\n")
+        body = line[:-1] if ended else line
+        for i, m in enumerate(matches):
+            end = matches[i + 1].start() if i + 1 < len(matches) else len(body)
+            rank = m.group(1)
+            self.partial[rank] = self.partial.get(rank, "") + body[m.end():end]
+        if ended:  # the newline ends the last piece's rank
+            rank = matches[-1].group(1)
+            out.append(f"[rank {rank}{self.err}] {self.partial.pop(rank)}")
+        return out
+
+    def flush(self) -> list[str]:
+        """What ranks wrote without a final newline."""
+        out = [f"[rank {r}{self.err}] {t}" for r, t in sorted(self.partial.items(),
+                                                                 key=lambda kv: int(kv[0]))
+               if t]
+        self.partial.clear()
+        return out
+
+
 class LogWriter:
     def __init__(self, path: str):
         self.f = open(path, "a", encoding="utf-8", errors="replace")
@@ -73,8 +120,10 @@ class LogWriter:
 
 
 def pump(stream_name: str, pipe: IO[str], log: LogWriter) -> None:
+    lines = RankLines(stream_name)
     for line in iter(pipe.readline, ""):
-        log.write(format_output(stream_name, line))
+        log.write(lines.feed(line))
+    log.write(lines.flush())
     pipe.close()
 
 

