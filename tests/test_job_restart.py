@@ -127,6 +127,21 @@ def ended(runs: list[dict]) -> bool:
     return all(r["status"] not in ("NEW", "INPROGRESS") for r in runs)
 
 
+def stand_in(plane: ControlPlane) -> tuple[Identity, str]:
+    """The default user, and a RUNNING stand-in cluster record named 'stand-in' with no
+    process behind it (a test sets it FAILED so that runs fail fast): made before the
+    control plane starts, so that no health check sees the record first."""
+    plane.store.upgrade()
+    ident = plane.ensure_user(plane.default_user, plane.default_organization, is_admin=True)
+    with plane.store.session() as s:
+        c = Cluster(org_id=ident.org_id, name="stand-in", provider="local",
+                    instance_type="local.small", instances=1, cores_per_instance=1,
+                    created_by=ident.user_id, status=ClusterStatus.RUNNING)
+        s.add(c)
+        s.flush()
+        return ident, c.id
+
+
 def test_cron_catches_up_once_after_downtime_and_never_twice(tmp_path):
     """The scheduler, on a real control plane (SQLite store, task engine) whose clock
     the test moves: a cron job due every 5 minutes runs on time; the control plane
@@ -143,16 +158,7 @@ def test_cron_catches_up_once_after_downtime_and_never_twice(tmp_path):
         plane = track(ControlPlane(data_dir=str(tmp_path), clock=clock))
         # The stand-in cluster and the job are made before the control plane starts,
         # so that no health check runs while the cluster record claims to be RUNNING.
-        plane.store.upgrade()
-        ident = plane.ensure_user(plane.default_user, plane.default_organization,
-                                  is_admin=True)
-        with plane.store.session() as s:
-            c = Cluster(org_id=ident.org_id, name="stand-in", provider="local",
-                        instance_type="local.small", instances=1, cores_per_instance=1,
-                        created_by=ident.user_id, status=ClusterStatus.RUNNING)
-            s.add(c)
-            s.flush()
-            cluster_id = c.id
+        ident, cluster_id = stand_in(plane)
         job = await plane.jobs.create(ident, CreateJobRequest.parse({
             "name": "tick", "cluster": "stand-in", "command": "hello.py",
             "path": "https://git.example.invalid/acme/jobs",

@@ -472,28 +472,19 @@ def test_the_scheduler_counts_the_runs_it_skips_for_the_limit(tmp_path):
     and the scheduler keeps going. Runs fail fast on a FAILED stand-in cluster."""
     from traitlets.config import Config
 
-    from bodo_jupyter.platform.models import Cluster, ClusterStatus
+    from bodo_jupyter.platform.models import ClusterStatus
     from bodo_jupyter.platform.service import ControlPlane
 
     from .helpers import track
     from .manual_clock import ManualClock
-    from .test_job_restart import T0, at, ended, runs_of, until
+    from .test_job_restart import T0, at, ended, runs_of, stand_in, until
 
     async def main() -> None:
         cfg = Config()
         cfg.Limits.max_runs_per_job_per_day = 2
         clock = ManualClock(T0)
         plane = track(ControlPlane(data_dir=str(tmp_path), clock=clock, config=cfg))
-        plane.store.upgrade()
-        ident = plane.ensure_user(plane.default_user, plane.default_organization,
-                                  is_admin=True)
-        with plane.store.session() as s:
-            c = Cluster(org_id=ident.org_id, name="stand-in", provider="local",
-                        instance_type="local.small", instances=1, cores_per_instance=1,
-                        created_by=ident.user_id, status=ClusterStatus.RUNNING)
-            s.add(c)
-            s.flush()
-            cluster_id = c.id
+        ident, cluster_id = stand_in(plane)
         from bodo_jupyter.contract.models import CreateJobRequest
 
         await plane.jobs.create(ident, CreateJobRequest.parse({
