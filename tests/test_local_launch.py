@@ -26,12 +26,12 @@ def test_mpiexec_oversubscribes_for_local_clusters():
 
 def test_mpich_takes_none_of_open_mpis_options():
     """Hydra oversubscribes unasked and rejects --map-by / --output; its tag is
-    -prepend-rank."""
+    -prepend-pattern (an unambiguous one, not -prepend-rank's [N] )."""
     assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True,
                         flavour="mpich") == ["mpiexec", "-n", "4"]
     assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True, flavour="mpich",
                         tag_output=True, extra=["-v"]) == [
-        "mpiexec", "-n", "4", "-prepend-rank", "-v"]
+        "mpiexec", "-n", "4", "-prepend-pattern", "\x1e%r\x1f", "-v"]
     assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True, flavour="openmpi",
                         tag_output=True) == [
         "mpiexec", "-n", "4", "--map-by", ":OVERSUBSCRIBE", "--output", "tag"]

@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..jobs.supervise import HYDRA_RANK_PATTERN
+
 
 @dataclass(frozen=True)
 class ClusterPaths:
@@ -165,7 +167,8 @@ def mpiexec_argv(*, mpiexec: str, ranks: int, oversubscribe: bool, flavour: str 
 
     MPICH's hydra runs more ranks than cores without being asked and takes none of Open
     MPI's syntax (``--map-by``, ``--output``, ``--mca``); its rank-tagged output is
-    ``-prepend-rank`` (``[3] text``), Open MPI's ``--output tag`` (``[1,3]<stdout>: text``).
+    ``-prepend-pattern`` (the supervisor's unambiguous :data:`HYDRA_RANK_PATTERN`, not
+    ``-prepend-rank``'s ``[3] ``), Open MPI's ``--output tag`` (``[1,3]<stdout>: text``).
     """
     if ranks < 1:
         raise ValueError("ranks must be >= 1")
@@ -180,7 +183,7 @@ def mpiexec_argv(*, mpiexec: str, ranks: int, oversubscribe: bool, flavour: str 
         if tag_output:
             argv += ["--output", "tag"]
     elif tag_output:
-        argv.append("-prepend-rank")
+        argv += ["-prepend-pattern", HYDRA_RANK_PATTERN]
     argv.extend(extra)
     return argv
 
