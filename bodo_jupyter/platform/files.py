@@ -20,6 +20,24 @@ def write_private(path: Path, text: str, owner: tuple[int, int] | None = None) -
     os.replace(tmp, path)
 
 
+def write_readable(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` (mode 0644, the caller's) in one rename, unless it holds
+    that text already: files of the platform that user processes read but may not change
+    (the site folder of clusters). True when written."""
+    try:
+        if path.read_text() == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)  # whatever the umask
+    os.replace(tmp, path)
+    return True
+
+
 def private_dir(path: Path) -> Path:
     """Make ``path`` (and missing parents) and make it 0700 even if it existed wider:
     the control plane's own folders hold the database, keys and logs, which no other OS
