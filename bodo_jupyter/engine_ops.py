@@ -100,6 +100,19 @@ def module_names(before: Mapping[str, int], after: Mapping[str, int]) -> list[st
     return sorted(out)
 
 
+def stale_dist_infos(before: Mapping[str, int], after: Mapping[str, int]) -> list[str]:
+    """The ``.dist-info`` folders an install left behind: with ``--target --upgrade`` pip
+    replaces a package's folders but keeps the old version's ``name-1.0.dist-info``
+    beside the new ``name-2.0.dist-info``, and then pip and importlib.metadata may report
+    the old version. Stale: an entry the run did not touch, of a name it installed."""
+    def name(entry: str) -> str:
+        return normalize(entry[:-len(".dist-info")].rsplit("-", 1)[0])
+
+    infos = [e for e in after if e.endswith(".dist-info")]
+    fresh = {name(e) for e in infos if before.get(e) != after[e]}
+    return sorted(e for e in infos if before.get(e) == after[e] and name(e) in fresh)
+
+
 def record_files(record_text: str) -> list[str]:
     """The relative paths a distribution's RECORD lists (first CSV column)."""
     import csv
@@ -198,8 +211,14 @@ def pip(command: str, args: list[str], packages: str, timeout: float,
     finally:
         if constraints:
             os.unlink(constraints)
+    after = _entries(packages)
+    if command == "install" and code == 0:
+        import shutil
+
+        for entry in stale_dist_infos(before, after):
+            shutil.rmtree(os.path.join(packages, entry), ignore_errors=True)
     return {"code": code, "tail": last,
-            "changed": module_names(before, _entries(packages)) if command == "install" else []}
+            "changed": module_names(before, after) if command == "install" else []}
 
 
 def uninstall(packages: str, args: list[str]) -> dict[str, Any]:

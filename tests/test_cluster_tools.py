@@ -21,6 +21,7 @@ from bodo_jupyter.engine_ops import (
     rank_ranges,
     record_files,
     refused_option,
+    stale_dist_infos,
 )
 from bodo_jupyter.platform.providers.bodo_guard import SITE_MODULE, site_files
 from bodo_jupyter.platform.providers.local_launch import OrgPaths, python_path
@@ -67,6 +68,15 @@ def test_modules_an_install_changed_from_the_folder_before_and_after():
              "_speedups.cpython-311-x86_64-linux-gnu.so": 9, "bin": 9, "__pycache__": 9,
              ".lock": 9, "not-a-module": 9}
     assert module_names(before, after) == ["_speedups", "new_mod", "old"]
+
+
+def test_an_upgrade_leaves_no_old_dist_info_behind():
+    before = {"tiny": 1, "tiny-1.0.dist-info": 1, "other-3.0.dist-info": 1}
+    after = {"tiny": 2, "tiny-1.0.dist-info": 1, "tiny-2.0.dist-info": 2,
+             "other-3.0.dist-info": 1, "Tiny_Extra-1.0.dist-info": 1}
+    assert stale_dist_infos(before, after) == ["tiny-1.0.dist-info"]
+    # Reinstalling the same version rewrites its own dist-info: nothing is stale.
+    assert stale_dist_infos(before, {**before, "tiny-1.0.dist-info": 5}) == []
 
 
 def test_record_files_and_rank_ranges():
