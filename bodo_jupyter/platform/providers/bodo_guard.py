@@ -57,26 +57,40 @@ class _Loader(importlib.abc.Loader):
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    """Finds bodo's spawner as the other finders would, and patches it once loaded."""
+    """Finds bodo's spawner as the other finders would, and patches it once loaded.
+
+    A process may hold two of these (the site folder's copy and the engines'
+    ``startup_command``, possibly of two versions): each skips the others, and a
+    lookup that comes back to one while it asks the other finders is left to them."""
+
+    bodo_jupyter_spawn_guard = True
+
+    def __init__(self) -> None:
+        self.busy = False
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
-        if fullname != SPAWNER:
+        if fullname != SPAWNER or self.busy:
             return None
-        for finder in sys.meta_path:
-            if finder is self or not hasattr(finder, "find_spec"):
-                continue
-            spec = finder.find_spec(fullname, path, target)
-            if spec is not None and spec.loader is not None:
-                spec.loader = _Loader(spec.loader)
-                return spec
-        return None
+        self.busy = True
+        try:
+            for finder in list(sys.meta_path):
+                if finder is self or getattr(finder, "bodo_jupyter_spawn_guard", False) \
+                        or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(fullname, path, target)
+                if spec is not None and spec.loader is not None:
+                    spec.loader = _Loader(spec.loader)
+                    return spec
+            return None
+        finally:
+            self.busy = False
 
 
 def install() -> None:
     """Refuse spawn mode in this process, whether bodo is imported yet or later."""
     if SPAWNER in sys.modules:
         patch(sys.modules[SPAWNER])
-    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+    if not any(getattr(f, "bodo_jupyter_spawn_guard", False) for f in sys.meta_path):
         sys.meta_path.insert(0, _Finder())
 
 
