@@ -9,14 +9,17 @@ in their working folder and environment (which holds no platform secret).
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from . import engine_ops
 from .engine_ops import rank_ranges
+
+#: The functions of :mod:`bodo_jupyter.engine_ops` that engines are asked to run.
+ENGINE_FUNCTIONS = ("describe", "pip", "refresh", "sh")
 
 
 class ClusterCommandError(RuntimeError):
@@ -35,10 +38,10 @@ def engine_call(function: str, **kwargs: Any) -> str:
     :mod:`bodo_jupyter.engine_ops` run in a fresh namespace, then one of its functions
     called with ``kwargs`` (plain values: their ``repr`` is their source)."""
     global _SOURCE
+    if function not in ENGINE_FUNCTIONS:
+        raise ValueError(f"engine_ops has no engine function {function!r}")
     if _SOURCE is None:
-        _SOURCE = Path(engine_ops.__file__).read_text()
-    if not hasattr(engine_ops, function):
-        raise ValueError(f"engine_ops has no {function!r}")
+        _SOURCE = Path(inspect.getfile(rank_ranges)).read_text()
     return (f"(lambda ns: (exec(compile({_SOURCE!r}, '<bodo-jupyter engine_ops>', 'exec'), "
             f"ns), ns[{function!r}](**{kwargs!r}))[1])({{'__name__': '_bodo_jupyter_ops'}})")
 
