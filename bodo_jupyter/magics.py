@@ -130,6 +130,8 @@ def not_attached(magic: str) -> UsageError:
 
 @magics_class
 class BodoMagics(Magics):
+    """The `%bodo`, `%ppip` and `%psh` magics of a kernel (set in its IPython config)."""
+
     pip_timeout = Float(
         1800.0, config=True,
         help="Seconds %ppip gives pip on the cluster before stopping it.")
