@@ -161,3 +161,14 @@ def test_site_folder_guards_every_python_process_and_keeps_a_hidden_sitecustomiz
     assert "SpawnModeRefused: Bodo's spawn mode is off" in out.stderr, out.stderr
     assert "RecursionError" not in out.stderr
     assert "shadowed" not in out.stderr
+
+
+def test_site_files_are_written_readable_once_and_in_one_piece(tmp_path):
+    from bodo_jupyter.platform.files import write_readable
+
+    target = tmp_path / "sitecustomize.py"
+    assert write_readable(target, "a = 1\n") is True
+    assert target.stat().st_mode & 0o777 == 0o644
+    assert write_readable(target, "a = 1\n") is False  # unchanged: not rewritten
+    assert write_readable(target, "a = 2\n") is True and target.read_text() == "a = 2\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sitecustomize.py"]
