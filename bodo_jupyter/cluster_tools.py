@@ -110,11 +110,15 @@ class ClusterTools:
                 self.write(text[shown:])
                 shown = len(text)
 
-        while not ar.ready():
-            if time.monotonic() > deadline:
-                raise ClusterCommandError(f"{what}: no answer within {timeout:g}s")
-            ar.wait(0.2)
-            more()
+        try:
+            while not ar.ready():
+                if time.monotonic() > deadline:
+                    raise ClusterCommandError(f"{what}: no answer within {timeout:g}s")
+                ar.wait(0.2)
+                more()
+        except KeyboardInterrupt:
+            raise ClusterCommandError(f"{what}: interrupted in the notebook; it goes on in "
+                                      "the engine until it ends or its timeout") from None
         ar.wait_for_output(10)
         more()
         return self._get(ar, 1, what)
