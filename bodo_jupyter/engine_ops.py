@@ -60,8 +60,7 @@ def pip_argv(python: str, command: str, args: Sequence[str], *, packages: str,
         raise PipUsage(f"%ppip {command}: use one of {', '.join(PIP_COMMANDS)}")
     bad = refused_option(args)
     if bad is not None:
-        raise PipUsage(f"%ppip installs into the cluster's packages folder ({packages}): "
-                       f"leave out {bad}")
+        raise PipUsage(f"%ppip installs into the cluster's packages folder: leave out {bad}")
     argv = [python, "-m", "pip", command, *QUIET]
     if command == "install":
         # --upgrade: a package already in the folder is replaced by the version asked

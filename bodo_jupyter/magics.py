@@ -165,7 +165,7 @@ class BodoMagics(Magics):
         command, args = argv[0], argv[1:]
         if command != "uninstall":
             try:  # refused options are refused here, before the cluster is asked
-                pip_argv("python", command, args, packages="the packages folder")
+                pip_argv("python", command, args, packages="")
             except PipUsage as e:
                 raise UsageError(str(e)) from None
         self._tools("%ppip").pip(command, args)

@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import os
+import pwd
 import re
 import tempfile
 import zipfile
@@ -30,6 +31,8 @@ from .test_no_platform_secret import PLATFORM_SECRETS
 pytestmark = pytest.mark.mpi
 
 GIT_TOKEN = "magics-git-token"
+# As root, an organisation's engines run as its own OS user (bodo-<org id>).
+ORG_USER = "bodo-" if os.geteuid() == 0 else pwd.getpwuid(os.getuid()).pw_name
 PKG = "bjtiny"
 # The test's own bodo_jupyter, for the job (the job's PYTHONPATH comes after the
 # platform's folders, so it adds this one without hiding the packages folder).
@@ -163,7 +166,8 @@ def test_ppip_installs_once_for_every_rank_and_jobs_on_the_cluster(setup, kernel
     assert text(px).count("tiny 1.0 True") == 4, text(px)
     # pip ran as the engines' OS user (not root), which owns what it installed.
     m = re.search(r"\[node [^\]]+\] owner=(\S+)\n\[node [^\]]+\] (\S+)", text(owner))
-    assert m and m.group(1) == m.group(2) and m.group(1).startswith("bodo-"), text(owner)
+    assert m and m.group(1) == m.group(2), text(owner)
+    assert m.group(1).startswith(ORG_USER), text(owner)
 
     # A job on the same cluster imports it on every rank, from the packages folder, which
     # comes before the job's own PYTHONPATH; the shared folder is the engines'.
@@ -215,7 +219,7 @@ def test_pip_failures_raise_pips_last_lines_not_a_traceback(setup, kernel, wheel
     for cell in (missing, elsewhere, nothing):
         assert "Traceback" not in cell["stderr"] + cell["stdout"], cell
     assert usage_error(elsewhere) == ("UsageError: %ppip installs into the cluster's packages "
-                                      "folder (the packages folder): leave out --target")
+                                      "folder: leave out --target")
     assert nothing["reply"] == "error"
     assert "not installed in the cluster's packages folder" in nothing["error"], nothing
 
@@ -229,7 +233,7 @@ def test_psh_runs_per_node_or_per_rank_and_reports_failures_per_rank(setup, kern
         "%psh env")
     # One machine: one node, one line, as the engines' user in their working folder.
     lines = text(node).splitlines()
-    assert len(lines) == 1 and re.match(r"\[node \S+\] user=bodo-\S+ cwd=/", lines[0]), lines
+    assert len(lines) == 1 and re.match(rf"\[node \S+\] user={ORG_USER}\S* cwd=/", lines[0]), lines
     assert node["error"] is None
     # Every rank ran it; rank 2's failure is reported by rank, after everyone's output.
     for rank in range(4):
