@@ -225,9 +225,10 @@ def test_pip_failures_raise_pips_last_lines_not_a_traceback(setup, kernel, wheel
 
 
 def test_psh_runs_per_node_or_per_rank_and_reports_failures_per_rank(setup, kernel):
-    node, ranks, env = run(
+    node, node_fails, ranks, env = run(
         setup, kernel,
         "%psh echo user=$(id -un) cwd=$PWD",
+        "%psh echo before; exit 5",
         "%psh --all-ranks r=${PMI_RANK:-$OMPI_COMM_WORLD_RANK}; echo rank $r; "
         "test $r != 2 || { echo bad >&2; exit 3; }",
         "%psh env")
@@ -235,6 +236,9 @@ def test_psh_runs_per_node_or_per_rank_and_reports_failures_per_rank(setup, kern
     lines = text(node).splitlines()
     assert len(lines) == 1 and re.match(rf"\[node \S+\] user={ORG_USER}\S* cwd=/", lines[0]), lines
     assert node["error"] is None
+    assert re.fullmatch(r"\[node \S+\] before\n", text(node_fails)), node_fails
+    assert re.fullmatch(r"ClusterCommandError: failed on 1 of 1 nodes: node \S+ \(rank 0\): "
+                        r"exit code 5", node_fails["error"]), node_fails["error"]
     # Every rank ran it; rank 2's failure is reported by rank, after everyone's output.
     for rank in range(4):
         assert re.search(rf"^\[rank {rank} on \S+\] rank {rank}$", text(ranks), re.M), ranks
