@@ -172,7 +172,13 @@ def _run_streaming(argv: list[str], timeout: float, tail: int) -> tuple[int, lis
     last: collections.deque[str] = collections.deque(maxlen=tail)
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, text=True, errors="replace", bufsize=1)
-    timer = threading.Timer(timeout, proc.kill)
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, stop)
     timer.start()
     try:
         assert proc.stdout is not None
@@ -182,7 +188,7 @@ def _run_streaming(argv: list[str], timeout: float, tail: int) -> tuple[int, lis
         code = proc.wait()
     finally:
         timer.cancel()
-    if code < 0 and not timer.is_alive():
+    if timed_out.is_set():
         last.append(f"(stopped after {timeout:g}s)")
     return code, list(last)
 
@@ -223,6 +229,8 @@ def pip(command: str, args: list[str], packages: str, timeout: float,
 def uninstall(packages: str, args: list[str]) -> dict[str, Any]:
     """Remove distributions from the packages folder by their RECORD (pip uninstalls
     only from the environment itself). Packages of the environment are not touched."""
+    import shutil
+
     names = [a for a in args if not a.startswith("-")]
     if not names:
         return {"code": 2, "tail": ["%ppip uninstall: name the packages to remove"],
@@ -255,6 +263,8 @@ def uninstall(packages: str, args: list[str]) -> dict[str, Any]:
                 pass
             folders.add(os.path.dirname(path))
         for folder in sorted(folders, key=len, reverse=True):
+            # Bytecode the engines wrote when they imported it is in no RECORD.
+            shutil.rmtree(os.path.join(folder, "__pycache__"), ignore_errors=True)
             while folder.startswith(root + os.sep):
                 try:
                     os.rmdir(folder)

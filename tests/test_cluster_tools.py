@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bodo_jupyter import shared_dir
+from bodo_jupyter import engine_ops, shared_dir
 from bodo_jupyter.cluster_tools import ClusterCommandError, engine_call, one_per_host, prefixed
 from bodo_jupyter.engine_ops import (
     PipUsage,
@@ -25,6 +25,8 @@ from bodo_jupyter.engine_ops import (
 )
 from bodo_jupyter.platform.providers.bodo_guard import SITE_MODULE, site_files
 from bodo_jupyter.platform.providers.local_launch import OrgPaths, python_path
+
+from .helpers import build_wheel
 
 
 def test_pip_install_goes_to_the_packages_folder_constrained_to_the_environment():
@@ -172,3 +174,39 @@ def test_site_files_are_written_readable_once_and_in_one_piece(tmp_path):
     assert write_readable(target, "a = 1\n") is False  # unchanged: not rewritten
     assert write_readable(target, "a = 2\n") is True and target.read_text() == "a = 2\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sitecustomize.py"]
+
+
+def test_engine_ops_install_upgrade_and_uninstall_a_real_wheel_in_a_folder(tmp_path, capsys):
+    """What an engine runs, here: real pip (offline) into a --target folder."""
+    wheels, packages = tmp_path / "wheels", tmp_path / "packages"
+    wheels.mkdir()
+    for version in ("1.0", "2.0"):
+        build_wheel(wheels, "bjunit", version)
+    find = ["--no-index", "--find-links", str(wheels)]
+    one = engine_ops.pip("install", [*find, "bjunit==1.0"], str(packages), 120, 5)
+    assert one["code"] == 0 and one["changed"] == ["bjunit"], one
+    assert "Successfully installed bjunit-1.0" in capsys.readouterr().out  # streamed
+    two = engine_ops.pip("install", [*find, "bjunit==2.0"], str(packages), 120, 5)
+    assert two["code"] == 0 and two["changed"] == ["bjunit"], two
+    assert sorted(p.name for p in packages.iterdir() if p.name.endswith(".dist-info")) == [
+        "bjunit-2.0.dist-info"]
+    (packages / "bjunit" / "__pycache__").mkdir(exist_ok=True)
+    (packages / "bjunit" / "__pycache__" / "imported.cpython-311.pyc").write_bytes(b"")
+    gone = engine_ops.pip("uninstall", ["bjunit"], str(packages), 60, 5)
+    assert gone["code"] == 0 and list(packages.iterdir()) == [], gone
+    missing = engine_ops.pip("install", [*find, "no-such-thing"], str(packages), 120, 5)
+    assert missing["code"] == 1
+    assert any("No matching distribution found for no-such-thing" in line
+               for line in missing["tail"]), missing
+
+
+def test_a_command_that_outlives_its_timeout_is_stopped_and_says_so():
+    code, tail = engine_ops._run_streaming(
+        [sys.executable, "-c", "import time; print('started', flush=True); time.sleep(60)"],
+        timeout=1, tail=5)
+    assert code < 0 and tail == ["started", "(stopped after 1s)"]
+    code, tail = engine_ops._run_streaming(  # killed otherwise: not a timeout
+        [sys.executable, "-c", "import os; os.kill(os.getpid(), 9)"], timeout=30, tail=5)
+    assert code == -9 and tail == []
+    assert engine_ops.sh("sleep 5", timeout=0.5) == {
+        "code": None, "stdout": "", "stderr": "(stopped after 0.5s)\n"}

@@ -6,14 +6,11 @@ imports what %ppip installed."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import pwd
 import re
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +21,7 @@ import bodo_jupyter
 from bodo_jupyter.platform.user_env import secrets_in
 
 from .git_server import GitServer
-from .helpers import Serve
+from .helpers import Serve, build_wheel
 from .jupyter import JupyterServer
 from .test_no_platform_secret import PLATFORM_SECRETS
 
@@ -46,31 +43,6 @@ print("job", MPI.COMM_WORLD.rank, {PKG}.VERSION, {PKG}.__file__.startswith(packa
       sys.path.index(packages) < sys.path.index({ROOT!r}), bodo_jupyter.shared_dir(),
       flush=True)
 """
-
-
-def build_wheel(folder: Path, name: str, version: str) -> Path:
-    """A real wheel of a one-module package (what setuptools would make, without it)."""
-    dist = f"{name}-{version}"
-    files = {
-        f"{name}/__init__.py": f"VERSION = {version!r}\n",
-        f"{dist}.dist-info/METADATA":
-            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
-        f"{dist}.dist-info/WHEEL":
-            "Wheel-Version: 1.0\nGenerator: bodo-jupyter-tests\nRoot-Is-Purelib: true\n"
-            "Tag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
-        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
-    record.append(f"{dist}.dist-info/RECORD,,")
-    files[f"{dist}.dist-info/RECORD"] = "\n".join(record) + "\n"
-    wheel = folder / f"{dist}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as z:
-        for path, text in files.items():
-            z.writestr(path, text)
-    os.chmod(wheel, 0o644)
-    return wheel
 
 
 @pytest.fixture(scope="module")
