@@ -26,7 +26,8 @@ USAGE = """Usage:
   %bodo attach NAME [--timeout SECONDS]   connect to a cluster; enables %px, %%px, %autopx
   %bodo detach                            disconnect
   %bodo status                            the attached cluster and its ranks
-  %bodo list                              clusters of your organisation"""
+  %bodo list                              clusters of your organisation
+Once attached: %ppip install PACKAGE (pip for every rank), %psh COMMAND (shell per node)"""
 
 PPIP_USAGE = """Usage (on the attached cluster, once for all its ranks):
   %ppip install PACKAGE ...     into the cluster's packages folder; importable on every rank
