@@ -78,9 +78,21 @@ def normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
+#: A valid distribution name, and a PEP 440 version (the regex of PEP 440's appendix).
+NAME = r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$"
+VERSION = (r"^v?(?:(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*(?:[-_.]?(?:a|b|c|rc|alpha|beta|pre|preview)"
+           r"[-_.]?[0-9]*)?(?:-[0-9]+|[-_.]?(?:post|rev|r)[-_.]?[0-9]*)?(?:[-_.]?dev[-_.]?"
+           r"[0-9]*)?)(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?$")
+
+
 def constraints_text(dists: Iterable[tuple[str | None, str | None]]) -> str:
-    """``name==version`` for each distribution of the environment (once, sorted)."""
-    pins = {normalize(n): v for n, v in dists if n and v}
+    """``name==version`` for each distribution of the environment (once, sorted). A
+    distribution whose name or version pip would not parse is left out: one such line
+    would make pip refuse every install."""
+    import re
+
+    pins = {normalize(n): v for n, v in dists if n and v and re.match(NAME, n)
+            and re.match(VERSION, v, re.I)}
     return "".join(f"{n}=={v}\n" for n, v in sorted(pins.items()))
 
 

@@ -62,6 +62,10 @@ def test_constraints_pin_every_distribution_of_the_environment_once():
     text = constraints_text([("NumPy", "2.1.0"), ("pandas", "3.0.1"), ("numpy", "2.1.0"),
                              (None, "1"), ("bodo_jupyter", "0.1.0")])
     assert text == "bodo-jupyter==0.1.0\nnumpy==2.1.0\npandas==3.0.1\n"
+    # What pip cannot parse is left out instead of breaking every install.
+    assert constraints_text([("legacy", "1.0-SNAPSHOT"), ("bad name", "1"),
+                             ("torch", "2.1.0+cpu"), ("x", "1.0rc1.post2.dev3")]) == (
+        "torch==2.1.0+cpu\nx==1.0rc1.post2.dev3\n")
 
 
 def test_modules_an_install_changed_from_the_folder_before_and_after():
