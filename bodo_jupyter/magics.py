@@ -1,4 +1,4 @@
-"""``%bodo attach|detach|status`` and the ``%%px`` family on a cluster.
+"""``%bodo attach|detach|status``, the ``%%px`` family, ``%ppip`` and ``%psh`` on a cluster.
 
 ``%bodo attach NAME`` connects the kernel to the cluster's controller and
 activates ipyparallel's own magics (``%px``, ``%%px``, ``%autopx``,
@@ -6,7 +6,8 @@ activates ipyparallel's own magics (``%px``, ``%%px``, ``%autopx``,
 cell costs what ipyparallel itself costs -- and shows every rank's output,
 also when it arrives after the result (see :class:`WholeOutput`). Before
 attaching (or after detaching) those names answer with a hint instead of
-"magic not found".
+"magic not found". ``%ppip`` and ``%psh`` (:mod:`bodo_jupyter.cluster_tools`) run pip
+and shell commands on the attached cluster's engines.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from traitlets import Float, Integer
 
 PX_MAGICS = {"line": ("px", "autopx", "pxresult", "pxconfig"), "cell": ("px",)}
 
@@ -24,7 +26,17 @@ USAGE = """Usage:
   %bodo attach NAME [--timeout SECONDS]   connect to a cluster; enables %px, %%px, %autopx
   %bodo detach                            disconnect
   %bodo status                            the attached cluster and its ranks
-  %bodo list                              clusters of your organisation"""
+  %bodo list                              clusters of your organisation
+Once attached: %ppip install PACKAGE (pip for every rank), %psh COMMAND (shell per node)"""
+
+PPIP_USAGE = """Usage (on the attached cluster, once for all its ranks):
+  %ppip install PACKAGE ...     into the cluster's packages folder; importable on every rank
+  %ppip uninstall PACKAGE ...   out of the packages folder
+  %ppip list|show|freeze ...    pip's own, as the engines see their packages"""
+
+PSH_USAGE = """Usage:
+  %psh COMMAND                  a shell command on every node of the attached cluster
+  %psh --all-ranks COMMAND      on every rank"""
 
 
 class _State:
@@ -113,8 +125,64 @@ class NotAttachedMagics(Magics):
         self._hint()
 
 
+def not_attached(magic: str) -> UsageError:
+    return UsageError(f"{magic}: not attached to a cluster: run `%bodo attach NAME` first")
+
+
 @magics_class
 class BodoMagics(Magics):
+    """The `%bodo`, `%ppip` and `%psh` magics of a kernel (set in its IPython config)."""
+
+    pip_timeout = Float(
+        1800.0, config=True,
+        help="Seconds %ppip gives pip on the cluster before stopping it.")
+    sh_timeout = Float(
+        600.0, config=True,
+        help="Seconds %psh gives a command on each node before stopping it.")
+    tail_lines = Integer(
+        25, config=True, help="Last lines of pip's output that a failed %ppip repeats.")
+
+    def _tools(self, magic: str) -> Any:
+        from .cluster_tools import ClusterTools
+
+        if state.client is None:
+            raise not_attached(magic)
+        return ClusterTools(state.client, cluster=state.cluster.name,
+                            pip_timeout=self.pip_timeout, sh_timeout=self.sh_timeout,
+                            tail_lines=self.tail_lines)
+
+    @line_magic
+    def ppip(self, line: str) -> None:
+        """pip on the attached cluster: `%ppip install PACKAGE ...` (also uninstall, list,
+        show, freeze), once for all its ranks (see bodo_jupyter.cluster_tools)."""
+        from .engine_ops import PIP_COMMANDS, PipUsage, pip_argv
+
+        try:
+            argv = shlex.split(line)
+        except ValueError as e:
+            raise UsageError(f"{e}\n{PPIP_USAGE}") from None
+        if not argv or argv[0] not in PIP_COMMANDS:
+            raise UsageError(PPIP_USAGE)
+        command, args = argv[0], argv[1:]
+        if command != "uninstall":
+            try:  # refused options are refused here, before the cluster is asked
+                pip_argv("python", command, args, packages="")
+            except PipUsage as e:
+                raise UsageError(str(e)) from None
+        self._tools("%ppip").pip(command, args)
+
+    @line_magic
+    def psh(self, line: str) -> None:
+        """A shell command on every node of the attached cluster (`--all-ranks`: on every
+        rank), as the engines' user, in their working folder and environment."""
+        rest = line.strip()
+        all_ranks = rest == "--all-ranks" or rest.startswith("--all-ranks ")
+        if all_ranks:
+            rest = rest[len("--all-ranks"):].strip()
+        if not rest:
+            raise UsageError(PSH_USAGE)
+        self._tools("%psh").sh(rest, all_ranks=all_ranks)
+
     @line_magic
     def bodo(self, line: str) -> Any:
         try:

@@ -3,6 +3,8 @@ and the leak check that every MPI test ends with."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import signal
@@ -11,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -323,3 +326,28 @@ def remove_org_users(folder: Path) -> None:
         return
     for name in org_users_under(folder):
         subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def build_wheel(folder: Path, name: str, version: str) -> Path:
+    """A real wheel of a one-module package (what setuptools would make, without it)."""
+    dist = f"{name}-{version}"
+    files = {
+        f"{name}/__init__.py": f"VERSION = {version!r}\n",
+        f"{dist}.dist-info/METADATA":
+            f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n",
+        f"{dist}.dist-info/WHEEL":
+            "Wheel-Version: 1.0\nGenerator: bodo-jupyter-tests\nRoot-Is-Purelib: true\n"
+            "Tag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=")
+        record.append(f"{path},sha256={digest.decode()},{len(text.encode())}")
+    record.append(f"{dist}.dist-info/RECORD,,")
+    files[f"{dist}.dist-info/RECORD"] = "\n".join(record) + "\n"
+    wheel = folder / f"{dist}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+    os.chmod(wheel, 0o644)
+    return wheel

@@ -78,6 +78,29 @@ def test_user_data_mounts_efs_and_starts_engines():
     assert "FI_PROVIDER" not in no_efa and script_vars(no_efa)["EFA"] == "0"
 
 
+def test_user_data_gives_engines_the_spawn_guard_packages_and_shared_folders():
+    import re
+
+    from bodo_jupyter.platform.providers.bodo_guard import site_files
+
+    text = user_data(plan(), efs_id="fs-1", kms_key_id="k")
+    assert len(text.encode()) < 16384  # EC2's limit on user data
+    # The site folder's files arrive whole, on every node (before the first node's part).
+    written = dict(re.findall(r"cat > /opt/bodo-jupyter/site/(\S+) <<'BODO_JUPYTER_SITE_EOF'\n"
+                              r"(.*?)BODO_JUPYTER_SITE_EOF\n", text, re.S))
+    assert written == site_files()
+    assert text.index("/opt/bodo-jupyter/site/sitecustomize.py") < text.index(
+        '[ "$LAUNCH_INDEX" = 0 ] || exit 0')
+    # The engines get the platform's variables on every node (mpiexec -x), the guard first.
+    assert ("PYTHONPATH=/opt/bodo-jupyter/site:/shared/packages" in text
+            and "BODO_JUPYTER_PACKAGES_DIR=/shared/packages" in text
+            and "BODO_JUPYTER_SHARED_DIR=/shared" in text and "BODO_SPAWN_MODE=0" in text)
+    for name in ("PYTHONPATH", "BODO_JUPYTER_SHARED_DIR", "BODO_JUPYTER_PACKAGES_DIR",
+                 "BODO_SPAWN_MODE"):
+        assert f"-x {name} " in text
+    assert "install -d -m 700 -o bodo -g bodo /shared/packages" in text
+
+
 def test_iam_actions_of_calls():
     assert actions_for("ec2", "RunInstances", {"IamInstanceProfile": {"Name": "x"},
                                                 "TagSpecifications": [1]}) == [

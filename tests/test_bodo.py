@@ -54,11 +54,28 @@ print(f"rank {rank} of {size} keys {keys} sum {local_sum} "
 """
 TOTAL = ROWS * (ROWS - 1) // 2
 
+# A job that asks for spawn mode, and brings files that would stand in for the guard if
+# the job's folder came first on sys.path; it also sets BODO_SPAWN_MODE=1 (its env).
+SPAWN_JOB = """
+import bodo
+
+
+@bodo.jit(spawn=True)
+def f(n):
+    return n + 1
+
+
+print("spawned", f(1), flush=True)
+"""
+SHADOWS = {"sitecustomize.py": "print('the job shadowed sitecustomize', flush=True)\n",
+           "_bodo_jupyter_guard.py": "def install():\n    pass\n"}
+
 
 @pytest.fixture(scope="module")
 def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
     server = GitServer(tmp_path_factory.mktemp("git"), "alice", TOKEN).start()
-    server.create_repo("acme", "bodo", {"main": {"groupby.py": JOB}})
+    server.create_repo("acme", "bodo", {"main": {"groupby.py": JOB, "spawn.py": SPAWN_JOB,
+                                                 **SHADOWS}})
     yield server
     server.stop()
 
@@ -144,3 +161,23 @@ def test_the_same_code_as_a_job_from_git_with_rank_prefixed_logs(plane, git):
     assert sorted(found) == [0, 1, 2, 3], text
     check_distributed([found[r][0] for r in range(4)], [found[r][1] for r in range(4)])
     assert "[platform] exit code 0" in text
+
+
+def test_spawn_mode_in_a_job_fails_at_once_on_every_rank(plane, git):
+    started = time.monotonic()
+    status, job = plane.http("POST", "/jobs", {
+        "name": "bodo-spawn", "cluster": "bodo", "command": "spawn.py",
+        "path": f"{git.url}/acme/bodo", "git_username": "alice", "git_password": TOKEN,
+        "env": {"BODO_SPAWN_MODE": "1"}, "timeout_s": 120})
+    assert status == 201, job
+    plane.wait_task(job["last_run"]["task_id"], timeout=180)
+    _, run = plane.http("GET", f"/jobs/{job['id']}/runs/{job['last_run']['id']}")
+    _, out = plane.http("GET", f"/jobs/{job['id']}/runs/latest/logs")
+    text = out["text"]
+    assert run["status"] == "FAILED" and run["exit_code"] not in (0, None), (run, text)
+    assert time.monotonic() - started < 100, "spawn mode hung the job until its timeout"
+    for rank in range(4):  # every rank says why, in the job's log
+        assert re.search(rf"^\[rank {rank}:stderr\] .*SpawnModeRefused: Bodo's spawn mode is "
+                         r"off on bodo-jupyter clusters", text, re.M), text
+    assert "Drop spawn=True" in text
+    assert "] spawned 2" not in text and "shadowed" not in text, text

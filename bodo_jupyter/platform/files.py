@@ -20,6 +20,30 @@ def write_private(path: Path, text: str, owner: tuple[int, int] | None = None) -
     os.replace(tmp, path)
 
 
+def write_readable(path: Path, text: str) -> bool:
+    """Write ``text`` to ``path`` (mode 0644, the caller's) in one rename, unless it holds
+    that text already: files of the platform that user processes read but may not change
+    (the site folder of clusters). True when written."""
+    try:
+        if path.read_text() == text:
+            return False
+    except (FileNotFoundError, UnicodeDecodeError):
+        pass
+    import tempfile
+
+    # A name of its own per writer: two threads (or control planes) may write at once.
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return True
+
+
 def private_dir(path: Path) -> Path:
     """Make ``path`` (and missing parents) and make it 0700 even if it existed wider:
     the control plane's own folders hold the database, keys and logs, which no other OS

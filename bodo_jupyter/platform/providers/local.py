@@ -26,7 +26,7 @@ from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 from bodo_jupyter.contract.models import StepName
 
 from ..errors import Forbidden, ProvisionError
-from ..files import write_private
+from ..files import write_private, write_readable
 from ..identity import Identity
 from ..progress import Step, TaskOps
 from ..run_as import RunAs, own_dir
@@ -34,6 +34,7 @@ from ..user_env import DEFAULT_KEEP, user_env
 from . import processes
 from .base import ClusterProvider, ClusterSpec, InstanceType
 from .bodo_guard import STARTUP_COMMAND as REFUSE_BODO_SPAWN
+from .bodo_guard import site_files
 from .local_launch import (
     FLAVOUR_NAMES,
     MPICH,
@@ -45,6 +46,7 @@ from .local_launch import (
     library_flavour,
     mpi_env,
     mpi_mismatch,
+    python_path,
 )
 from .os_users import OrgUsers
 from .processes import ProcessRecord
@@ -293,7 +295,22 @@ class LocalProvider(ClusterProvider):
         paths = self.org_paths(org_id)
         for folder in (paths.root, paths.home, paths.tmp, paths.shared):
             own_dir(folder, user)
+        self._write_site()
         return paths
+
+    @property
+    def site_dir(self) -> Path:
+        """The platform's site folder: first on PYTHONPATH of every cluster process, its
+        ``sitecustomize`` refuses Bodo's spawn mode in engines and job ranks alike."""
+        return Path(self.workspace_root) / ".platform" / "site"
+
+    def _write_site(self) -> None:
+        """The site folder, the control plane's (0755: organisations' users read it,
+        none may change it). Blocking; rewrites only what changed."""
+        for folder in (self.site_dir.parent, self.site_dir):
+            own_dir(folder, None, 0o755)
+        for name, text in site_files().items():
+            write_readable(self.site_dir / name, text)
 
     async def _check_usable(self, user: RunAs) -> None:
         """The organisation's user must be able to run our Python and mpiexec: an
@@ -425,6 +442,9 @@ class LocalProvider(ClusterProvider):
             extra={**(run_as.env() if run_as is not None else {}),
                    "IPYTHONDIR": str(paths.home / ".ipython"),
                    "BODO_JUPYTER_SHARED_DIR": str(paths.shared),
+                   "BODO_JUPYTER_PACKAGES_DIR": str(paths.packages(spec.id)),
+                   # The platform's own, explicit: the spawn guard, then %ppip's packages.
+                   "PYTHONPATH": python_path(self.site_dir, paths.packages(spec.id)),
                    **self.extra_env, TAG_CLUSTER: spec.id, TAG_PLANE: self.plane_id},
         )
         return user_env(os.environ, keep=self.env_keep, platform=platform)
@@ -503,7 +523,7 @@ class LocalProvider(ClusterProvider):
         own_dir(paths.logs, None)
         os.chmod(paths.root, 0o700)
         for folder in (paths.profile_dir.parent.parent, paths.profile_dir.parent,
-                       paths.profile_dir, paths.profile_dir / "security"):
+                       paths.profile_dir, paths.profile_dir / "security", paths.packages):
             own_dir(folder, run_as)
 
     def _died(self, what: str, rec: ProcessRecord) -> ProvisionError:

@@ -19,7 +19,7 @@ from ..user_env import user_env
 from . import processes
 from .base import ClusterSpec
 from .local import TAG_CLUSTER, TAG_PLANE, LocalProvider
-from .local_launch import mpiexec_argv
+from .local_launch import mpiexec_argv, python_path
 from .processes import ProcessRecord
 
 SUPERVISOR = "bodo_jupyter.platform.jobs.supervise"
@@ -77,8 +77,13 @@ class LocalJobs(JobBackend):
         run_as = await p.run_as(spec.org_id)
         run_dir = exit_path.parent
         tags = {TAG_CLUSTER: spec.id, TAG_PLANE: p.plane_id, "BODO_JUPYTER_JOB_RUN": run_id}
-        # The job's environment: the cluster's (allow-listed, no secret), then its own.
-        job_env = {**p.cluster_env(spec, run_as), "PYTHONUNBUFFERED": "1", **tags, **env}
+        # The job's environment: the cluster's (allow-listed, no secret), then its own;
+        # a PYTHONPATH of the job's comes after the platform's folders (the spawn guard,
+        # the cluster's packages), never before them.
+        cluster = p.cluster_env(spec, run_as)
+        job_env = {**cluster, "PYTHONUNBUFFERED": "1", **tags, **env,
+                   "PYTHONPATH": python_path(*cluster["PYTHONPATH"].split(os.pathsep),
+                                             then=env.get("PYTHONPATH"))}
         env_file = run_dir / f"{exit_path.stem}.env.json"
         await asyncio.to_thread(write_private, env_file, json.dumps(job_env))
         argv = supervisor_argv(python=p.python, log=log_path, exit_file=exit_path, cwd=cwd,

@@ -58,6 +58,11 @@ class ClusterPaths:
         return self.profile_dir / "security" / f"ipcontroller-{ipp_cluster_id}-engine.json"
 
     @property
+    def packages(self) -> Path:
+        """The cluster's packages folder (see :meth:`OrgPaths.packages`)."""
+        return self.profile_dir.parent / "packages"
+
+    @property
     def published_engine_file(self) -> Path:
         """Where engines read the controller's engine file: a complete copy, put there
         in one rename, because the controller writes its own file in pieces and an
@@ -88,9 +93,23 @@ class OrgPaths:
     def profile(self, cluster_id: str) -> Path:
         return self.root / "clusters" / cluster_id / "profile"
 
+    def packages(self, cluster_id: str) -> Path:
+        """The cluster's packages folder (``%ppip install`` puts packages there): on
+        ``sys.path`` of its engines and of every rank of its jobs, gone with the cluster."""
+        return self.root / "clusters" / cluster_id / "packages"
+
     def job(self, run_id: str) -> Path:
         """A run's workspace: its fetched source is in ``src``."""
         return self.root / "jobs" / run_id
+
+
+def python_path(*folders: os.PathLike[str] | str, then: str | None = None) -> str:
+    """PYTHONPATH of a cluster's processes: the platform's folders in this order (the site
+    folder with the spawn guard first, then the cluster's packages), then ``then`` (a
+    job's own PYTHONPATH) after them, so that it adds folders but never goes first."""
+    parts = [os.fspath(f) for f in folders]
+    parts += [p for p in (then or "").split(os.pathsep) if p and p not in parts]
+    return os.pathsep.join(parts)
 
 
 def heartbeat_misses(period_ms: int, grace_s: float) -> int:

@@ -3,7 +3,11 @@ cluster node. Pure: a function from the cluster plan to a bash script.
 
 Every node mounts the EFS file system at the same path, fetches the cluster's
 SSH key (KMS-encrypted in the cluster's bucket) and registers itself in the
-cluster's DynamoDB table. The first node (launch index 0) waits for all nodes,
+cluster's DynamoDB table; it also writes the platform's site folder (the
+``sitecustomize`` that refuses Bodo's spawn mode, see ``bodo_guard``) to a folder of
+root's, which comes first on the engines' PYTHONPATH, before the cluster's packages
+folder on EFS (``%ppip`` installs there once, for every node). The first node
+(launch index 0) waits for all nodes,
 writes the MPI hostfile, starts the ipyparallel controller, publishes its
 connection file to the bucket (encrypted with the cluster's KMS key) and
 starts one engine per core under ``mpiexec`` across all nodes; then it marks
@@ -14,7 +18,27 @@ from __future__ import annotations
 
 import shlex
 
+from ..bodo_guard import site_files
 from .plan import MOUNT_POINT, ClusterPlan
+
+#: The platform's site folder on every node (root's; the engines' user only reads it).
+SITE_DIR = "/opt/bodo-jupyter/site"
+#: The cluster's packages folder: on EFS, so one pip install serves every node.
+PACKAGES_DIR = f"{MOUNT_POINT}/packages"
+#: What the platform sets for the engines, exported by mpiexec to every node.
+ENGINE_ENV = {"BODO_SPAWN_MODE": "0", "BODO_JUPYTER_SHARED_DIR": MOUNT_POINT,
+              "BODO_JUPYTER_PACKAGES_DIR": PACKAGES_DIR,
+              "PYTHONPATH": f"{SITE_DIR}:{PACKAGES_DIR}", "PYTHONUNBUFFERED": "1"}
+
+
+def site_script() -> str:
+    """Bash that writes the site folder's files (root's, readable by all)."""
+    out = [f"install -d -m 755 {SITE_DIR}"]
+    for name, text in site_files().items():
+        out.append(f"cat > {SITE_DIR}/{name} <<'BODO_JUPYTER_SITE_EOF'\n{text}"
+                   f"{'' if text.endswith(chr(10)) else chr(10)}BODO_JUPYTER_SITE_EOF")
+        out.append(f"chmod 644 {SITE_DIR}/{name}")
+    return "\n".join(out) + "\n"
 
 # Values the script reads; the control plane and tests parse them the same way.
 VARS = ("CLUSTER_ID", "REGION", "TABLE", "BUCKET", "EFS_ID", "KMS_KEY", "NODES",
@@ -41,6 +65,8 @@ def user_data(plan: ClusterPlan, *, efs_id: str, kms_key_id: str,
         "CORE_COUNT": str(plan.core_count), "EFA": "1" if plan.efa else "0",
     }
     header = "\n".join(f"{k}={q(v)}" for k, v in values.items())
+    engine_env = " ".join(f"{k}={q(v)}" for k, v in ENGINE_ENV.items())
+    exports = " ".join(f"-x {k}" for k in ENGINE_ENV)
     efa_env = ("export FI_PROVIDER=efa FI_EFA_USE_DEVICE_RDMA=1\n"
                "MPI_EXTRA=(--mca pml cm --mca mtl ofi)\n") if plan.efa else "MPI_EXTRA=()\n"
     return f"""#!/bin/bash
@@ -76,13 +102,15 @@ aws kms decrypt --key-id "$KMS_KEY" --ciphertext-blob fileb:///tmp/ssh-key.kms \
 rm -f /tmp/ssh-key.kms
 chmod 600 /home/bodo/.ssh/id_rsa && chown bodo:bodo /home/bodo/.ssh/id_rsa
 
-# 3. Register this node.
+# 3. The platform's site folder (spawn guard), the same on every node.
+{site_script()}
+# 4. Register this node.
 aws dynamodb put-item --table-name "$TABLE" --item \\
   "{{\\"pk\\":{{\\"S\\":\\"node#$INSTANCE_ID\\"}},\\"ip\\":{{\\"S\\":\\"$PRIVATE_IP\\"}},\\"status\\":{{\\"S\\":\\"ready\\"}}}}"
 
 [ "$LAUNCH_INDEX" = 0 ] || exit 0
 
-# 4. The first node: hostfile, controller, engines on every core of every node.
+# 5. The first node: hostfile, controller, engines on every core of every node.
 until [ "$(aws dynamodb scan --table-name "$TABLE" --select COUNT \\
       --filter-expression 'begins_with(pk, :n)' \\
       --expression-attribute-values '{{":n":{{"S":"node#"}}}}' --query Count)" = "$NODES" ]; do
@@ -98,10 +126,12 @@ sudo -u bodo "$PY" -m ipyparallel.controller --profile-dir="$PROFILE" \\
 CONN="$PROFILE/security/ipcontroller-$CLUSTER_ID-client.json"
 until [ -s "$CONN" ]; do sleep 1; done
 aws s3 cp "$CONN" "s3://$BUCKET/ipyparallel/client.json" --sse aws:kms --sse-kms-key-id "$KMS_KEY"
-sudo -u bodo mpiexec -n "$CORE_COUNT" --hostfile "$SHARED/hostfile" "${{MPI_EXTRA[@]}}" \\
+install -d -m 700 -o bodo -g bodo {PACKAGES_DIR}
+sudo -u bodo env {engine_env} \\
+  mpiexec -n "$CORE_COUNT" --hostfile "$SHARED/hostfile" {exports} "${{MPI_EXTRA[@]}}" \\
   "$PY" -m ipyparallel.engine --mpi --profile-dir="$PROFILE" --cluster-id="$CLUSTER_ID" &
 
-# 5. Wait until every engine has registered, then tell the control plane.
+# 6. Wait until every engine has registered, then tell the control plane.
 sudo -u bodo "$PY" - "$CONN" "$CORE_COUNT" <<'PYEOF'
 import sys, ipyparallel as ipp
 rc = ipp.Client(sys.argv[1])
