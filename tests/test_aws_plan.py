@@ -4,10 +4,20 @@ IAM documents and error messages -- no AWS, no emulator."""
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import sys
 
 from botocore.exceptions import ClientError
 
-from bodo_jupyter.platform.providers.aws.bootstrap import script_vars, user_data
+from bodo_jupyter.platform.providers import bodo_guard
+from bodo_jupyter.platform.providers.aws.bootstrap import (
+    GUARD_DIR,
+    GUARD_MODULE,
+    USER_DATA_LIMIT,
+    script_vars,
+    user_data,
+)
 from bodo_jupyter.platform.providers.aws.errors import explain
 from bodo_jupyter.platform.providers.aws.plan import (
     GRAPH,
@@ -68,14 +78,88 @@ def test_user_data_mounts_efs_and_starts_engines():
                  "TABLE": "bodo-c-0123456789ab",
                  "BUCKET": "bodo-c-0123456789ab-123456789012-eu-west-1", "EFS_ID": "fs-1",
                  "KMS_KEY": "arn:aws:kms:eu-west-1:1:key/k", "NODES": "2",
-                 "CORES_PER_NODE": "36", "CORE_COUNT": "72", "EFA": "1"}
+                 "CORES_PER_NODE": "36", "CORE_COUNT": "72", "EFA": "1", "BODO_VERSION": ""}
     assert 'echo "$EFS_ID:/ $SHARED efs _netdev,tls,iam 0 0" >> /etc/fstab' in text
     assert "aws kms decrypt" in text and "ssh-key.kms" in text
-    assert '--hostfile "$SHARED/hostfile"' in text and "ipyparallel.engine --mpi" in text
-    assert "FI_PROVIDER=efa" in text and "--mca mtl ofi" in text
+    assert "ipyparallel.engine --mpi" in text
     assert "wait_for_engines" in text  # ready means every engine answers
     no_efa = user_data(plan(efa=False), efs_id="fs-1", kms_key_id="k")
     assert "FI_PROVIDER" not in no_efa and script_vars(no_efa)["EFA"] == "0"
+    # Without a Bodo version the nodes install none.
+    assert "pip install" in text and 'if [ -n "$BODO_VERSION" ]' in text
+
+
+def mpiexec_line(text: str) -> list[str]:
+    lines = [ln for ln in text.splitlines() if "ipyparallel.engine" in ln]
+    assert len(lines) == 1, lines
+    return shlex.split(lines[0].removesuffix(" &"))
+
+
+def test_user_data_speaks_mpich_hydra_only():
+    """The nodes' MPI is MPICH: a hydra hostfile (``ip:cores``), ``-f`` and ``-launcher
+    ssh``, the ranks' environment as ``-genv``; nothing of Open MPI's anywhere (the AWS
+    CLI's own ``--output text`` is not mpiexec's, so that one is checked on mpiexec)."""
+    text = user_data(plan(), efs_id="fs-1", kms_key_id="k")
+    assert 'sed "s/$/:36/" > /shared/hostfile' in text
+    for openmpi in ("--mca", "slots=", "--hostfile", "OMPI_", "--map-by", "-x "):
+        assert openmpi not in text, openmpi
+    argv = mpiexec_line(text)
+    assert argv[:9] == ["sudo", "-u", "bodo", "/opt/bodo/bin/mpiexec", "-f", "/shared/hostfile",
+                        "-launcher", "ssh", "-n"]
+    assert argv[9] == "72" and "--output" not in argv
+    env = {argv[i + 1]: argv[i + 2] for i, a in enumerate(argv) if a == "-genv"}
+    # EFA through libfabric, MPICH's ofi netmod told to use it; Bodo runs SPMD.
+    assert env == {"BODO_SPAWN_MODE": "0", "BODO_JUPYTER_CLUSTER": "demo",
+                   "BODO_JUPYTER_CORE_COUNT": "72", "FI_PROVIDER": "efa",
+                   "MPIR_CVAR_CH4_NETMOD": "ofi", "MPIR_CVAR_OFI_USE_PROVIDER": "efa"}
+    assert "FI_EFA_USE_DEVICE_RDMA" not in text  # aborts on EFA devices without RDMA read
+    engine = argv[argv.index("/opt/bodo/bin/python"):]
+    assert engine[:4] == ["/opt/bodo/bin/python", "-m", "ipyparallel.engine", "--mpi"]
+    assert any(a.startswith("--IPEngine.startup_command=") for a in engine)
+    no_efa = mpiexec_line(user_data(plan(efa=False), efs_id="fs-1", kms_key_id="k"))
+    assert "FI_PROVIDER" not in no_efa and "BODO_SPAWN_MODE" in no_efa
+    own = mpiexec_line(user_data(plan(), efs_id="fs-1", kms_key_id="k",
+                                 python="/env/bin/python", mpiexec="/usr/bin/mpiexec.hydra"))
+    assert own[3] == "/usr/bin/mpiexec.hydra" and "/env/bin/python" in own
+
+
+def test_user_data_is_valid_bash_within_ec2s_limit():
+    for efa in (True, False):
+        text = user_data(ClusterPlan(**{**vars(plan(efa)), "bodo_version": "2026.10"}),
+                         efs_id="fs-1", kms_key_id="k")
+        assert len(text.encode()) < USER_DATA_LIMIT
+        r = subprocess.run(["bash", "-n"], input=text, text=True, capture_output=True)
+        assert r.returncode == 0, r.stderr
+
+
+def test_nodes_install_the_clusters_bodo_before_they_register():
+    text = user_data(ClusterPlan(**{**vars(plan()), "bodo_version": "2026.8"}),
+                     efs_id="fs-1", kms_key_id="k")
+    assert script_vars(text)["BODO_VERSION"] == "2026.8"
+    install = text.index('"$PY" -m pip install --no-input --disable-pip-version-check '
+                         '"bodo==$BODO_VERSION"')
+    assert text.index('HAVE=$("$PY" -c \'import importlib.metadata as m; '
+                      'print(m.version("bodo"))\'') < install
+    assert install < text.index('"pk\\":{\\"S\\":\\"node#$INSTANCE_ID')  # then registers
+    assert '|| fail "node $INSTANCE_ID could not install bodo==$BODO_VERSION' in text
+
+
+def test_nodes_engines_refuse_spawn_mode_from_the_guard_the_first_node_writes(tmp_path):
+    """The heredoc holds this package's own guard, and the engines' startup command
+    loads it from the shared folder: run it and Bodo's spawner is refused."""
+    text = user_data(plan(), efs_id="fs-1", kms_key_id="k")
+    start = text.index(f"cat > {GUARD_DIR}/{GUARD_MODULE}.py <<'GUARDEOF'\n")
+    body = text[text.index("\n", start) + 1:text.index("GUARDEOF\n", start + 40)]
+    assert body == bodo_guard.SOURCE.read_text()
+    command = next(a for a in mpiexec_line(text) if a.startswith("--IPEngine.startup_command="))
+    command = command.split("=", 1)[1].replace(GUARD_DIR, str(tmp_path))
+    (tmp_path / f"{GUARD_MODULE}.py").write_text(body)
+    probe = (f"{command}\n"
+             "import sys\n"
+             "print(any(type(f).__name__ == '_Finder' for f in sys.meta_path))")
+    r = subprocess.run([sys.executable, "-I", "-c", probe], text=True, capture_output=True,
+                       cwd=tmp_path / "..")
+    assert r.returncode == 0 and r.stdout.strip() == "True", r.stderr
 
 
 def test_iam_actions_of_calls():

@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.abc
 import importlib.machinery
 import sys
+from pathlib import Path
 from typing import Any
 
 SPAWNER = "bodo.spawn.spawner"
@@ -25,6 +26,10 @@ MESSAGE = (
     "spawn=True from @bodo.jit (and do not set BODO_SPAWN_MODE=1); the jit function then "
     "runs on all ranks, each on its part of the data. To use spawn mode, run Bodo in a "
     "notebook that is not attached to a cluster.")
+
+
+#: What every process of a cluster gets, on every provider: Bodo runs SPMD on the ranks.
+SPMD_ENV = {"BODO_SPAWN_MODE": "0"}
 
 
 class SpawnModeRefused(RuntimeError):
@@ -78,3 +83,14 @@ def install() -> None:
 
 #: What engines run at start (IPEngine.startup_command): nothing left in the namespace.
 STARTUP_COMMAND = f"__import__({__name__!r}, fromlist=['install']).install()"
+
+#: This module's own source: nodes that do not carry bodo-jupyter get a copy of it.
+SOURCE = Path(__file__)
+
+
+def startup_command_from(folder: str, module: str) -> str:
+    """The startup command of engines that load this module as ``module`` from a copy in
+    ``folder`` (an AWS node's image need not carry bodo-jupyter). The folder goes last on
+    sys.path, so it shadows nothing of the user's."""
+    return (f"__import__('sys').path.append({folder!r}) or "
+            f"__import__({module!r}).install()")
