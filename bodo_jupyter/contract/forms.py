@@ -159,7 +159,8 @@ def field_info(model: type[Model], path: str) -> FieldInfo:
 
 def _build_cluster(v: Mapping[str, Any]) -> models.CreateClusterRequest:
     return models.CreateClusterRequest.parse(
-        {k: v[k] for k in ("name", "instance_type", "instances", "efa", "provider")
+        {k: v[k] for k in ("name", "instance_type", "instances", "efa", "provider",
+                           "bodo_version")
          if v.get(k) is not None})
 
 
@@ -180,6 +181,10 @@ CLUSTER_CREATE = Form(
                    "ranks."),
         Field("provider", "Provider", "provider", kind="choice", choices_from="providers",
               advanced=True, help="Where the cluster runs (default: the platform's default)."),
+        Field("bodo_version", "Bodo version", "bodo_version", kind="choice",
+              choices_from="bodo_versions", advanced=True,
+              help="The Bodo the cluster runs (default: the provider's newest; "
+                   "`bodo-jupyter bodo-versions` lists them)."),
     ),
     build=_build_cluster,
 )
