@@ -134,7 +134,7 @@ def test_the_same_code_as_a_job_from_git_with_rank_prefixed_logs(plane, git):
     _, out = plane.http("GET", f"/jobs/{job['id']}/runs/latest/logs")
     text = out["text"]
     assert run["status"] == "FINISHED" and run["exit_code"] == 0, (run, text)
-    assert "-prepend-rank" in run["command_line"], run["command_line"]
+    assert "-prepend-pattern \\x1e%r\\x1f" in run["command_line"], run["command_line"]
     found = {}
     for m in re.finditer(r"^\[rank (\d)\] rank (\d) of 4 keys \[([\d, ]*)\] sum (\d+) "
                          r"spawn (\S+)$", text, re.M):

@@ -29,7 +29,12 @@ from bodo_jupyter.platform.jobs.spec import (
     parse_ref,
     parse_schedule,
 )
-from bodo_jupyter.platform.jobs.supervise import RankLines, format_output
+from bodo_jupyter.platform.jobs.supervise import (
+    HYDRA_RANK_PATTERN,
+    RankLines,
+    format_output,
+    printable,
+)
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -302,23 +307,33 @@ def test_rank_tagged_output_becomes_rank_prefixed_lines():
     assert format_output("stdout", "\n") == []
 
 
-def test_mpich_prepend_rank_output_becomes_whole_lines_of_one_rank():
-    """What hydra's -prepend-rank really printed for two ranks whose Python writes
-    unbuffered (print writes 'out', ' ', '0', newline apart): every piece gets [N] , and
-    pieces of two ranks interleave within one line."""
+def test_mpich_prepend_pattern_output_becomes_whole_lines_of_one_rank():
+    """What hydra's -prepend-pattern (rank between RS and US) really printed for two
+    ranks whose Python writes unbuffered (print writes 'out', ' ', '0', newline apart):
+    every piece gets the pattern, and pieces of two ranks interleave within one line. A
+    rank's own "[1] " is its text, not a tag (it was with -prepend-rank)."""
+    def tag(rank: int) -> str:
+        return HYDRA_RANK_PATTERN.replace("%r", str(rank))
+
     out = RankLines("stdout")
     got = []
-    for line in ["[0] out[1] out 1\n", "[1] line2 [x] 1\n", "[0]  0\n",
-                 "[0] line[0]  [0] 0[0] \n", "[1] partial"]:
+    for line in [f"{tag(0)}out{tag(1)}out 1\n", f"{tag(1)}line2 [x] 1 [0] not a tag\n",
+                 f"{tag(0)} 0\n", f"{tag(0)}line{tag(0)} {tag(0)}0{tag(0)}\n",
+                 f"{tag(1)}partial"]:
         got += out.feed(line)
-    assert got == ["[rank 1] out 1", "[rank 1] line2 [x] 1", "[rank 0] out 0",
-                   "[rank 0] line 0"]
+    assert got == ["[rank 1] out 1", "[rank 1] line2 [x] 1 [0] not a tag",
+                   "[rank 0] out 0", "[rank 0] line 0"]
     assert out.flush() == ["[rank 1] partial"]
     err = RankLines("stderr")
-    assert err.feed("[3] Traceback (most recent call last):\n") == [
+    assert err.feed(f"{tag(3)}Traceback (most recent call last):\n") == [
         "[rank 3:stderr] Traceback (most recent call last):"]
     # mpiexec's own words (hydra's [mpiexec@host] ...) and Open MPI's tags still parse.
     assert err.feed("[mpiexec@vm] main: error parsing parameters\n") == [
         "[mpiexec:stderr] [mpiexec@vm] main: error parsing parameters"]
     assert err.feed("[1,2]<stderr>: oops\n") == ["[rank 2:stderr] oops"]
     assert err.feed("\n") == [] and err.flush() == []
+
+
+def test_the_command_line_people_read_shows_control_characters_escaped():
+    assert printable(["mpiexec", "-prepend-pattern", HYDRA_RANK_PATTERN, "python", "a b"]) == (
+        "mpiexec -prepend-pattern \\x1e%r\\x1f python a b")

@@ -27,12 +27,12 @@ def test_mpiexec_oversubscribes_for_local_clusters():
 
 def test_mpich_takes_none_of_open_mpis_options():
     """Hydra oversubscribes unasked and rejects --map-by / --output; its tag is
-    -prepend-rank."""
+    -prepend-pattern (an unambiguous one, not -prepend-rank's [N] )."""
     assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True,
                         flavour="mpich") == ["mpiexec", "-n", "4"]
     assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True, flavour="mpich",
                         tag_output=True, extra=["-v"]) == [
-        "mpiexec", "-n", "4", "-prepend-rank", "-v"]
+        "mpiexec", "-n", "4", "-prepend-pattern", "\x1e%r\x1f", "-v"]
     assert mpiexec_argv(mpiexec="mpiexec", ranks=4, oversubscribe=True, flavour="openmpi",
                         tag_output=True) == [
         "mpiexec", "-n", "4", "--map-by", ":OVERSUBSCRIBE", "--output", "tag"]
@@ -140,7 +140,8 @@ def test_one_flavour_object_speaks_each_launchers_syntax_across_hosts():
     assert ompi.hostfile_line("10.0.0.5", 36) == "10.0.0.5 slots=36"
     assert mpich.mpiexec_argv(mpiexec="m", ranks=72, hostfile="/h", launcher="ssh",
                               env={"A": "1"}, tag_output=True) == [
-        "m", "-f", "/h", "-launcher", "ssh", "-n", "72", "-genv", "A", "1", "-prepend-rank"]
+        "m", "-f", "/h", "-launcher", "ssh", "-n", "72", "-genv", "A", "1",
+        "-prepend-pattern", "\x1e%r\x1f"]
     assert ompi.mpiexec_argv(mpiexec="m", ranks=72, hostfile="/h", env={"A": "1"}) == [
         "m", "-n", "72", "--hostfile", "/h", "-x", "A=1"]
     assert mpich.launch_env(as_root=True, mca={"btl": "self"}) == {}

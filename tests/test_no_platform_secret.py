@@ -127,13 +127,28 @@ def test_no_platform_secret_reaches_engines_jobs_or_the_supervisor(plane: Serve,
     run = job["last_run"]
 
     def log() -> str:
-        status, out = plane.http("GET", f"/jobs/probe/runs/{run['id']}/logs")
-        assert status == 200, out
-        return out["text"]
+        """All of the log so far: each SEEN line holds /proc, and one read is at most
+        JobLogs.max_read_bytes."""
+        text, offset = "", 0
+        while True:
+            status, out = plane.http("GET", f"/jobs/probe/runs/{run['id']}/logs?offset={offset}")
+            assert status == 200, out
+            text += out["text"]
+            if out["next_offset"] == offset:
+                return text
+            offset = out["next_offset"]
+
+    def probed() -> str | bool:
+        text = log()
+        _, now = plane.http("GET", f"/jobs/probe/runs/{run['id']}")
+        assert now["status"] in ("NEW", "INPROGRESS"), (now, text[-3000:])
+        return text.count("SEEN ") == 2 and text
 
     # Both ranks have looked around and wait at the gate: their processes are up.
-    text = wait_for(lambda: (t := log()).count("SEEN ") == 2 and t, 120,
-                    what="both ranks' probes")
+    try:
+        text = wait_for(probed, 120, what="both ranks' probes")
+    except AssertionError as e:
+        raise AssertionError(f"{e}; the log ends: {log()[-3000:]!r}") from None
     procs = platform_processes(plane)
     kinds = " ".join(argv for argv, _ in procs.values())
     for part in ("ipyparallel.controller", "ipyparallel.engine", "supervise", "probe.py"):

@@ -39,6 +39,7 @@ from .backend import JobBackend
 from .deps import JobDeps, UsesJobDeps
 from .service import run_holder
 from .sources import SourceFetchFailed, script_problem
+from .supervise import printable
 
 
 class RunFailed(PlatformError):
@@ -315,7 +316,7 @@ class RunJob(TaskHandler, UsesJobDeps):
                        backend: JobBackend, workdir: Path, following: bool) -> None:
         run, job = self._load(run_id)
         log_path = self.log_files.path(run.org_id, run.job_id, run.id)
-        command_line = " ".join(backend.command(spec, list(job.argv)))
+        command_line = printable(backend.command(spec, list(job.argv)))
         title = f"Running on {spec.core_count} MPI ranks: {command_line}"
         async with ctx.step(StepName.RUN, title):
             if following:

@@ -6,8 +6,8 @@
 The supervisor, not the control plane, owns the job's process: it writes
 every line of every rank to the log as it comes (``[rank 3] ...``,
 ``[rank 3:stderr] ...``, from Open MPI's ``--output tag`` or MPICH's
-``-prepend-rank``), forwards SIGTERM/SIGINT to ``mpiexec`` (which passes
-them to the ranks), and finally writes the exit code to E. So a job keeps
+``-prepend-pattern`` :data:`HYDRA_RANK_PATTERN`), forwards SIGTERM/SIGINT to
+``mpiexec`` (which passes them to the ranks), and finally writes the exit code to E. So a job keeps
 running, logging and finishing properly while the control plane restarts, and
 the control plane learns the outcome from E when it comes back.
 
@@ -32,7 +32,18 @@ import time
 from typing import IO
 
 RANK_TAG = re.compile(r"\[(\d+),(\d+)\]<(stdout|stderr)>: ?")  # Open MPI: --output tag
-RANK_PREFIX = re.compile(r"\[(\d+)\] ")  # MPICH's hydra: -prepend-rank
+#: What MPICH's hydra puts before every piece of a rank's output (``-prepend-pattern``):
+#: the rank between two ASCII control characters (record / unit separator) that no
+#: rank prints, so a rank's own ``[3] `` is text, not a tag (``-prepend-rank``'s ``[3] ``
+#: was ambiguous: a job printing ``[1] `` had its line split and misattributed).
+HYDRA_RANK_PATTERN = "\x1e%r\x1f"
+RANK_PREFIX = re.compile("\x1e(\\d+)\x1f")
+
+
+def printable(argv: list[str]) -> str:
+    """A command line as people read it: control characters (the rank pattern) escaped."""
+    return " ".join(re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", a)
+                    for a in argv)
 
 
 def format_output(stream: str, line: str) -> list[str]:
@@ -61,14 +72,13 @@ def format_output(stream: str, line: str) -> list[str]:
 class RankLines:
     """One of mpiexec's pipes (``stream``) as rank-prefixed log lines, for either MPI.
 
-    Open MPI tags whole segments (:func:`format_output`). MPICH's ``-prepend-rank``
-    puts ``[N] `` before every piece it reads from a rank, and a rank whose Python
-    writes unbuffered (``print`` writes words and the newline apart) arrives in pieces
-    interleaved with other ranks' (``[0] out[1] out 1``, later ``[0]  0``): each rank's
-    pieces are gathered until its newline, so every log line is one whole line of one
-    rank. Which stream it was is the pipe mpiexec wrote it to. Lines that carry no tag
-    come from mpiexec itself. (The price: a rank's own text ``[N] `` inside a line is
-    read as hydra's prefix.)
+    Open MPI tags whole segments (:func:`format_output`). MPICH's hydra puts its rank
+    pattern before every piece it reads from a rank (at most 64 KiB: a long line comes
+    in several), and a rank whose Python writes unbuffered (``print`` writes words and
+    the newline apart) arrives in pieces interleaved with other ranks'
+    (``<0>out<1>out 1``, later ``<0> 0``): each rank's pieces are gathered until its
+    newline, so every log line is one whole line of one rank. Which stream it was is
+    the pipe mpiexec wrote it to. Lines that carry no tag come from mpiexec itself.
     """
 
     def __init__(self, stream: str):
@@ -156,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
                    "extra_groups": [], "umask": 0o077}
     log = LogWriter(args.log)
     started = time.time()
-    log.write([f"[platform] $ {' '.join(command)}"])
+    log.write([f"[platform] $ {printable(command)}"])
     try:
         child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  stdin=subprocess.DEVNULL, text=True, errors="replace",

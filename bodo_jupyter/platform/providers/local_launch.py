@@ -145,7 +145,7 @@ def mpiexec_argv(*, mpiexec: str, ranks: int, oversubscribe: bool, flavour: str 
                  tag_output: bool = False, extra: Sequence[str] = ()) -> list[str]:
     """``mpiexec -n N`` with the options a single machine needs, in the launcher's syntax
     (:class:`~.mpi_flavour.MPIFlavour`: hydra runs more ranks than cores unasked and
-    tags output with ``-prepend-rank``; Open MPI needs ``--map-by :OVERSUBSCRIBE`` and
+    tags output with ``-prepend-pattern``; Open MPI needs ``--map-by :OVERSUBSCRIBE`` and
     tags with ``--output tag``)."""
     return flavour_of(flavour).mpiexec_argv(mpiexec=mpiexec, ranks=ranks,
                                             oversubscribe=oversubscribe,

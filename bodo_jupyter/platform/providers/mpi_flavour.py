@@ -4,7 +4,7 @@ The environment has one MPI (MPICH, from the ``mpich`` wheel the ``bodo`` wheel
 bundles), but local clusters may be pointed at an Open MPI, and the local launcher
 and the AWS nodes' bootstrap must both speak whichever it is. So the syntax lives
 here once, as an :class:`MPIFlavour`, and both builders ask it: MPICH's hydra takes
-``-f host:N`` hostfiles, ``-genv``, ``-launcher ssh`` and ``-prepend-rank``; Open
+``-f host:N`` hostfiles, ``-genv``, ``-launcher ssh`` and ``-prepend-pattern``; Open
 MPI takes ``--hostfile`` with ``host slots=N``, ``-x``, ``--map-by``, ``--output
 tag`` and ``OMPI_*`` / ``--mca`` parameters. Neither accepts the other's.
 """
@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from ..jobs.supervise import HYDRA_RANK_PATTERN
 
 MPICH = "mpich"
 OPENMPI = "openmpi"
@@ -69,7 +71,8 @@ class MPIFlavour:
 
         ``oversubscribe``: more ranks than cores (Open MPI refuses without being told;
         hydra runs them unasked). ``tag_output``: every line of a rank prefixed with its
-        rank (hydra ``-prepend-rank``: ``[3] text``; Open MPI ``--output tag``:
+        rank (hydra ``-prepend-pattern`` with the supervisor's unambiguous
+        :data:`~bodo_jupyter.platform.jobs.supervise.HYDRA_RANK_PATTERN`; Open MPI ``--output tag``:
         ``[1,3]<stdout>: text``). ``hostfile`` / ``launcher``: ranks across machines,
         started over ``launcher`` (ssh). ``env``: set on every rank, on every host
         (hydra ``-genv NAME VALUE``; Open MPI ``-x NAME=VALUE``), which survives a
@@ -87,7 +90,8 @@ class MPIFlavour:
             for k, v in (env or {}).items():
                 argv += ["-genv", k, str(v)]
             if tag_output:
-                argv.append("-prepend-rank")
+                # Not -prepend-rank: its "[3] " is something a rank may print itself.
+                argv += ["-prepend-pattern", HYDRA_RANK_PATTERN]
         else:
             argv += ["-n", str(ranks)]
             if hostfile:
