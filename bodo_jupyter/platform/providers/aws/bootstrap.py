@@ -76,6 +76,7 @@ def user_data(plan: ClusterPlan, *, efs_id: str, kms_key_id: str,
     mpiexec = mpiexec or python.rsplit("/", 1)[0] + "/mpiexec"
     f = flavour_of(flavour)
     guard = GUARD_SOURCE.read_text()
+    guard += "" if guard.endswith("\n") else "\n"  # the heredoc's end is a line of its own
     values = {
         "CLUSTER_ID": plan.cluster_id, "REGION": plan.region, "TABLE": plan.table,
         "BUCKET": plan.bucket, "EFS_ID": efs_id, "KMS_KEY": kms_key_id,
