@@ -192,3 +192,63 @@ def test_aws_errors_say_what_to_do():
     assert "rejected the credentials" in explain(err("AuthFailure"), "x").message
     assert explain(err("InvalidParameter", "bad"), "ec2:X").message == \
         "AWS error in ec2:X: InvalidParameter: bad"
+
+
+def bodo_section(text: str) -> str:
+    return text[text.index("# 3. The cluster's Bodo"):text.index("# 4. Register this node.")]
+
+
+def run_section(tmp_path, section: str, python: str, version: str,
+                env: dict[str, str] | None = None) -> tuple[int, list[str]]:
+    """The user-data's Bodo step in real bash with a real Python; ``aws`` is a script
+    that records its arguments (the only stand-in: there is no AWS here)."""
+    calls = tmp_path / "aws-calls.jsonl"
+    fake = tmp_path / "bin" / "aws"
+    fake.parent.mkdir(exist_ok=True)
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                    f"open({str(calls)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    fake.chmod(0o755)
+    script = (f"set -euo pipefail\nPY={shlex.quote(python)}\nTABLE=bodo-c-1\n"
+              f"INSTANCE_ID=i-0abc\nBODO_VERSION={shlex.quote(version)}\n{section}\n"
+              "echo registered\n")
+    r = subprocess.run(["bash", "-c", script], text=True, capture_output=True, timeout=120,
+                       env={"PATH": f"{fake.parent}:/usr/bin:/bin", "HOME": str(tmp_path),
+                            **(env or {})})
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    return r.returncode, [*lines, *(["registered"] if "registered" in r.stdout else [])]
+
+
+def test_a_node_whose_image_has_the_version_installs_nothing(tmp_path):
+    """pip is made to fail (a constraint file that is not there): had the node run it,
+    the step would fail the cluster instead of going on to register."""
+    from bodo_jupyter.platform.providers import bodo_versions
+
+    have = bodo_versions.installed()
+    text = user_data(ClusterPlan(**{**vars(plan()), "bodo_version": have}),
+                     efs_id="fs-1", kms_key_id="k")
+    no_pip = {"PIP_CONSTRAINT": str(tmp_path / "missing.txt")}
+    code, seen = run_section(tmp_path, bodo_section(text), sys.executable, have, no_pip)
+    assert code == 0 and seen == ["registered"]
+    (tmp_path / "other").mkdir()
+    code, seen = run_section(tmp_path / "other", bodo_section(text), sys.executable,
+                             "1999.1", no_pip)
+    assert code == 1 and "could not install bodo==1999.1" in seen[0]  # the check can fail
+
+
+def test_a_node_that_cannot_install_the_version_fails_the_cluster_with_why(tmp_path):
+    """A Python without bodo and without pip (a bare venv): the install fails, the node
+    writes the cluster's failed status with its reason and never registers."""
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
+    text = user_data(ClusterPlan(**{**vars(plan()), "bodo_version": "2026.10"}),
+                     efs_id="fs-1", kms_key_id="k")
+    code, seen = run_section(tmp_path, bodo_section(text), str(venv / "bin" / "python"),
+                             "2026.10")
+    assert code == 1 and "registered" not in seen
+    (call,) = [json.loads(line) for line in seen]
+    assert call[:4] == ["dynamodb", "put-item", "--table-name", "bodo-c-1"]
+    item = json.loads(call[call.index("--item") + 1])
+    assert item["pk"] == {"S": "cluster"} and item["status"] == {"S": "failed"}
+    assert item["message"]["S"].startswith(
+        "node i-0abc could not install bodo==2026.10 (its image has no bodo); see ")
