@@ -112,6 +112,8 @@ def test_bodo_versions_are_listed_and_a_version_not_offered_is_refused(serve: Se
     (["cluster", "create", "ok", "-t", "local.huge"], ["error: --instance-type: unknown"]),
     (["job", "create", "j", "--cluster", "nope", "--command", "x.py", "--path",
       "https://h.example/o/r"], ["error: --cluster 'nope' not found"]),
+    (["job", "create", "j", "-t", "local.small", "--bodo-version", "1999.1", "--command",
+      "x.py", "--path", "https://h.example/o/r"], ["error: --bodo-version: "]),
     (["job", "create", "j", "--cluster", "nope", "--command", "x.py", "--path",
       "https://h.example/o/r", "--env", "OMPI_X=1"],
      ["error: --env OMPI_X: the name OMPI_X is reserved by the platform"]),

@@ -444,7 +444,7 @@ RUN = {"id": "r-9a8b7c6d5e4f", "job_id": "j-3b9d0e7a1c2f", "job_name": "nightly"
        "finished_at": NOW}
 JOB_VIEW = {"id": "j-3b9d0e7a1c2f", "name": "nightly", "cluster": None,
             "new_cluster": {"provider": "local", "instance_type": "local.small",
-                            "instances": 1, "efa": False},
+                            "instances": 1, "efa": False, "bodo_version": None},
             "schedule": {"type": "cron", "at": None, "cron": "0 2 * * *",
                          "timezone": "Europe/Paris", "max_concurrent_runs": 1, "active": True,
                          "next_run_at": NOW},

@@ -50,6 +50,7 @@ HANDLER_METHODS = ("get", "post", "put", "patch", "delete")
 OAS_METHODS = (*HANDLER_METHODS, "head", "options", "trace")
 TERMINAL = ("FINISHED", "FAILED", "CANCELLED")
 GIT_PASSWORD = "ghp_OpenAPIGitT0ken"  # the private repository's token: never in an answer
+HAVE_BODO = bodo_versions.installed()  # what local clusters run, or None
 
 
 # -- reading the document -------------------------------------------------------------
@@ -691,6 +692,10 @@ def test_jobs_list_starts_empty(jobs_plane: Serve):
     ({"cluster": {"instance_type": "no.such.type"}}, "cluster.instance_type", False),
     ({"cluster": {"instance_type": "local.small", "instances": 0}}, "cluster.instances",
      True),
+    ({"cluster": {"instance_type": "local.small", "bodo_version": "1999.1"}},
+     "cluster.bodo_version", False),
+    ({"cluster": {"instance_type": "local.small", "bodo_version": "v;ls"}},
+     "cluster.bodo_version", True),
     ({"command": ""}, "command", True),
     ({"command": "python hello.py"}, "command", False),
     ({"command": "hello.py 'unclosed"}, "command", False),
@@ -882,10 +887,11 @@ def test_job_with_its_own_cluster(jobs_plane: Serve, git: GitServer):
     when the job is deleted mid-run (whose answer lists the cancelled task)."""
     job = create_job(jobs_plane, job_body(
         git, "openapi-own", command="gate.py /nonexistent/never",
-        cluster={"instance_type": "local.small", "instances": 1, "provider": None}))
+        cluster={"instance_type": "local.small", "instances": 1, "provider": None,
+                 **({"bodo_version": HAVE_BODO} if HAVE_BODO else {})}))
     assert job["cluster"] is None
     assert job["new_cluster"] == {"provider": "local", "instance_type": "local.small",
-                                  "instances": 1, "efa": False}
+                                  "instances": 1, "efa": False, "bodo_version": HAVE_BODO}
     run = job["last_run"]
 
     def dedicated() -> dict[str, Any] | None:
@@ -897,6 +903,7 @@ def test_job_with_its_own_cluster(jobs_plane: Serve, git: GitServer):
     cluster = wait_for(dedicated, 60, interval=0.2, what="the run's cluster")
     assert cluster["dedicated_to"] == {"run_id": run["id"], "job_id": job["id"],
                                        "job_name": "openapi-own"}
+    assert cluster["bodo_version"] == HAVE_BODO
     bad(jobs_plane, "DELETE", f"/clusters/{cluster['id']}", 409)
     bad(jobs_plane, "POST", "/jobs", 409, job_body(git, "openapi-other",
                                                    cluster=cluster["name"]), field="cluster")

@@ -733,6 +733,13 @@ class NewCluster(Model, closed=True):
     efa: bool = field(default=False, metadata=meta(
         type="boolean", default=False,
         description="Use Elastic Fabric Adapter networking (needs an EFA-capable type)."))
+    bodo_version: str | None = field(default=None, metadata=meta(
+        type="string", min_length=1, max_length=32, pattern="^[0-9][0-9A-Za-z.+!-]*$",
+        extensions={
+            "x-pattern-message": "a version such as 2026.10 (digits, letters, '.', '+', '!', '-')"},
+        description=(
+            "The Bodo version each run's cluster runs: a `version` from `GET /bodo-versions` "
+            "(default: the provider's newest offered one when the run starts).")))
 
 
 @dataclass(kw_only=True)
@@ -907,6 +914,9 @@ class JobNewCluster(Model, closed=True):
     instance_type: str = field(metadata=meta(required=True, type="string"))
     instances: int = field(metadata=meta(required=True, type="integer", minimum=1))
     efa: bool = field(metadata=meta(required=True, type="boolean"))
+    bodo_version: str | None = field(metadata=meta(
+        required=True, type="string", nullable=True,
+        description="The Bodo version asked for, or null for the provider's newest."))
 
 
 @dataclass(kw_only=True)

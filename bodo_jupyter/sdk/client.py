@@ -528,6 +528,7 @@ class Jobs:
     async def create(self, name: str, *, command: str, path: str,
                      cluster: str | None = None, instance_type: str | None = None,
                      instances: int = 1, efa: bool = False, provider: str | None = None,
+                     bodo_version: str | None = None,
                      schedule: models.JobScheduleRequest | dict[str, Any] | str | None = None,
                      ref: str | None = None, git_username: str | None = None,
                      git_password: str | None = None, env: dict[str, str] | None = None,
@@ -540,7 +541,7 @@ class Jobs:
                            "(a new one for the job)", field="cluster")
         target: str | models.NewCluster = cluster or models.NewCluster(
             instance_type=instance_type or "", instances=instances, efa=efa,
-            provider=provider)
+            provider=provider, bodo_version=bodo_version)
         if isinstance(schedule, dict):
             schedule = models.JobScheduleRequest.from_dict(schedule)
         req = models.CreateJobRequest(

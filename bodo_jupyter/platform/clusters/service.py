@@ -296,6 +296,7 @@ class ClusterService:
 
     async def create_for(self, identity: Identity, holder: Holder, *, name: str,
                          provider: str, instance_type: str, instances: int, efa: bool,
+                         bodo_version: str | None = None,
                          info: dict[str, Any] | None = None,
                          parent_task: str | None = None) -> tuple[str, str]:
         """A cluster made for one holder, held by it, listed as such, and deleted by it
@@ -303,8 +304,10 @@ class ClusterService:
         p = self.provider(provider)
         await p.check_ready(identity)
         itype = await self.instance_type(identity, p, instance_type)
-        # A cluster made for a job runs its provider's default Bodo.
-        bodo = await asyncio.to_thread(p.choose_bodo_version, None)
+        # The version the job asked for, if its provider still offers it (else the run
+        # fails with the 400's reason), or the provider's newest.
+        bodo = await asyncio.to_thread(p.choose_bodo_version, bodo_version,
+                                       "cluster.bodo_version")
         cluster, task = self._insert(identity, name, p, itype, instances, efa,
                                      bodo_version=bodo,
                                      made_for=holder, made_for_info=info,

@@ -585,6 +585,11 @@ export interface NewCluster {
    * @default false
    */
   efa?: boolean;
+  /**
+   * The Bodo version each run's cluster runs: a `version` from `GET /bodo-versions` (default: the
+   * provider's newest offered one when the run starts).
+   */
+  bodo_version?: string;
 }
 
 /**
@@ -694,6 +699,8 @@ export interface JobNewCluster {
   instance_type: string;
   instances: number;
   efa: boolean;
+  /** The Bodo version asked for, or null for the provider's newest. */
+  bodo_version: string | null;
 }
 
 /** When the job runs, and when it runs next. */

@@ -198,6 +198,22 @@ export const FORMS: Record<string, FormSpec> = {
         "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       },
       {
+        "name": "bodo_version",
+        "label": "Bodo version",
+        "api": "cluster.bodo_version",
+        "kind": "choice",
+        "help": "For a new cluster made for each run: its Bodo version (default: the provider's newest).",
+        "choices_from": "bodo_versions",
+        "show_if": {
+          "cluster": "NEW"
+        },
+        "advanced": true,
+        "required": false,
+        "max_length": 32,
+        "pattern": "^[0-9][0-9A-Za-z.+!-]*$",
+        "pattern_message": "a version such as 2026.10 (digits, letters, '.', '+', '!', '-')"
+      },
+      {
         "name": "schedule",
         "label": "Schedule",
         "api": "schedule.type",
