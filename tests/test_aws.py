@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from bodo_jupyter.platform.providers import bodo_versions
 from bodo_jupyter.platform.providers.aws.bootstrap import script_vars
 from bodo_jupyter.platform.providers.aws.policy import platform_policy, policy_actions
 
@@ -25,6 +26,8 @@ from .helpers import Serve, wait_for
 from .test_openapi import bad, call
 
 ACCOUNT = "123456789012"
+PINNED_BODO = bodo_versions.pinned()  # the bodo extra's: the default
+OLDER_BODO = "2025.12.2"
 EVERY_TYPE = {"vpc", "subnet", "internet-gateway", "security-group", "route-table",
               "nat-gateway", "elastic-ip", "instance", "network-interface", "key-pair",
               "placement-group", "efs", "mount-target", "kms-key", "iam-role",
@@ -43,6 +46,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory, em: Emulator) -> Iterator[Se
     (data / "bodo_jupyter_config.py").write_text(
         'c.ControlPlane.enabled_providers = ["local", "aws"]\n'
         f'c.AWSProvider.ami_ids = {{"us-east-1": {em.ami!r}}}\n'
+        f"c.AWSProvider.bodo_versions_offered = {[OLDER_BODO, PINNED_BODO]!r}\n"
         "c.AWSProvider.poll_interval = 0.05\n"
         f"c.AWSProvider.audit_log = {str(data / 'aws-audit.jsonl')!r}\n"
         "c.ControlPlane.orphan_sweep_interval = 3600\n")
@@ -146,6 +150,21 @@ def test_instance_types_come_from_the_account(plane):
     assert status == 400 and "does not support EFA" in err["error"]["message"]
 
 
+def test_bodo_versions_offered_and_a_version_not_offered_makes_nothing(plane, em):
+    """AWS offers its configured list, newest first; a version not in it is a 400 on
+    bodo_version before anything is recorded or made in the account."""
+    assert call(plane, "GET", "/bodo-versions?provider=aws", 200)["items"] == [
+        {"version": PINNED_BODO, "default": True, "provider": "aws"},
+        {"version": OLDER_BODO, "default": False, "provider": "aws"}]
+    before = leftovers(em)
+    err = bad(plane, "POST", "/clusters", 400, {
+        "name": "old-bodo", "provider": "aws", "instance_type": "c5.large",
+        "bodo_version": "2024.1"}, field="bodo_version")
+    assert f"choose one of: {PINNED_BODO}, {OLDER_BODO}" in err["error"]["message"]
+    assert plane.http("GET", "/clusters/old-bodo")[0] == 404
+    assert leftovers(em) == before
+
+
 def describe(em: Emulator, cluster_id: str) -> list[dict]:
     out = em.client("ec2").describe_instances(
         Filters=[{"Name": "tag:bodo:cluster", "Values": [cluster_id]}])
@@ -155,10 +174,12 @@ def describe(em: Emulator, cluster_id: str) -> list[dict]:
 
 def test_efa_cluster_from_the_cli_and_nothing_left_after_delete(plane, em):
     r = plane.cli("cluster", "create", "efa-demo", "--provider", "aws", "--instance-type",
-                  "c5n.18xlarge", "--instances", "2", "--efa", "--wait")
+                  "c5n.18xlarge", "--instances", "2", "--efa", "--bodo-version", OLDER_BODO,
+                  "--wait")
     assert r.returncode == 0, r.stdout + r.stderr
     cluster = json.loads(plane.cli("cluster", "show", "efa-demo", "--json").stdout)
     assert cluster["status"] == "RUNNING" and cluster["core_count"] == 72
+    assert cluster["bodo_version"] == OLDER_BODO
     cid = cluster["id"]
 
     made = leftovers(em, cid)
@@ -176,8 +197,15 @@ def test_efa_cluster_from_the_cli_and_nothing_left_after_delete(plane, em):
             InstanceId=inst["InstanceId"], Attribute="userData")["UserData"]["Value"]).decode()
         v = script_vars(text)
         assert v["EFS_ID"] == made["efs"][0] and v["CORE_COUNT"] == "72" and v["EFA"] == "1"
+        assert v["BODO_VERSION"] == OLDER_BODO  # what every node installs if its image lacks
+        assert '"$PY" -m pip install' in text and '"bodo==$BODO_VERSION"' in text
         assert 'mount "$SHARED"' in text and "efs _netdev" in text
-        assert "ipyparallel.engine --mpi" in text and "--hostfile" in text
+        # MPICH's hydra, nothing of Open MPI's.
+        assert 'sed "s/$/:36/" > /shared/hostfile' in text
+        assert "mpiexec -f /shared/hostfile -launcher ssh -n 72 " in text
+        assert "-genv BODO_SPAWN_MODE 0" in text and "-genv FI_PROVIDER efa" in text
+        assert "ipyparallel.engine --mpi" in text
+        assert not [o for o in ("--mca", "slots=", "--hostfile", "OMPI_") if o in text]
     sg = ec2.describe_security_groups(GroupIds=made["security-group"])["SecurityGroups"][0]
     assert sg["IpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == sg["GroupId"]
     assert not any(r.get("IpRanges") for r in sg["IpPermissions"])  # nothing open to the world
@@ -271,6 +299,11 @@ def test_reconciler_removes_resources_of_forgotten_clusters(plane, em):
                                                    "instance_type": "c5.large", "instances": 1})
     assert plane.wait_task(out["task"]["id"])["status"] == "FINISHED"
     cid = out["cluster"]["id"]
+    assert out["cluster"]["bodo_version"] == PINNED_BODO  # the newest offered
+    (inst,) = describe(em, cid)
+    text = base64.b64decode(em.client("ec2").describe_instance_attribute(
+        InstanceId=inst["InstanceId"], Attribute="userData")["UserData"]["Value"]).decode()
+    assert script_vars(text)["BODO_VERSION"] == PINNED_BODO
     assert "vpc" in leftovers(em, cid)
     plane.stop(signal.SIGKILL)
     db = sqlite3.connect(plane.data_dir / "bodo-jupyter.sqlite")

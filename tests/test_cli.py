@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from bodo_jupyter.platform.providers import bodo_versions
 from bodo_jupyter.sdk import Platform
 
 from .helpers import Serve, assert_no_cluster_processes
@@ -37,8 +38,12 @@ def test_cluster_lifecycle_from_the_cli(serve: Serve):
     assert [c["name"] for c in listed] == ["cli-demo"]
     shown = json.loads(serve.cli("cluster", "show", "cli-demo", "--json").stdout)
     assert shown["core_count"] == 4 and shown["status"] == "RUNNING"
+    assert shown["bodo_version"] == bodo_versions.installed()  # the default: the installed
     table = serve.cli("cluster", "list").stdout
     assert "cli-demo" in table and "RUNNING" in table
+    if shown["bodo_version"]:
+        assert shown["bodo_version"] in table
+        assert shown["bodo_version"] in serve.cli("cluster", "show", "cli-demo").stdout
 
     # Created from the CLI, attachable from Python (the notebook path uses the same call).
     rc = Platform(serve.url, serve.token).clusters.get("cli-demo").attach()
@@ -72,6 +77,24 @@ def test_reads_and_json(serve: Serve):
     assert json.loads(serve.cli("task", "list", "--json", "--status", "FAILED").stdout) == []
 
 
+def test_bodo_versions_are_listed_and_a_version_not_offered_is_refused(serve: Serve):
+    have = bodo_versions.installed()
+    listed = json.loads(serve.cli("bodo-versions", "--json").stdout)
+    assert listed == ([{"version": have, "default": True, "provider": "local"}] if have
+                      else [])
+    r = serve.cli("bodo-versions", "--provider", "local")
+    assert r.returncode == 0
+    assert (have in r.stdout and "yes" in r.stdout) if have else "No Bodo versions" in r.stdout
+    one_line_error(serve.cli("cluster", "create", "ok", "-t", "local.small",
+                             "--bodo-version", "1999.1"),
+                   "error: --bodo-version: local clusters run the bodo installed"
+                   if have else "error: --bodo-version: bodo is not installed")
+    one_line_error(serve.cli("cluster", "create", "ok", "-t", "local.small",
+                             "--bodo-version", "$(id)"), "error: --bodo-version")
+    names = [c["name"] for c in json.loads(serve.cli("cluster", "list", "--json", "--all").stdout)]
+    assert "ok" not in names
+
+
 @pytest.mark.parametrize(("args", "needles"), [
     (["cluster", "create", "Bad_Name", "-t", "local.medium"], ["'Bad_Name' is invalid"]),
     (["cluster", "create", "ok", "-t", "local.huge"], ["unknown instance type 'local.huge'",
@@ -89,6 +112,8 @@ def test_reads_and_json(serve: Serve):
     (["cluster", "create", "ok", "-t", "local.huge"], ["error: --instance-type: unknown"]),
     (["job", "create", "j", "--cluster", "nope", "--command", "x.py", "--path",
       "https://h.example/o/r"], ["error: --cluster 'nope' not found"]),
+    (["job", "create", "j", "-t", "local.small", "--bodo-version", "1999.1", "--command",
+      "x.py", "--path", "https://h.example/o/r"], ["error: --bodo-version: "]),
     (["job", "create", "j", "--cluster", "nope", "--command", "x.py", "--path",
       "https://h.example/o/r", "--env", "OMPI_X=1"],
      ["error: --env OMPI_X: the name OMPI_X is reserved by the platform"]),

@@ -9,6 +9,7 @@ from bodo_jupyter.platform.providers.local_launch import (
     OrgPaths,
     controller_argv,
     engine_argv,
+    flavour_of,
     heartbeat_misses,
     launcher_flavour,
     library_flavour,
@@ -130,3 +131,26 @@ def test_engines_only_ever_see_a_whole_connection_file(tmp_path):
     assert publish_when_complete(source, target) is True
     assert target.read_text() == source.read_text()
     assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_one_flavour_object_speaks_each_launchers_syntax_across_hosts():
+    """The AWS bootstrap and the local launcher ask the same object (mpi_flavour)."""
+    mpich, ompi = flavour_of("mpich"), flavour_of("openmpi")
+    assert mpich.hostfile_line("10.0.0.5", 36) == "10.0.0.5:36"
+    assert ompi.hostfile_line("10.0.0.5", 36) == "10.0.0.5 slots=36"
+    assert mpich.mpiexec_argv(mpiexec="m", ranks=72, hostfile="/h", launcher="ssh",
+                              env={"A": "1"}, tag_output=True) == [
+        "m", "-f", "/h", "-launcher", "ssh", "-n", "72", "-genv", "A", "1",
+        "-prepend-pattern", "\x1e%r\x1f"]
+    assert ompi.mpiexec_argv(mpiexec="m", ranks=72, hostfile="/h", env={"A": "1"}) == [
+        "m", "-n", "72", "--hostfile", "/h", "-x", "A=1"]
+    assert mpich.launch_env(as_root=True, mca={"btl": "self"}) == {}
+    assert ompi.launch_env(as_root=True, mca={"btl": "self"}) == {
+        "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+        "OMPI_MCA_btl": "self"}
+    assert mpich.efa_env()["FI_PROVIDER"] == "efa"
+    assert not [k for k in mpich.efa_env() if k.startswith("OMPI_")]
+    assert mpi_env(as_root=True, cluster_name="x", core_count=2,
+                   flavour="mpich")["BODO_SPAWN_MODE"] == "0"
+    with pytest.raises(ValueError):
+        flavour_of("lam")

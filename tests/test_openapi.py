@@ -32,6 +32,7 @@ from bodo_jupyter.platform.clusters.lifecycle import CreateCluster, DeleteCluste
 from bodo_jupyter.platform.jobs.run_task import RunJob
 from bodo_jupyter.platform.models import AwsAccount, ClusterStatus, JobRunStatus, TaskStatus
 from bodo_jupyter.platform.models import utcnow as db_now
+from bodo_jupyter.platform.providers import bodo_versions
 from bodo_jupyter.platform.providers.aws import accounts as aws_credentials
 from bodo_jupyter.platform.providers.aws import plan as aws_plan
 from bodo_jupyter.platform.providers.aws.accounts import account_view
@@ -49,6 +50,7 @@ HANDLER_METHODS = ("get", "post", "put", "patch", "delete")
 OAS_METHODS = (*HANDLER_METHODS, "head", "options", "trace")
 TERMINAL = ("FINISHED", "FAILED", "CANCELLED")
 GIT_PASSWORD = "ghp_OpenAPIGitT0ken"  # the private repository's token: never in an answer
+HAVE_BODO = bodo_versions.installed()  # what local clusters run, or None
 
 
 # -- reading the document -------------------------------------------------------------
@@ -404,6 +406,23 @@ def test_instance_types(serve: Serve):
     bad(serve, "GET", "/instance-types?provider=nope", 400, field="provider")
 
 
+def test_bodo_versions(serve: Serve):
+    """The local provider offers exactly the bodo of its engines' environment; a create
+    asking for another is a 400 on bodo_version saying which is installed, and makes
+    nothing."""
+    have = bodo_versions.installed()
+    items = call(serve, "GET", "/bodo-versions", 200)["items"]
+    assert items == ([{"version": have, "default": True, "provider": "local"}] if have else [])
+    assert call(serve, "GET", "/bodo-versions?provider=local", 200)["items"] == items
+    bad(serve, "GET", "/bodo-versions?provider=nope", 400, field="provider")
+    err = bad(serve, "POST", "/clusters", 400, {"name": "old-bodo", "bodo_version": "1999.1",
+                                                "instance_type": smallest_type(serve)},
+              field="bodo_version")
+    assert (f"which is {have}, not 1999.1" if have else "bodo is not installed") \
+        in err["error"]["message"]
+    assert call(serve, "GET", "/clusters?all=true", 200)["items"] == []
+
+
 def test_clusters_list_starts_empty(serve: Serve):
     """An empty page is still a page (``next: null``); bad paging input names its field."""
     assert call(serve, "GET", "/clusters", 200) == {"items": [], "next": None}
@@ -429,6 +448,9 @@ def test_clusters_list_starts_empty(serve: Serve):
     ({"name": "ok", "instance_type": "local.small", "efa": "yes"}, "efa"),
     ({"name": "ok", "instance_type": "local.small", "efa": True}, "efa"),
     ({"name": "ok", "instance_type": "local.small", "client_token": "t" * 65}, "client_token"),
+    ({"name": "ok", "instance_type": "local.small", "bodo_version": "1999.1"}, "bodo_version"),
+    ({"name": "ok", "instance_type": "local.small", "bodo_version": "`id`"}, "bodo_version"),
+    ({"name": "ok", "instance_type": "local.small", "bodo_version": ""}, "bodo_version"),
 ])
 def test_create_rejects_bad_input(serve: Serve, body: dict[str, Any], field: str):
     """Each mistake is a 400 naming the field to fix, and nothing is created."""
@@ -519,6 +541,7 @@ def test_create_then_delete(serve: Serve):
     task_ids = [task["id"]]
     try:
         assert cluster["status"] == "NEW" and cluster["last_task"]["id"] == task["id"]
+        assert cluster["bodo_version"] == bodo_versions.installed()  # the default
         assert task["kind"] == "cluster.create" and task["last_seq"] == 0
         assert [s["state"] for s in task["steps"]] == ["pending"] * len(task["steps"])
 
@@ -669,6 +692,10 @@ def test_jobs_list_starts_empty(jobs_plane: Serve):
     ({"cluster": {"instance_type": "no.such.type"}}, "cluster.instance_type", False),
     ({"cluster": {"instance_type": "local.small", "instances": 0}}, "cluster.instances",
      True),
+    ({"cluster": {"instance_type": "local.small", "bodo_version": "1999.1"}},
+     "cluster.bodo_version", False),
+    ({"cluster": {"instance_type": "local.small", "bodo_version": "v;ls"}},
+     "cluster.bodo_version", True),
     ({"command": ""}, "command", True),
     ({"command": "python hello.py"}, "command", False),
     ({"command": "hello.py 'unclosed"}, "command", False),
@@ -860,10 +887,11 @@ def test_job_with_its_own_cluster(jobs_plane: Serve, git: GitServer):
     when the job is deleted mid-run (whose answer lists the cancelled task)."""
     job = create_job(jobs_plane, job_body(
         git, "openapi-own", command="gate.py /nonexistent/never",
-        cluster={"instance_type": "local.small", "instances": 1, "provider": None}))
+        cluster={"instance_type": "local.small", "instances": 1, "provider": None,
+                 **({"bodo_version": HAVE_BODO} if HAVE_BODO else {})}))
     assert job["cluster"] is None
     assert job["new_cluster"] == {"provider": "local", "instance_type": "local.small",
-                                  "instances": 1, "efa": False}
+                                  "instances": 1, "efa": False, "bodo_version": HAVE_BODO}
     run = job["last_run"]
 
     def dedicated() -> dict[str, Any] | None:
@@ -875,6 +903,7 @@ def test_job_with_its_own_cluster(jobs_plane: Serve, git: GitServer):
     cluster = wait_for(dedicated, 60, interval=0.2, what="the run's cluster")
     assert cluster["dedicated_to"] == {"run_id": run["id"], "job_id": job["id"],
                                        "job_name": "openapi-own"}
+    assert cluster["bodo_version"] == HAVE_BODO
     bad(jobs_plane, "DELETE", f"/clusters/{cluster['id']}", 409)
     bad(jobs_plane, "POST", "/jobs", 409, job_body(git, "openapi-other",
                                                    cluster=cluster["name"]), field="cluster")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine
 from traitlets.config import Config
 
@@ -248,14 +248,16 @@ def test_a_cursor_works_only_for_the_list_it_came_from(tmp_path):
 
 def test_indexes_by_migration_keep_the_data(tmp_path, db_url):
     """0005 -> head on a database with rows (SQLite and PostgreSQL): the rows stay, each
-    list's (.., created_at, id) index exists, and the way back works too."""
+    list's (.., created_at, id) index exists, and the way back works too.
+
+    The rows are written by today's models, so at head, then the database goes back to
+    0005 (the way back is under test too) and forward again with them in it."""
     from alembic import command
 
     from bodo_jupyter.platform.models import Organization, User
 
     store = Store(db_url=db_url) if db_url else Store(default_path=tmp_path / "db.sqlite")
-    with store.engine.begin() as conn:
-        command.upgrade(alembic_config(conn), "0005")
+    store.upgrade()
     with store.session() as s:
         org = Organization(name="acme")
         s.add(org)
@@ -266,24 +268,41 @@ def test_indexes_by_migration_keep_the_data(tmp_path, db_url):
         ident = Identity(user_id=user.id, user_name="ann", org_id=org.id, org_name="acme")
     ids = seed(store, ident)
 
+    def count(table: str) -> int:
+        with store.engine.connect() as conn:
+            return conn.execute(text(f"SELECT COUNT(*) FROM {table}")).scalar_one()
+
     def check() -> None:
+        # Plain SQL: at 0005 the clusters table has fewer columns than today's model.
+        assert count("clusters") == N and count("tasks") == N
+        assert count("job_runs") == 2 * N + (N - 2)
         with store.session() as s:
-            assert s.query(Cluster).count() == N and s.query(Task).count() == N
-            assert s.query(JobRun).count() == 2 * N + (N - 2)
             assert s.get(Job, ids["jobs"][0]).env == BIG_ENV
 
-    store.upgrade()
+    def names(table: str) -> set[str]:
+        return {i["name"] for i in inspect(store.engine).get_indexes(table)}
+
+    with store.engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "0005")
+    assert "ix_jobs_org_created" not in names("jobs")
+    assert "bodo_version" not in {c["name"] for c in inspect(store.engine)
+                                  .get_columns("clusters")}
+    check()
+    store.upgrade()  # 0005 -> head, with the rows in it
     indexes = {t: {i["name"]: i["column_names"] for i in inspect(store.engine).get_indexes(t)}
                for t in ("clusters", "tasks", "jobs", "job_runs")}
     assert indexes["clusters"]["ix_clusters_org_created"] == ["org_id", "created_at", "id"]
     assert indexes["tasks"]["ix_tasks_org_created"] == ["org_id", "created_at", "id"]
     assert indexes["jobs"]["ix_jobs_org_created"] == ["org_id", "created_at", "id"]
     assert indexes["job_runs"]["ix_job_runs_job_created"] == ["job_id", "created_at", "id"]
+    # 0007 leaves existing clusters without a Bodo version, and their live names unique.
+    assert "uq_clusters_live_name" in names("clusters")
+    with store.session() as s:
+        assert {c.bodo_version for c in s.query(Cluster)} == {None}
     check()
     with store.engine.begin() as conn:
         command.downgrade(alembic_config(conn), "0005")
-    assert "ix_jobs_org_created" not in {i["name"] for i in inspect(store.engine)
-                                         .get_indexes("jobs")}
+    assert "ix_jobs_org_created" not in names("jobs")
     check()
     store.upgrade()
     check()

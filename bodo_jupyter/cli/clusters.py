@@ -25,12 +25,13 @@ def holder_of(c: models.Cluster) -> str:
 
 
 def cluster_table(clusters: list[Any]) -> Table:
-    t = Table("NAME", "STATUS", "PROVIDER", "INSTANCES", "TYPE", "RANKS", "HELD BY", "CREATED",
-              box=None)
+    t = Table("NAME", "STATUS", "PROVIDER", "INSTANCES", "TYPE", "RANKS", "BODO", "HELD BY",
+              "CREATED", box=None)
     for c in clusters:
         d = c.data
         t.add_row(d.name, styled(str(d.status)), d.provider, str(d.instances), d.instance_type,
-                  str(d.core_count), holder_of(d), short_time(d.created_at))
+                  str(d.core_count), d.bodo_version or "", holder_of(d),
+                  short_time(d.created_at))
     return t
 
 
@@ -50,8 +51,9 @@ def cluster_create(ctx: click.Context, wait: bool, wait_timeout: float | None, a
     c = p.clusters.create_from(req)
     d = c.data
     if not as_json:
+        bodo = f", Bodo {d.bodo_version}" if d.bodo_version else ""
         out.print(f"Cluster {d.name} ({d.id}): {d.instances} x {d.instance_type}, "
-                  f"{d.core_count} MPI ranks; task {c.task.id} {styled(c.task.status)}")
+                  f"{d.core_count} MPI ranks{bodo}; task {c.task.id} {styled(c.task.status)}")
     if wait:
         if as_json:
             c.task.wait(wait_timeout)
@@ -102,6 +104,7 @@ def cluster_show(ctx: click.Context, name: str, as_json: bool) -> None:
             ("instance type", d.instance_type), ("instances", str(d.instances)),
             ("cores per instance", str(d.cores_per_instance)),
             ("MPI ranks (CORE_COUNT)", str(d.core_count)), ("EFA", "yes" if d.efa else "no"),
+            ("Bodo", d.bodo_version or "none"),
             ("held by", holder_of(d)),
             ("made for", f"job {d.dedicated_to.job_name} (run {d.dedicated_to.run_id})"
              if d.dedicated_to else ""),

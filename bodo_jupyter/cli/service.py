@@ -57,3 +57,22 @@ def instance_types(ctx: click.Context, provider: str | None, efa: bool, as_json:
         t.add_row(it.name, str(it.cores), str(it.vcpus), f"{it.memory_gib:g}",
                   "yes" if it.efa else "no", it.provider)
     out.print(t)
+
+
+@main.command("bodo-versions")
+@click.option("--provider", default=None, help="Provider (default: the platform's default).")
+@json_option
+@click.pass_context
+def bodo_versions(ctx: click.Context, provider: str | None, as_json: bool) -> None:
+    """Bodo versions a cluster can run (`cluster create --bodo-version`)."""
+    items = platform(ctx).bodo_versions(provider)
+    if as_json:
+        emit_json([v.to_dict() for v in items])
+        return
+    if not items:
+        out.print("No Bodo versions: clusters of this provider run without Bodo.")
+        return
+    t = Table("VERSION", "DEFAULT", "PROVIDER", box=None)
+    for v in items:
+        t.add_row(v.version, "yes" if v.default else "", v.provider)
+    out.print(t)

@@ -159,7 +159,8 @@ def field_info(model: type[Model], path: str) -> FieldInfo:
 
 def _build_cluster(v: Mapping[str, Any]) -> models.CreateClusterRequest:
     return models.CreateClusterRequest.parse(
-        {k: v[k] for k in ("name", "instance_type", "instances", "efa", "provider")
+        {k: v[k] for k in ("name", "instance_type", "instances", "efa", "provider",
+                           "bodo_version")
          if v.get(k) is not None})
 
 
@@ -180,6 +181,10 @@ CLUSTER_CREATE = Form(
                    "ranks."),
         Field("provider", "Provider", "provider", kind="choice", choices_from="providers",
               advanced=True, help="Where the cluster runs (default: the platform's default)."),
+        Field("bodo_version", "Bodo version", "bodo_version", kind="choice",
+              choices_from="bodo_versions", advanced=True,
+              help="The Bodo the cluster runs (default: the provider's newest; "
+                   "`bodo-jupyter bodo-versions` lists them)."),
     ),
     build=_build_cluster,
 )
@@ -204,7 +209,8 @@ def _build_job(v: Mapping[str, Any]) -> models.CreateJobRequest:
                             "cluster, or the instance type of a new one for each run")
     target: Any = cluster
     if new:
-        target = {k: v[k] for k in ("instance_type", "instances", "efa", "provider")
+        target = {k: v[k] for k in ("instance_type", "instances", "efa", "provider",
+                                    "bodo_version")
                   if v.get(k) is not None}
     kind = v.get("schedule") or ("at" if v.get("at") else "cron" if v.get("cron") else "now")
     if v.get("at") and v.get("cron"):
@@ -245,6 +251,10 @@ JOB_CREATE = Form(
         Field("provider", "Provider", "cluster.provider", kind="choice",
               choices_from="providers", show_if=_NEW, advanced=True,
               help="For a new cluster made for each run: the provider."),
+        Field("bodo_version", "Bodo version", "cluster.bodo_version", kind="choice",
+              choices_from="bodo_versions", show_if=_NEW, advanced=True,
+              help="For a new cluster made for each run: its Bodo version (default: the "
+                   "provider's newest)."),
         Field("schedule", "Schedule", "schedule.type", kind="choice",
               choices=("now", "at", "cron"), cli=False),
         Field("at", "At", "schedule.at", kind="datetime", show_if={"schedule": "at"},

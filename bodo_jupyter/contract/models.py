@@ -336,6 +336,29 @@ class InstanceTypeList(Model, closed=True):
 
 
 @dataclass(kw_only=True)
+class BodoVersion(Model, closed=True):
+    """A Bodo version a provider's clusters may run."""
+
+    version: str = field(metadata=meta(
+        required=True, type="string",
+        description="Version to pass as `bodo_version`, e.g. `2026.10`."))
+    default: bool = field(metadata=meta(
+        required=True, type="boolean",
+        description="Whether a cluster created without `bodo_version` runs this one."))
+    provider: str = field(metadata=meta(
+        required=True, type="string", description="The provider offering it."))
+
+
+@dataclass(kw_only=True)
+class BodoVersionList(Model, closed=True):
+    """The Bodo versions of one provider."""
+
+    items: list[BodoVersion] = field(metadata=meta(
+        required=True, type="array", items=Schema(ref=BodoVersion),
+        description="Newest first; empty when the provider's clusters run without Bodo."))
+
+
+@dataclass(kw_only=True)
 class CreateClusterRequest(Model, closed=True):
     """What cluster to make. Unknown fields are rejected."""
 
@@ -370,6 +393,13 @@ class CreateClusterRequest(Model, closed=True):
     efa: bool = field(default=False, metadata=meta(
         type="boolean", default=False,
         description="Use Elastic Fabric Adapter networking (needs an EFA-capable type)."))
+    bodo_version: str | None = field(default=None, metadata=meta(
+        type="string", min_length=1, max_length=32, pattern="^[0-9][0-9A-Za-z.+!-]*$",
+        extensions={
+            "x-pattern-message": "a version such as 2026.10 (digits, letters, '.', '+', '!', '-')"},
+        description=(
+            "The Bodo version the cluster runs: a `version` from `GET /bodo-versions` (default: "
+            "the provider's newest offered one).")))
     client_token: str | None = field(default=None, metadata=meta(
         type="string", max_length=64,
         pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
@@ -444,6 +474,11 @@ class Cluster(Model, closed=True):
         description="Total MPI ranks (`instances` \u00d7 `cores_per_instance`)."))
     efa: bool = field(metadata=meta(
         required=True, type="boolean", description="Whether EFA networking was requested."))
+    bodo_version: str | None = field(metadata=meta(
+        required=True, type="string", nullable=True,
+        description=(
+            "The Bodo version the cluster runs, or null when it runs without Bodo (a local "
+            "provider without bodo installed).")))
     status: ClusterStatus = field(metadata=meta(required=True, ref=ClusterStatus))
     status_message: str = field(metadata=meta(
         required=True, type="string",
@@ -698,6 +733,13 @@ class NewCluster(Model, closed=True):
     efa: bool = field(default=False, metadata=meta(
         type="boolean", default=False,
         description="Use Elastic Fabric Adapter networking (needs an EFA-capable type)."))
+    bodo_version: str | None = field(default=None, metadata=meta(
+        type="string", min_length=1, max_length=32, pattern="^[0-9][0-9A-Za-z.+!-]*$",
+        extensions={
+            "x-pattern-message": "a version such as 2026.10 (digits, letters, '.', '+', '!', '-')"},
+        description=(
+            "The Bodo version each run's cluster runs: a `version` from `GET /bodo-versions` "
+            "(default: the provider's newest offered one when the run starts).")))
 
 
 @dataclass(kw_only=True)
@@ -872,6 +914,9 @@ class JobNewCluster(Model, closed=True):
     instance_type: str = field(metadata=meta(required=True, type="string"))
     instances: int = field(metadata=meta(required=True, type="integer", minimum=1))
     efa: bool = field(metadata=meta(required=True, type="boolean"))
+    bodo_version: str | None = field(metadata=meta(
+        required=True, type="string", nullable=True,
+        description="The Bodo version asked for, or null for the provider's newest."))
 
 
 @dataclass(kw_only=True)

@@ -117,6 +117,8 @@ class Cluster(Base):
     instances: Mapped[int] = mapped_column(Integer)
     cores_per_instance: Mapped[int] = mapped_column(Integer)
     efa: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The Bodo the cluster runs (its provider's choice at create); None: without Bodo.
+    bodo_version: Mapped[str | None] = mapped_column(String(32), default=None)
     status: Mapped[str] = mapped_column(String(16), default=ClusterStatus.NEW, index=True)
     status_message: Mapped[str] = mapped_column(Text, default="")
     client_token: Mapped[str | None] = mapped_column(String(64))

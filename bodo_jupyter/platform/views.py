@@ -35,6 +35,7 @@ def cluster_view(c: Any, last_task: dict[str, Any] | None = None,
         "cores_per_instance": c.cores_per_instance,
         "core_count": c.instances * c.cores_per_instance,
         "efa": c.efa,
+        "bodo_version": c.bodo_version,
         "status": c.status,
         "status_message": c.status_message,
         "created_by": c.created_by,
@@ -115,8 +116,10 @@ def job_item(j: Any, *, cluster_name: str | None, last_run: dict[str, Any] | Non
         "id": j.id,
         "name": j.name,
         "cluster": ({"id": j.cluster_id, "name": cluster_name} if j.cluster_id else None),
-        "new_cluster": ({k: j.cluster_spec[k] for k in
-                         ("provider", "instance_type", "instances", "efa")}
+        "new_cluster": ({**{k: j.cluster_spec[k] for k in
+                            ("provider", "instance_type", "instances", "efa")},
+                         # Jobs made before clusters had a Bodo version asked for none.
+                         "bodo_version": j.cluster_spec.get("bodo_version")}
                         if j.cluster_spec else None),
         "schedule": {
             "type": j.schedule_type,

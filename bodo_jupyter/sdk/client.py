@@ -134,6 +134,11 @@ class AsyncPlatform:
                                  params={"provider": provider, "efa": efa})
         return [models.InstanceType.from_dict(t) for t in out["items"]]
 
+    async def bodo_versions(self, provider: str | None = None) -> list[models.BodoVersion]:
+        """The Bodo versions a provider's clusters may run, newest first."""
+        out = await self.request("GET", "/bodo-versions", params={"provider": provider})
+        return [models.BodoVersion.from_dict(v) for v in out["items"]]
+
 
 class Handle:
     """A record of the API and what can be done with it; ``data`` is its typed model
@@ -340,12 +345,15 @@ class Clusters:
 
     async def create(self, name: str, instance_type: str, instances: int = 1, *,
                      provider: str | None = None, efa: bool = False,
+                     bodo_version: str | None = None,
                      client_token: str | None = None, wait: bool = False,
                      timeout: float | None = None,
                      on_event: EventCallback | None = None) -> Cluster:
-        """Start creating a cluster; with ``wait``, until it is RUNNING (or raise)."""
+        """Start creating a cluster; with ``wait``, until it is RUNNING (or raise).
+        ``bodo_version``: one of ``bodo_versions(provider)`` (default: the newest)."""
         req = models.CreateClusterRequest(name=name, instance_type=instance_type,
                                           instances=instances, efa=efa, provider=provider,
+                                          bodo_version=bodo_version,
                                           client_token=client_token)
         return await self.create_from(req, wait=wait, timeout=timeout, on_event=on_event)
 
@@ -520,6 +528,7 @@ class Jobs:
     async def create(self, name: str, *, command: str, path: str,
                      cluster: str | None = None, instance_type: str | None = None,
                      instances: int = 1, efa: bool = False, provider: str | None = None,
+                     bodo_version: str | None = None,
                      schedule: models.JobScheduleRequest | dict[str, Any] | str | None = None,
                      ref: str | None = None, git_username: str | None = None,
                      git_password: str | None = None, env: dict[str, str] | None = None,
@@ -532,7 +541,7 @@ class Jobs:
                            "(a new one for the job)", field="cluster")
         target: str | models.NewCluster = cluster or models.NewCluster(
             instance_type=instance_type or "", instances=instances, efa=efa,
-            provider=provider)
+            provider=provider, bodo_version=bodo_version)
         if isinstance(schedule, dict):
             schedule = models.JobScheduleRequest.from_dict(schedule)
         req = models.CreateJobRequest(

@@ -54,6 +54,12 @@ class InstanceTypesAPI(APIMixin):
         self.send({"items": items})
 
 
+class BodoVersionsAPI(APIMixin):
+    async def get(self) -> None:
+        self.identity()
+        self.send({"items": await self.plane.clusters.bodo_versions(self.arg("provider"))})
+
+
 class ClustersAPI(APIMixin):
     async def get(self) -> None:
         ident = self.identity()
@@ -191,6 +197,7 @@ ROUTES: list[tuple[str, type[APIMixin]]] = [
     ("", RootAPI),
     ("/openapi.yaml", OpenAPISpecAPI),
     ("/instance-types", InstanceTypesAPI),
+    ("/bodo-versions", BodoVersionsAPI),
     ("/clusters", ClustersAPI),
     ("/clusters/([^/]+)", ClusterAPI),
     ("/clusters/([^/]+)/connection", ClusterConnectionAPI),

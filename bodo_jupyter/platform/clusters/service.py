@@ -7,6 +7,7 @@ return at once. The task handlers in :mod:`.lifecycle` do the slow part.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Mapping
 from logging import Logger
@@ -31,7 +32,8 @@ from .leases import Holder, Leases
 OPEN = (TaskStatus.NEW, TaskStatus.INPROGRESS)
 # What a list reads of a cluster: everything it shows, never ``details``.
 LISTED = (Cluster.id, Cluster.name, Cluster.provider, Cluster.instance_type, Cluster.instances,
-          Cluster.cores_per_instance, Cluster.efa, Cluster.status, Cluster.status_message,
+          Cluster.cores_per_instance, Cluster.efa, Cluster.bodo_version, Cluster.status,
+          Cluster.status_message,
           Cluster.created_by, Cluster.created_at, Cluster.updated_at, Cluster.ready_at,
           Cluster.terminated_at, Cluster.made_for)
 
@@ -65,6 +67,14 @@ class ClusterService:
         if efa:
             types = [t for t in types if t.efa]
         return [{**t.to_dict(), "provider": p.name} for t in types]
+
+    async def bodo_versions(self, provider: str | None = None) -> list[dict[str, Any]]:
+        """The provider's Bodo versions, newest first, the default one marked (in a
+        thread: the local provider may ask its engines' Python)."""
+        p = self.provider(provider)
+        offered = await asyncio.to_thread(p.bodo_versions)
+        default = await asyncio.to_thread(p.choose_bodo_version, None) if offered else None
+        return [{"version": v, "default": v == default, "provider": p.name} for v in offered]
 
     async def instance_type(self, identity: Identity, p: ClusterProvider, name: str, *,
                             field: str = "instance_type") -> InstanceType:
@@ -150,6 +160,7 @@ class ClusterService:
         return ClusterSpec(
             id=c.id, org_id=c.org_id, name=c.name, instance_type=itype,
             instances=c.instances, efa=c.efa, details=dict(c.details or {}),
+            bodo_version=c.bodo_version,
             resources=[ResourceRecord(r.id, r.kind, r.ref, dict(r.data))
                        for r in resources or []],
         )
@@ -199,6 +210,7 @@ class ClusterService:
         instances = self.check_instances(p, req.instances)
         efa = req.efa
         await self.check_efa(identity, p, itype, efa)
+        bodo = await asyncio.to_thread(p.choose_bodo_version, req.bodo_version or None)
         token = req.client_token or None
 
         with self.store.session() as s:
@@ -207,7 +219,8 @@ class ClusterService:
                     Cluster.org_id == identity.org_id, Cluster.client_token == token)).first()
                 if prior is not None:
                     same = (prior.name, prior.provider, prior.instance_type, prior.instances,
-                            prior.efa) == (name, p.name, itype.name, instances, efa)
+                            prior.efa, prior.bodo_version) == (name, p.name, itype.name,
+                                                               instances, efa, bodo)
                     if not same:
                         raise Conflict(f"client_token {token!r} was already used for a "
                                        f"different request (cluster {prior.name})",
@@ -223,7 +236,8 @@ class ClusterService:
                 raise Conflict(f"a cluster named {name!r} already exists "
                                f"(status {existing.status}); choose another name or delete it",
                                field="name")
-        cluster, task = self._insert(identity, name, p, itype, instances, efa, token=token)
+        cluster, task = self._insert(identity, name, p, itype, instances, efa, token=token,
+                                     bodo_version=bodo)
         return cluster, task, True
 
     @staticmethod
@@ -244,19 +258,20 @@ class ClusterService:
 
     def _insert(self, identity: Identity, name: str, p: ClusterProvider, itype: InstanceType,
                 instances: int, efa: bool, *, token: str | None = None,
-                made_for: Holder | None = None, made_for_info: dict[str, Any] | None = None,
+                bodo_version: str | None = None, made_for: Holder | None = None,
+                made_for_info: dict[str, Any] | None = None,
                 parent_task: str | None = None) -> tuple[dict, dict]:
         """Write the Cluster and its create Task in one transaction, then start the task."""
         cluster = Cluster(
             org_id=identity.org_id, name=name, provider=p.name, instance_type=itype.name,
             instances=instances, cores_per_instance=itype.cores, efa=efa,
-            status=ClusterStatus.NEW, status_message="Waiting to start",
+            bodo_version=bodo_version, status=ClusterStatus.NEW, status_message="Waiting to start",
             created_by=identity.user_id, client_token=token,
             made_for=({"kind": made_for.kind, "id": made_for.id, "label": made_for.label,
                        **(made_for_info or {})} if made_for else None),
         )
         spec = ClusterSpec(id="", org_id=identity.org_id, name=name, instance_type=itype,
-                           instances=instances, efa=efa)
+                           instances=instances, efa=efa, bodo_version=bodo_version)
         try:
             with self.store.session() as s:
                 s.add(cluster)
@@ -281,6 +296,7 @@ class ClusterService:
 
     async def create_for(self, identity: Identity, holder: Holder, *, name: str,
                          provider: str, instance_type: str, instances: int, efa: bool,
+                         bodo_version: str | None = None,
                          info: dict[str, Any] | None = None,
                          parent_task: str | None = None) -> tuple[str, str]:
         """A cluster made for one holder, held by it, listed as such, and deleted by it
@@ -288,7 +304,12 @@ class ClusterService:
         p = self.provider(provider)
         await p.check_ready(identity)
         itype = await self.instance_type(identity, p, instance_type)
+        # The version the job asked for, if its provider still offers it (else the run
+        # fails with the 400's reason), or the provider's newest.
+        bodo = await asyncio.to_thread(p.choose_bodo_version, bodo_version,
+                                       "cluster.bodo_version")
         cluster, task = self._insert(identity, name, p, itype, instances, efa,
+                                     bodo_version=bodo,
                                      made_for=holder, made_for_info=info,
                                      parent_task=parent_task)
         return cluster["id"], task["id"]

@@ -226,6 +226,7 @@ class RunJob(TaskHandler, UsesJobDeps):
                     self._identity(job), run_holder(run.id, job.name), name=name,
                     provider=spec["provider"], instance_type=spec["instance_type"],
                     instances=spec["instances"], efa=spec["efa"],
+                    bodo_version=spec.get("bodo_version"),
                     info={"job_id": job.id, "job_name": job.name}, parent_task=ctx.task_id)
                 self._update(run.id, cluster_id=cluster_id, phase=JobRunPhase.CREATING_CLUSTER)
                 ctx.info(f"cluster {name} ({cluster_id}) is being created for this run")

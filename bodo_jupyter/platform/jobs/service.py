@@ -155,9 +155,14 @@ class JobService(UsesJobDeps):
                                                   field="cluster.instance_type")
         self.clusters.check_instances(p, new.instances, field="cluster.instances")
         await self.clusters.check_efa(identity, p, itype, new.efa, field="cluster.efa")
+        # Checked now; kept as asked (None: the provider's newest when a run starts).
+        bodo = None
+        if new.bodo_version:
+            bodo = await asyncio.to_thread(p.choose_bodo_version, new.bodo_version,
+                                           "cluster.bodo_version")
         region = p.region(ClusterSpec("", identity.org_id, "", itype, new.instances, new.efa))
         return None, {"provider": p.name, "instance_type": itype.name,
-                      "instances": new.instances, "efa": new.efa,
+                      "instances": new.instances, "efa": new.efa, "bodo_version": bodo,
                       "cores_per_instance": itype.cores}, region
 
     async def _check_source(self, identity: Identity, spec: JobSpec, region: str | None, *,

@@ -33,6 +33,7 @@ from traitlets.config import LoggingConfigurable
 from bodo_jupyter.contract.models import StepName
 
 from ..progress import ResourceRecord, Step, TaskOps
+from . import bodo_versions
 
 if TYPE_CHECKING:
     from ..identity import Identity
@@ -66,6 +67,8 @@ class ClusterSpec:
     instances: int
     efa: bool
     details: dict[str, Any] = field(default_factory=dict)
+    #: The Bodo the cluster runs (one of its provider's ``bodo_versions()``), or None.
+    bodo_version: str | None = None
     #: The provider's live resources for this cluster (filled in for ``check``).
     resources: list[ResourceRecord] = field(default_factory=list)
 
@@ -108,6 +111,18 @@ class ClusterProvider(LoggingConfigurable):
     def known_types(self) -> list[InstanceType]:
         """Instance types known without asking anyone (config); may be empty."""
         return []
+
+    def bodo_versions(self) -> list[str]:
+        """The Bodo versions a cluster here may run, newest first (the first is the
+        default); empty when clusters here run without Bodo."""
+        return []
+
+    def choose_bodo_version(self, requested: str | None,
+                            field: str = "bodo_version") -> str | None:
+        """The Bodo version of a new cluster: ``requested`` when offered, else the newest
+        offered; a 400 on ``field`` when it is not offered."""
+        return bodo_versions.choose(requested, self.bodo_versions(), provider=self.name,
+                                    field=field)
 
     async def check_ready(self, identity: Identity) -> None:
         """Raise a 4xx when this organisation cannot create clusters here yet."""

@@ -31,6 +31,10 @@ MESSAGE = (
     "notebook that is not attached to a cluster.")
 
 
+#: What every process of a cluster gets, on every provider: Bodo runs SPMD on the ranks.
+SPMD_ENV = {"BODO_SPAWN_MODE": "0"}
+
+
 class SpawnModeRefused(RuntimeError):
     """Bodo tried to spawn workers on a cluster's engine."""
 

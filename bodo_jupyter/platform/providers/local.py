@@ -25,13 +25,13 @@ from traitlets import Bool, Dict, Enum, Float, Integer, List, Unicode, default
 
 from bodo_jupyter.contract.models import StepName
 
-from ..errors import Forbidden, ProvisionError
+from ..errors import BadRequest, Forbidden, ProvisionError
 from ..files import write_private, write_readable
 from ..identity import Identity
 from ..progress import Step, TaskOps
 from ..run_as import RunAs, own_dir
 from ..user_env import DEFAULT_KEEP, user_env
-from . import processes
+from . import bodo_versions, processes
 from .base import ClusterProvider, ClusterSpec, InstanceType
 from .bodo_guard import STARTUP_COMMAND as REFUSE_BODO_SPAWN
 from .bodo_guard import site_files
@@ -209,6 +209,7 @@ class LocalProvider(ClusterProvider):
         self._org_ready: set[str] = set()  # organisations whose folder and user are checked
         self._usable: set[tuple[int, str, str]] = set()
         self._flavours: dict[tuple[str, str, str], str] = {}
+        self._bodo: dict[str, str | None] = {}
 
     # -- shapes ---------------------------------------------------------------
 
@@ -227,6 +228,35 @@ class LocalProvider(ClusterProvider):
 
     async def instance_types(self, identity: Identity) -> list[InstanceType]:
         return self.known_types()
+
+    # -- Bodo ----------------------------------------------------------------------------
+
+    def installed_bodo(self) -> str | None:
+        """The bodo installed for LocalProvider.python (read once per Python), or None."""
+        if self.python not in self._bodo:
+            same = Path(self.python) == Path(sys.executable)
+            self._bodo[self.python] = bodo_versions.installed(None if same else self.python)
+        return self._bodo[self.python]
+
+    def bodo_versions(self) -> list[str]:
+        """Exactly the bodo of the engines' environment: a local cluster cannot run
+        another (nothing is installed per cluster on this machine)."""
+        v = self.installed_bodo()
+        return [v] if v else []
+
+    def choose_bodo_version(self, requested: str | None,
+                            field: str = "bodo_version") -> str | None:
+        have = self.installed_bodo()
+        if requested is None or (have and bodo_versions.same(have, requested)):
+            return have
+        if have is None:
+            raise BadRequest(
+                f"bodo is not installed in the environment of local clusters "
+                f"({self.python}), so a local cluster cannot run bodo {requested}: leave "
+                f"{field} out, or install it (pip install 'bodo-jupyter[bodo]')", field=field)
+        raise BadRequest(
+            f"local clusters run the bodo installed in their environment ({self.python}), "
+            f"which is {have}, not {requested}: leave {field} out or give {have}", field=field)
 
     def create_steps(self, spec: ClusterSpec) -> list[Step]:
         return [

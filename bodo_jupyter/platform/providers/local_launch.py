@@ -23,7 +23,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..jobs.supervise import HYDRA_RANK_PATTERN
+from .bodo_guard import SPMD_ENV
+from .mpi_flavour import (  # noqa: F401  (re-exported: the local provider's names)
+    FLAVOUR_NAMES,
+    FLAVOURS,
+    MPICH,
+    OPENMPI,
+    flavour_of,
+    launcher_flavour,
+    library_flavour,
+)
 
 
 @dataclass(frozen=True)
@@ -136,35 +145,6 @@ def controller_argv(*, python: str, profile_dir: os.PathLike[str] | str, ipp_clu
     return argv
 
 
-MPICH = "mpich"
-OPENMPI = "openmpi"
-FLAVOURS = (MPICH, OPENMPI)
-FLAVOUR_NAMES = {MPICH: "MPICH", OPENMPI: "Open MPI"}
-
-
-def launcher_flavour(version_text: str) -> str | None:
-    """Whose ``mpiexec`` this is, from what ``mpiexec --version`` prints: MPICH's hydra
-    (``HYDRA build details``) or Open MPI's (``mpiexec (Open MPI) 5.0.8``, older
-    ``OpenRTE``, PRRTE's ``prterun``). None when neither is recognised."""
-    text = version_text.lower()
-    if "hydra" in text or "mpich" in text:
-        return MPICH
-    if "open mpi" in text or "openrte" in text or "prrte" in text or "prterun" in text:
-        return OPENMPI
-    return None
-
-
-def library_flavour(library_version: str) -> str | None:
-    """Whose MPI library mpi4py loaded, from ``MPI.Get_library_version()``
-    (``MPICH Version: 5.0.2 ...``, ``Open MPI v5.0.8 ...``). None when unknown."""
-    text = library_version.lower()
-    if "mpich" in text:
-        return MPICH
-    if "open mpi" in text:
-        return OPENMPI
-    return None
-
-
 def mpi_mismatch(*, launcher: str | None, library: str | None, mpiexec: str,
                  python: str) -> str | None:
     """Why ``mpiexec`` cannot start engines of ``python`` (a sentence), or None when they
@@ -182,29 +162,13 @@ def mpi_mismatch(*, launcher: str | None, library: str | None, mpiexec: str,
 
 def mpiexec_argv(*, mpiexec: str, ranks: int, oversubscribe: bool, flavour: str = OPENMPI,
                  tag_output: bool = False, extra: Sequence[str] = ()) -> list[str]:
-    """``mpiexec -n N`` with the options a single machine needs, in the launcher's syntax.
-
-    MPICH's hydra runs more ranks than cores without being asked and takes none of Open
-    MPI's syntax (``--map-by``, ``--output``, ``--mca``); its rank-tagged output is
-    ``-prepend-pattern`` (the supervisor's unambiguous :data:`HYDRA_RANK_PATTERN`, not
-    ``-prepend-rank``'s ``[3] ``), Open MPI's ``--output tag`` (``[1,3]<stdout>: text``).
-    """
-    if ranks < 1:
-        raise ValueError("ranks must be >= 1")
-    if flavour not in FLAVOURS:
-        raise ValueError(f"unknown MPI flavour {flavour!r}")
-    argv = [mpiexec, "-n", str(ranks)]
-    if flavour == OPENMPI:
-        if oversubscribe:
-            # More ranks than cores is the normal case for a local cluster; without
-            # this Open MPI refuses to start ("not enough slots").
-            argv += ["--map-by", ":OVERSUBSCRIBE"]
-        if tag_output:
-            argv += ["--output", "tag"]
-    elif tag_output:
-        argv += ["-prepend-pattern", HYDRA_RANK_PATTERN]
-    argv.extend(extra)
-    return argv
+    """``mpiexec -n N`` with the options a single machine needs, in the launcher's syntax
+    (:class:`~.mpi_flavour.MPIFlavour`: hydra runs more ranks than cores unasked and
+    tags output with ``-prepend-pattern``; Open MPI needs ``--map-by :OVERSUBSCRIBE`` and
+    tags with ``--output tag``)."""
+    return flavour_of(flavour).mpiexec_argv(mpiexec=mpiexec, ranks=ranks,
+                                            oversubscribe=oversubscribe,
+                                            tag_output=tag_output, extra=extra)
 
 
 def engine_argv(*, mpiexec: str, ranks: int, python: str, profile_dir: os.PathLike[str] | str,
@@ -243,15 +207,9 @@ def mpi_env(*, as_root: bool, cluster_name: str, core_count: int, flavour: str =
         "PYTHONUNBUFFERED": "1",
         "BODO_JUPYTER_CLUSTER": cluster_name,
         "BODO_JUPYTER_CORE_COUNT": str(core_count),
-        "BODO_SPAWN_MODE": "0",
+        **SPMD_ENV,
     }
-    if flavour == OPENMPI:
-        if as_root:
-            # Open MPI refuses to run as root unless told twice.
-            env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-            env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        for k, v in (mca or {}).items():
-            env[f"OMPI_MCA_{k}"] = str(v)
+    env.update(flavour_of(flavour).launch_env(as_root=as_root, mca=mca))
     if extra:
         env.update(extra)
     return env

@@ -291,6 +291,22 @@ export interface InstanceTypeList {
   items: InstanceType[];
 }
 
+/** A Bodo version a provider's clusters may run. */
+export interface BodoVersion {
+  /** Version to pass as `bodo_version`, e.g. `2026.10`. */
+  version: string;
+  /** Whether a cluster created without `bodo_version` runs this one. */
+  default: boolean;
+  /** The provider offering it. */
+  provider: string;
+}
+
+/** The Bodo versions of one provider. */
+export interface BodoVersionList {
+  /** Newest first; empty when the provider's clusters run without Bodo. */
+  items: BodoVersion[];
+}
+
 /** What cluster to make. Unknown fields are rejected. */
 export interface CreateClusterRequest {
   /**
@@ -312,6 +328,11 @@ export interface CreateClusterRequest {
    * @default false
    */
   efa?: boolean;
+  /**
+   * The Bodo version the cluster runs: a `version` from `GET /bodo-versions` (default: the
+   * provider's newest offered one).
+   */
+  bodo_version?: string;
   /**
    * Any unique string (such as a UUID) that makes retries safe: repeating a request with the same
    * token returns the first result instead of creating a second cluster.
@@ -368,6 +389,11 @@ export interface Cluster {
   core_count: number;
   /** Whether EFA networking was requested. */
   efa: boolean;
+  /**
+   * The Bodo version the cluster runs, or null when it runs without Bodo (a local provider without
+   * bodo installed).
+   */
+  bodo_version: string | null;
   status: ClusterStatus;
   /** Why the cluster is in its status (e.g. the reason it failed); may be empty. */
   status_message: string;
@@ -559,6 +585,11 @@ export interface NewCluster {
    * @default false
    */
   efa?: boolean;
+  /**
+   * The Bodo version each run's cluster runs: a `version` from `GET /bodo-versions` (default: the
+   * provider's newest offered one when the run starts).
+   */
+  bodo_version?: string;
 }
 
 /**
@@ -668,6 +699,8 @@ export interface JobNewCluster {
   instance_type: string;
   instances: number;
   efa: boolean;
+  /** The Bodo version asked for, or null for the provider's newest. */
+  bodo_version: string | null;
 }
 
 /** When the job runs, and when it runs next. */

@@ -95,6 +95,19 @@ export const FORMS: Record<string, FormSpec> = {
         "required": false,
         "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
         "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
+      },
+      {
+        "name": "bodo_version",
+        "label": "Bodo version",
+        "api": "bodo_version",
+        "kind": "choice",
+        "help": "The Bodo the cluster runs (default: the provider's newest; `bodo-jupyter bodo-versions` lists them).",
+        "choices_from": "bodo_versions",
+        "advanced": true,
+        "required": false,
+        "max_length": 32,
+        "pattern": "^[0-9][0-9A-Za-z.+!-]*$",
+        "pattern_message": "a version such as 2026.10 (digits, letters, '.', '+', '!', '-')"
       }
     ]
   },
@@ -183,6 +196,22 @@ export const FORMS: Record<string, FormSpec> = {
         "required": false,
         "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
         "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
+      },
+      {
+        "name": "bodo_version",
+        "label": "Bodo version",
+        "api": "cluster.bodo_version",
+        "kind": "choice",
+        "help": "For a new cluster made for each run: its Bodo version (default: the provider's newest).",
+        "choices_from": "bodo_versions",
+        "show_if": {
+          "cluster": "NEW"
+        },
+        "advanced": true,
+        "required": false,
+        "max_length": 32,
+        "pattern": "^[0-9][0-9A-Za-z.+!-]*$",
+        "pattern_message": "a version such as 2026.10 (digits, letters, '.', '+', '!', '-')"
       },
       {
         "name": "schedule",

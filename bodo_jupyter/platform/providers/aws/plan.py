@@ -34,6 +34,8 @@ class ClusterPlan:
     efa: bool
     ami_id: str
     plane_id: str = ""
+    #: The Bodo the nodes run (installed at boot when the image has another); None: none.
+    bodo_version: str | None = None
     vpc_cidr: str = "10.42.0.0/16"
     public_cidr: str = "10.42.0.0/24"
     private_cidr: str = "10.42.16.0/20"

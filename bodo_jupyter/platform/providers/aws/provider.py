@@ -20,13 +20,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from traitlets import Dict, Float, Integer, List, Unicode
+from traitlets import Dict, Float, Integer, List, TraitError, Unicode, default, validate
 
 from bodo_jupyter.contract.models import EventState, StepName
 
 from ...errors import BadRequest, ProvisionError
 from ...identity import Identity
 from ...progress import Step, TaskOps
+from .. import bodo_versions
 from ..base import ClusterProvider, ClusterSpec, InstanceType
 from .accounts import AwsAccounts
 from .clients import CALL_LOG, NODE, Audit, AwsCredentials, AwsSession, CallLog
@@ -59,6 +60,33 @@ class AWSProvider(ClusterProvider):
                                help="Seconds the instance-type list of a region is cached.")
     node_python = Unicode("/opt/bodo/bin/python", config=True,
                           help="Python of the machine image (runs controller and engines).")
+    node_mpiexec = Unicode(
+        "", config=True,
+        help="mpiexec of the machine image (MPICH's hydra; default: the one beside "
+        "node_python, the mpich wheel's).",
+    )
+    bodo_versions_offered = List(
+        Unicode(), config=True,
+        help="""Bodo versions AWS clusters may run (the create form offers them; the
+        newest is the default). A node whose image carries another installs the
+        cluster's with pip at boot. Default: the version bodo-jupyter's `bodo` extra
+        pins.""",
+    )
+
+    @default("bodo_versions_offered")
+    def _default_bodo_versions(self) -> list[str]:
+        v = bodo_versions.pinned()
+        return [v] if v else []
+
+    @validate("bodo_versions_offered")
+    def _valid_bodo_versions(self, proposal: Any) -> list[str]:
+        for v in proposal["value"]:
+            try:
+                bodo_versions.parse(v)
+            except ValueError as e:
+                raise TraitError(f"AWSProvider.bodo_versions_offered: {e}") from None
+        return list(proposal["value"])
+
     ssh_ingress_cidrs = List(
         Unicode(), config=True,
         help="Address ranges allowed to reach the nodes on SSH (default: none; use SSM).",
@@ -167,6 +195,9 @@ class AWSProvider(ClusterProvider):
         self._types[creds.region] = (time.monotonic(), types)
         return types
 
+    def bodo_versions(self) -> list[str]:
+        return bodo_versions.newest_first(self.bodo_versions_offered)
+
     async def check_ready(self, identity: Identity) -> None:
         self.creds(identity.org_id, require_ready=True)
         if not self.ami_ids.get(self.creds(identity.org_id).region):
@@ -184,7 +215,8 @@ class AWSProvider(ClusterProvider):
             account_id=spec.details.get("account_id") or creds.account_id, region=region,
             instance_type=spec.instance_type.name, instances=spec.instances,
             cores_per_instance=spec.instance_type.cores, efa=spec.efa, ami_id=ami,
-            plane_id=self.plane_id, ingress_cidrs=tuple(self.ssh_ingress_cidrs))
+            plane_id=self.plane_id, ingress_cidrs=tuple(self.ssh_ingress_cidrs),
+            bodo_version=spec.bodo_version)
 
     def create_steps(self, spec: ClusterSpec) -> list[Step]:
         return [Step(n.name, n.title) for n in nodes_for(spec.efa)]
@@ -216,7 +248,8 @@ class AWSProvider(ClusterProvider):
 
         return Builder(aws, plan, inventory=inv, record=record, emit=emit, resumed=resumed,
                        poll=self.poll_interval, wait_timeout=self.wait_timeout,
-                       bootstrap_timeout=self.bootstrap_timeout, node_python=self.node_python)
+                       bootstrap_timeout=self.bootstrap_timeout, node_python=self.node_python,
+                       node_mpiexec=self.node_mpiexec)
 
     async def provision(self, spec: ClusterSpec, ops: TaskOps) -> dict[str, Any]:
         creds = self.creds(spec.org_id)

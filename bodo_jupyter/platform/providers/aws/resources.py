@@ -53,7 +53,7 @@ class Builder:
     def __init__(self, aws: AwsSession, plan: ClusterPlan, *, inventory: Inventory,
                  record: Record, emit: Emit, resumed: bool, poll: float = 2.0,
                  wait_timeout: float = 900.0, bootstrap_timeout: float = 1800.0,
-                 node_python: str = "/opt/bodo/bin/python"):
+                 node_python: str = "/opt/bodo/bin/python", node_mpiexec: str = ""):
         self.aws = aws
         self.plan = plan
         self.inv = inventory
@@ -64,6 +64,7 @@ class Builder:
         self.wait_timeout = wait_timeout
         self.bootstrap_timeout = bootstrap_timeout
         self.node_python = node_python
+        self.node_mpiexec = node_mpiexec
         self.facts: dict[str, Any] = {}  # ARNs and states learnt on the way
 
     # -- helpers ------------------------------------------------------------------------
@@ -453,7 +454,7 @@ class Builder:
     def user_data(self) -> str:
         return user_data(self.plan, efs_id=self.inv.first("efs") or "",
                          kms_key_id=self.facts.get("key_arn") or self.inv.first("kms-key") or "",
-                         python=self.node_python)
+                         python=self.node_python, mpiexec=self.node_mpiexec)
 
     async def c_instances(self) -> None:
         existing = self.inv.get("instance")
