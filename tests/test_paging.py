@@ -436,7 +436,9 @@ def test_cli_limit(serve: Serve, listed: dict):
 
 
 def test_the_api_reads_lists_in_the_reader_pool(tmp_path):
-    """Slow lists (0.3 s each) in flight do not hold up another request."""
+    """Lists in flight do not hold up another request: four lists fill the reader pool,
+    blocked until the test lets them go, which it does only once another request has been
+    answered (had a list run on the event loop, that answer could never come)."""
     import httpx
     from tornado.httpserver import HTTPServer
     from tornado.netutil import bind_sockets
@@ -444,15 +446,18 @@ def test_the_api_reads_lists_in_the_reader_pool(tmp_path):
     from bodo_jupyter.platform.api.server import make_app
 
     threads: list[str] = []
+    started = threading.Semaphore(0)
+    release = threading.Event()
 
-    async def main() -> float:
+    async def main() -> None:
         plane = track(ControlPlane(data_dir=str(tmp_path), config=Config()))
         await plane.start()
         real = plane.jobs.list
 
         def slow(*args: Any, **kwargs: Any) -> dict:
             threads.append(threading.current_thread().name)
-            time.sleep(0.3)
+            started.release()
+            release.wait(60)
             return real(*args, **kwargs)
 
         plane.jobs.list = slow  # type: ignore[method-assign]
@@ -461,21 +466,25 @@ def test_the_api_reads_lists_in_the_reader_pool(tmp_path):
         server.add_sockets(sockets)
         url = f"http://127.0.0.1:{sockets[0].getsockname()[1]}/bodo/api/v1"
         try:
-            async with httpx.AsyncClient(headers={"Authorization": "token tok"}) as c:
+            async with httpx.AsyncClient(headers={"Authorization": "token tok"},
+                                         timeout=60) as c:
                 await c.get(url + "/")
                 lists = [asyncio.create_task(c.get(url + "/jobs")) for _ in range(4)]
-                await asyncio.sleep(0.05)
-                t0 = time.monotonic()
-                r = await c.get(url + "/")
-                took = time.monotonic() - t0
-                assert r.status_code == 200
+                # Every reader thread holds a list, blocked (the other lists queue).
+                for _ in range(min(4, plane.store.read_threads)):
+                    assert await asyncio.to_thread(started.acquire, True, 60)
+                try:
+                    r = await asyncio.wait_for(c.get(url + "/"), 30)
+                    assert r.status_code == 200
+                    assert not release.is_set() and not any(t.done() for t in lists)
+                finally:
+                    release.set()
                 for t in lists:
                     assert (await t).status_code == 200
         finally:
+            release.set()
             server.stop()
             await plane.stop()
-        return took
 
-    took = asyncio.run(main())
-    assert took < 0.2, took
+    asyncio.run(main())
     assert len(threads) == 4 and all(t.startswith("bodo-db-read") for t in threads), threads
