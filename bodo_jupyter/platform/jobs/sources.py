@@ -369,9 +369,13 @@ class SourceFetcher(LoggingConfigurable):
         for folder in (run_as.home / ".config", target.parent):
             folder.mkdir(mode=0o700, exist_ok=True)
             run_as.own(folder)
-        shutil.copyfile(self.git_ca_file, target)
-        os.chmod(target, 0o600)
-        run_as.own(target)
+        # In one rename, readable by its owner from the start: two fetches of one
+        # organisation at once must never see the other's half-written (or root's) copy.
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}")
+        shutil.copyfile(self.git_ca_file, tmp)
+        os.chmod(tmp, 0o600)
+        run_as.own(tmp)
+        os.replace(tmp, target)
         return str(target)
 
     async def _git(self, argv: list[str], env: dict[str, str], run_as: RunAs | None,
