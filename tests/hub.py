@@ -1,0 +1,142 @@
+"""A real JupyterHub, with configurable-http-proxy, for the hub tests.
+
+The hub runs from the test environment's own ``jupyterhub`` (the hub extra; scripts/setup
+links configurable-http-proxy into the same bin folder), in a folder of its own, on free
+loopback ports. ``Hub.stop`` stops it and fails loudly if the hub, the proxy or anything
+they started is still running.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.net import free_port
+
+BIN = Path(sys.executable).parent
+
+
+class Hub:
+    """One JupyterHub process; ``restart`` keeps its database, cookie secret and ports."""
+
+    def __init__(self, root: Path, config: str = "") -> None:
+        self.root = root
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port, self.api_port, self.hub_port = free_port(), free_port(), free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        #: A token of a test service with the admin role: the tests' view of the hub API.
+        self.admin_token = secrets.token_hex(16)
+        config_text = self._base_config() + textwrap.dedent(config)
+        (self.root / "jupyterhub_config.py").write_text(config_text)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = self.root / "hub.log"
+
+    def _base_config(self) -> str:
+        chp = BIN / "configurable-http-proxy"
+        return textwrap.dedent(f"""\
+            c = get_config()  # noqa
+            c.JupyterHub.bind_url = {self.url + "/"!r}
+            c.JupyterHub.hub_ip = "127.0.0.1"
+            c.JupyterHub.hub_port = {self.hub_port}
+            c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{self.api_port}"
+            c.ConfigurableHTTPProxy.command = [{str(chp)!r}]
+            c.ConfigurableHTTPProxy.should_start = True
+            c.JupyterHub.db_url = "sqlite:///{self.root}/jupyterhub.sqlite"
+            c.JupyterHub.cookie_secret_file = "{self.root}/jupyterhub_cookie_secret"
+            c.JupyterHub.pid_file = "{self.root}/jupyterhub.pid"
+            c.JupyterHub.cleanup_servers = True
+            c.JupyterHub.cleanup_proxy = True
+            c.JupyterHub.services = [{{"name": "tests", "api_token": {self.admin_token!r}}}]
+            c.JupyterHub.load_roles = [{{"name": "tests-admin", "scopes": ["admin:users",
+                "admin:servers", "admin:groups", "tokens", "read:hub", "proxy"],
+                "services": ["tests"]}}]
+            """)
+
+    def start(self, timeout: float = 60.0) -> Hub:
+        env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [str(BIN / "jupyterhub"), "-f", str(self.root / "jupyterhub_config.py")],
+            cwd=self.root, env=env, stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"JupyterHub exited ({self.proc.returncode}):\n{self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/hub/api/", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"JupyterHub did not answer in {timeout} s:\n{self.log_tail()}")
+            time.sleep(0.1)
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def api(self) -> httpx.Client:
+        """A client of the hub's REST API as the tests' admin service."""
+        return httpx.Client(base_url=f"{self.url}/hub/api",
+                            headers={"Authorization": f"token {self.admin_token}"}, timeout=30)
+
+    def login(self, username: str, password: str) -> httpx.Client:
+        """A browser-like client logged in through the hub's login form (XSRF and all)."""
+        client = httpx.Client(base_url=self.url, timeout=30, follow_redirects=True)
+        page = client.get("/hub/login")
+        page.raise_for_status()
+        xsrf = client.cookies.get("_xsrf")
+        # Not followed: after login the hub sends users on to spawn their server.
+        r = client.post("/hub/login", data={"username": username, "password": password,
+                                            "_xsrf": xsrf or ""}, follow_redirects=False)
+        if r.status_code != 302 or "/hub/login" in r.headers.get("location", "/hub/login"):
+            client.close()
+            raise AssertionError(f"login of {username} failed: {r.status_code}")
+        return client
+
+    def _tree(self) -> list[psutil.Process]:
+        if self.proc is None:
+            return []
+        try:
+            parent = psutil.Process(self.proc.pid)
+            return [parent, *parent.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """SIGTERM the hub (it stops its proxy and servers), then check nothing is left."""
+        if self.proc is None:
+            return
+        tree = self._tree()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+                raise AssertionError(f"JupyterHub ignored SIGTERM for {timeout} s") from None
+        _, alive = psutil.wait_procs(tree, timeout=timeout)
+        left = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        for p in left:
+            p.kill()
+        self.proc = None
+        if left:
+            raise AssertionError("still running after the hub stopped: "
+                                 + ", ".join(f"{p.pid} {p.name()}" for p in left))
+
+    def restart(self) -> Hub:
+        self.stop()
+        return self.start()
