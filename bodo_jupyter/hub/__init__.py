@@ -1,0 +1,1 @@
+"""bodo-jupyter in JupyterHub: the sign-up authenticator and the notebook spawner."""
