@@ -32,13 +32,15 @@ from bodo_jupyter.platform.models import (
     TaskStatus,
 )
 from bodo_jupyter.platform.service import ControlPlane
-from tests.helpers import track
+from tests.git_server import GitServer
+from tests.helpers import track, wait_for
 from tests.hub import Hub
 from tests.net import free_port
 
 pytestmark = pytest.mark.timeout(240)
 
 SERVICE = "/services/bodo"
+GIT_TOKEN = "s3cret-git-token"
 API = SERVICE + "/api/v1"
 
 CONFIG = """
@@ -61,7 +63,8 @@ c.Authenticator.allow_all = True
 c.JupyterHub.services.append({{
     "name": "bodo",
     "url": "http://127.0.0.1:{port}",
-    "command": [{python!r}, "-m", "bodo_jupyter.cli", "serve", "--data-dir", {data!r}],
+    "command": [{python!r}, "-m", "bodo_jupyter.cli", "serve", "--data-dir", {data!r},
+                "--config", {plane_config!r}],
     "oauth_no_confirm": True,
 }})
 c.JupyterHub.load_roles.append({{"name": "user",
@@ -129,7 +132,13 @@ def world(tmp_path_factory):
     root = tmp_path_factory.mktemp("hubsvc")
     data = root / "plane"
     refs = seed(data)
-    config = CONFIG.format(port=free_port(), python=sys.executable, data=str(data))
+    git = GitServer(root / "git", "ada", GIT_TOKEN).start()
+    refs["repo"] = git.create_repo("ada", "etl", {"main": {
+        "hello.py": "from mpi4py import MPI\nprint('hello from', MPI.COMM_WORLD.rank)\n"}})
+    plane_config = root / "bodo_jupyter_config.py"
+    plane_config.write_text(git.plane_config() + "c.Limits.min_cron_interval_s = 1\n")
+    config = CONFIG.format(port=free_port(), python=sys.executable, data=str(data),
+                           plane_config=str(plane_config))
     hub = Hub(root / "hub", config).start()
     try:
         wait_for_service(hub)
@@ -141,7 +150,10 @@ def world(tmp_path_factory):
                 api.post(f"/groups/{group}", json={"users": members}).raise_for_status()
         yield hub, refs
     finally:
-        hub.stop()
+        try:
+            hub.stop()
+        finally:
+            git.stop()
 
 
 def token(hub: Hub, user: str, scopes: list[str] | None = None) -> str:
@@ -258,3 +270,45 @@ def test_another_organisation_gets_404_on_every_route(world, by: str) -> None:
                                     "command": "a.py", "source": {
                                         "type": "git", "path": "https://git.example.com/a"}})
         assert r.status_code in (400, 404) and "acme" not in r.text, r.text
+
+
+def test_a_cron_job_runs_while_its_owner_has_no_server(world) -> None:
+    """The scheduler lives in the service: a user's jobs run on schedule with no notebook
+    server of theirs up (and so survive culling)."""
+    hub, refs = world
+    with hub.api() as api:
+        assert api.get("/users/ada-acme").json()["servers"] == {}
+    with client(hub, token(hub, "ada-acme")) as api:
+        r = api.post("/clusters", json={"name": "acme-run", "instance_type": "local.small",
+                                        "instances": 2})
+        assert r.status_code == 202, r.text
+        task = r.json()["task"]["id"]
+        wait_for(lambda: api.get(f"/tasks/{task}", params={"wait": 10}).json()["status"]
+                 in ("FINISHED", "FAILED"), 120, what="the cluster")
+        assert api.get("/clusters/acme-run").json()["status"] == "RUNNING"
+        try:
+            r = api.post("/jobs", json={
+                "name": "every-2s", "cluster": "acme-run", "command": "hello.py",
+                "path": refs["repo"], "git_username": "ada", "git_password": GIT_TOKEN,
+                "schedule": {"type": "cron", "cron": "* * * * * */2"}})
+            assert r.status_code == 201, r.text
+
+            def finished() -> list[dict]:
+                runs = api.get("/jobs/every-2s/runs").json()["items"]
+                return [x for x in runs if x["status"] == "FINISHED"]
+
+            run = wait_for(finished, 120, interval=0.3, what="a cron run")[0]
+            assert run["trigger"] == "cron"
+            log = api.get(f"/jobs/every-2s/runs/{run['id']}/logs").json()
+            assert "[rank 1] hello from 1" in log["text"], log
+            assert api.patch("/jobs/every-2s", json={"active": False}).status_code == 200
+        finally:
+            wait_for(lambda: all(x["status"] not in ("NEW", "INPROGRESS") for x in
+                                 api.get("/jobs/every-2s/runs").json()["items"]), 60,
+                     what="the last run to end")
+            r = api.delete("/clusters/acme-run")
+            task = r.json()["task"]["id"]
+            wait_for(lambda: api.get(f"/tasks/{task}", params={"wait": 10}).json()["status"]
+                     in ("FINISHED", "FAILED"), 120, what="the cluster's delete")
+    with hub.api() as api:
+        assert api.get("/users/ada-acme").json()["servers"] == {}
