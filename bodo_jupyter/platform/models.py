@@ -33,8 +33,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from bodo_jupyter.contract.models import ClusterStatus, JobRunStatus, NotebookStatus, TaskStatus
 
 __all__ = ["AwsAccount", "Base", "Cluster", "ClusterLease", "ClusterStatus", "Job", "JobRun",
-           "JobRunStatus", "LeaseState", "Notebook", "NotebookStatus", "Organization", "Resource", "Task", "TaskEvent",
-           "TaskStatus", "User", "new_id", "utcnow"]
+           "JobRunStatus", "LeaseState", "Notebook", "NotebookStatus", "Organization",
+           "Resource", "Task", "TaskEvent", "TaskStatus", "User", "new_id", "utcnow"]
 
 
 def utcnow() -> datetime:
