@@ -115,3 +115,63 @@ def nb_pid(serve: Serve, notebook_id: str) -> int:
         if any("jupyter" in part for part in p.cmdline()):
             return rec.pid
     raise AssertionError(f"no server process of notebook {notebook_id}")
+
+
+def test_notebook_attached_to_a_cluster(serve: Serve):
+    """The notebook holds its cluster (no job can take it); its kernels start attached,
+    so %%px runs on the cluster's ranks in the first cell; deleting it lets go."""
+    code, out = serve.http("POST", "/clusters", {"name": "nb-cluster",
+                                                 "instance_type": "local.medium"})
+    assert code == 202, out
+    cluster = out["cluster"]
+    assert serve.wait_task(out["task"]["id"], timeout=180)["status"] == "FINISHED"
+    try:
+        nb, task = started(serve, {"name": "nb-px", "instance_type": "local.notebook",
+                                   "cluster": "nb-cluster"})
+        assert task["status"] == "FINISHED", task
+        assert [s["name"] for s in task["steps"]] == [
+            "request-node", "node-running", "readiness-probe", "attach-cluster"]
+        assert task["cluster_id"] == cluster["id"] and task["cluster_name"] == "nb-cluster"
+        assert nb["status"] == "RUNNING" and nb["cluster"] == {"id": cluster["id"],
+                                                               "name": "nb-cluster"}
+        holder = serve.http("GET", "/clusters/nb-cluster")[1]["holder"]
+        assert holder["kind"] == "notebook" and holder["id"] == nb["id"], holder
+        assert "nb-px" in holder["label"]
+
+        # A job cannot take it, the cluster cannot be deleted under it, and another
+        # notebook cannot attach to it: each 409 names the holder.
+        code, err = serve.http("POST", "/jobs", {
+            "name": "grab", "cluster": "nb-cluster", "command": "x.py",
+            "path": "https://github.com/acme/x"})
+        assert code == 409 and "notebook 'nb-px'" in err["error"]["message"], err
+        code, err = serve.http("DELETE", "/clusters/nb-cluster")
+        assert code == 409 and "delete the notebook" in err["error"]["message"], err
+        code, err = serve.http("POST", "/notebooks", {"name": "nb-two", "cluster": "nb-cluster",
+                                                      "instance_type": "local.notebook"})
+        assert code == 409 and err["error"]["field"] == "cluster", err
+        assert "notebook 'nb-px'" in err["error"]["message"], err
+        assert [n["name"] for n in serve.http("GET", "/notebooks")[1]["items"]] == ["nb-px"]
+
+        # A kernel through the server's REST API and websocket: %%px in the first cell.
+        conn = serve.http("GET", "/notebooks/nb-px/connection")[1]
+        kernel = start_kernel(conn["url"], conn["token"])
+        px, status = run_cells(
+            conn["url"], conn["token"], kernel,
+            "%%px\nfrom mpi4py import MPI\n"
+            "print('rank', MPI.COMM_WORLD.rank, 'of', MPI.COMM_WORLD.size)",
+            "%bodo status", timeout=120)
+        assert px["error"] is None, px
+        text = px["stdout"] + "".join(px["results"])
+        for rank in range(2):
+            assert f"rank {rank} of 2" in text, text
+        assert "Attached to nb-cluster" in status["stdout"], status
+        # The kernel is the notebook's: tagged, so teardown finds it.
+        assert len(notebook_processes(nb["id"])) >= 2
+
+        deleted(serve, "nb-px")
+        wait_for(lambda: not notebook_processes(nb["id"]), 15, what="the notebook's processes")
+        assert serve.http("GET", "/clusters/nb-cluster")[1]["holder"] is None
+    finally:
+        code, out = serve.http("DELETE", "/clusters/nb-cluster")
+        if code == 202:
+            serve.wait_task(out["task"]["id"], timeout=120)
