@@ -13,7 +13,7 @@ import pytest
 
 from bodo_jupyter.platform.providers.local_notebook_launch import TAG_NOTEBOOK
 
-from .helpers import Serve, assert_no_cluster_processes, http, notebook_processes, wait_for
+from .helpers import Serve, assert_no_cluster_processes, notebook_processes, wait_for
 from .jupyter import run_cells, start_kernel
 
 pytestmark = pytest.mark.mpi
@@ -175,3 +175,233 @@ def test_notebook_attached_to_a_cluster(serve: Serve):
         code, out = serve.http("DELETE", "/clusters/nb-cluster")
         if code == 202:
             serve.wait_task(out["task"]["id"], timeout=120)
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    ({"instance_type": "local.notebook"}, 400, "name"),
+    ({"name": "Bad_Name", "instance_type": "local.notebook"}, 400, "name"),
+    ({"name": "x" * 64, "instance_type": "local.notebook"}, 400, "name"),
+    ({"name": "ok"}, 400, "instance_type"),
+    ({"name": "ok", "instance_type": "local.small"}, 400, "instance_type"),
+    ({"name": "ok", "instance_type": "no.such.type"}, 400, "instance_type"),
+    ({"name": "ok", "instance_type": "local.notebook", "cluster": "nope"}, 400, "cluster"),
+    ({"name": "ok", "instance_type": "local.notebook", "cluster": "c-0123456789ab"}, 400,
+     "cluster"),
+    ({"name": "ok", "instance_type": "local.notebook", "colour": "red"}, 400, "colour"),
+    ({"name": "ok", "instance_type": "local.notebook", "server_env": {"PATH": "/x"}}, 400,
+     "server_env.PATH"),
+    ({"name": "ok", "instance_type": "local.notebook",
+      "server_env": {"JUPYTERHUB_x": "1"}}, 400, "server_env.JUPYTERHUB_x"),
+    ({"name": "ok", "instance_type": "local.notebook",
+      "server_env": {"JUPYTERHUB_API_TOKEN": 5}}, 400, "server_env.JUPYTERHUB_API_TOKEN"),
+    ({"name": "ok", "instance_type": "local.notebook",
+      "server_env": {"JPY_A": "x" * 5000}}, 400, "server_env.JPY_A"),
+    ({"name": "ok", "instance_type": "local.notebook",
+      "server_env": {f"JPY_V{i}": "1" for i in range(101)}}, 400, "server_env"),
+])
+def test_create_rejects_bad_input(serve: Serve, body: dict[str, Any], status: int,
+                                  field: str):
+    """Each mistake is refused naming the field, and nothing is written."""
+    code, err = serve.http("POST", "/notebooks", body)
+    assert code == status and err["error"]["field"] == field, err
+    assert serve.http("GET", "/notebooks?all=true")[1]["items"] == []
+    tasks = serve.http("GET", "/tasks?limit=500")[1]["items"]
+    assert not [t for t in tasks if t["kind"].startswith("notebook.")]
+
+
+def test_server_env_is_never_shown(serve: Serve):
+    """The hub's environment for the server (its API token) is stored encrypted and
+    appears in no answer, event, list or log; with it the server is a hub single-user
+    server (which cannot reach the made-up hub here: whatever the task's end, the
+    token stays hidden)."""
+    env = {"JUPYTERHUB_API_TOKEN": HUB_TOKEN, "JUPYTERHUB_USER": "ann",
+           "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
+           "JUPYTERHUB_SERVICE_PREFIX": "/user/ann/nb-hub/", "JUPYTERHUB_BASE_URL": "/",
+           "JUPYTERHUB_CLIENT_ID": "jupyterhub-user-ann-nb-hub",
+           "JUPYTERHUB_OAUTH_CALLBACK_URL": "/user/ann/nb-hub/oauth_callback"}
+    out = create(serve, {"name": "nb-hub", "instance_type": "local.notebook",
+                         "server_env": env})
+    answers = [out]
+    task = serve.wait_task(out["task"]["id"], timeout=180)
+    answers += [task, serve.http("GET", f"/tasks/{task['id']}?since=0")[1],
+                serve.http("GET", "/tasks?limit=500")[1],
+                serve.http("GET", "/notebooks/nb-hub")[1],
+                serve.http("GET", "/notebooks?all=true")[1]]
+    code, conn = serve.http("GET", "/notebooks/nb-hub/connection")
+    answers.append(conn)
+    if code == 200:  # behind a hub the hub authenticates: no token of ours
+        assert conn["token"] is None and "/user/ann/nb-hub/" in conn["url"], conn
+    answers.append(deleted(serve, "nb-hub"))
+    for a in answers:
+        assert HUB_TOKEN not in json.dumps(a), a
+    logs = [serve.log, *serve.data_dir.rglob("*.log")]
+    for log in logs:
+        assert HUB_TOKEN not in log.read_text(errors="replace"), log
+    db = (serve.data_dir / "bodo-jupyter.sqlite").read_bytes()
+    for path in serve.data_dir.glob("bodo-jupyter.sqlite*"):
+        db += path.read_bytes()
+    assert HUB_TOKEN.encode() not in db
+
+
+def test_cluster_checks_of_create(tmp_path):
+    """Another organisation's cluster is refused exactly like one that does not exist
+    (400 on cluster, never revealed); a held cluster is a 409 naming its holder; a
+    cluster that is not RUNNING a 409 saying so. Nothing is written by any of them."""
+    import asyncio
+
+    from bodo_jupyter.contract.models import CreateNotebookRequest
+    from bodo_jupyter.platform.clusters.leases import Holder
+    from bodo_jupyter.platform.errors import PlatformError
+    from bodo_jupyter.platform.models import Cluster, ClusterStatus, Notebook, Task
+    from bodo_jupyter.platform.service import ControlPlane
+
+    from .helpers import track
+
+    plane = track(ControlPlane(data_dir=str(tmp_path)))
+    loop = asyncio.new_event_loop()
+    loop.run_until_complete(plane.start())
+    try:
+        ann = plane.ensure_user("ann", "acme")
+        bob = plane.ensure_user("bob", "globex")
+
+        def cluster(who: Any, name: str, status: ClusterStatus) -> str:
+            with plane.store.session() as s:
+                c = Cluster(org_id=who.org_id, name=name, provider="local",
+                            instance_type="local.small", instances=1, cores_per_instance=1,
+                            created_by=who.user_id, status=status)
+                s.add(c)
+                s.flush()
+                return c.id
+
+        theirs = cluster(bob, "theirs", ClusterStatus.RUNNING)
+        held = cluster(ann, "held", ClusterStatus.RUNNING)
+        cluster(ann, "starting", ClusterStatus.INPROGRESS)
+        with plane.store.session() as s:
+            plane.leases.take(s, ann.org_id, held, "held",
+                              Holder("job_run", "r-0123456789ab", "job 'etl' (run r-0123)"))
+
+        def refused(ref: str) -> PlatformError:
+            req = CreateNotebookRequest.parse({"name": "nb", "instance_type": "local.notebook",
+                                               "cluster": ref})
+            with pytest.raises(PlatformError) as e:
+                loop.run_until_complete(plane.notebooks.create(ann, req))
+            return e.value
+
+        unknown, other, by_id = refused("nope"), refused("theirs"), refused(theirs)
+        for e in (unknown, other, by_id):
+            assert (e.status, e.field) == (400, "cluster"), e.message
+            assert "theirs" not in e.message or e is other
+        assert other.message == unknown.message.replace("'nope'", "'theirs'")
+        e = refused("held")
+        assert (e.status, e.field) == (409, "cluster") and "job 'etl'" in e.message, e.message
+        assert "cancel the run" in e.message
+        e = refused("starting")
+        assert (e.status, e.field) == (409, "cluster") and "not RUNNING" in e.message
+        with plane.store.session() as s:
+            assert s.query(Notebook).count() == 0
+            assert s.query(Task).count() == 0
+        # The other organisation sees no notebook of ann's, by id or name.
+        assert plane.notebooks.list(bob)["items"] == []
+    finally:
+        loop.run_until_complete(plane.stop())
+        loop.close()
+
+
+def hold_servers(data_dir: Any, gates: Any) -> Any:
+    """Make notebook servers wait for a file before they start (the "gate"), so that a
+    create stays in its readiness probe until the test makes the file."""
+    import shlex
+    import sys
+
+    gate = gates / "servers-may-start"
+    python = gates / "python-held-nb"
+    python.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *-m\\ jupyterlab*)\n'
+        f"  while [ ! -e {shlex.quote(str(gate))} ]; do sleep 0.05; done;;\n"
+        "esac\n"
+        f'exec {shlex.quote(sys.executable)} "$@"\n')
+    python.chmod(0o755)
+    (data_dir / "bodo_jupyter_config.py").write_text(
+        f"c.LocalProvider.python = {str(python)!r}\n"
+        "c.ControlPlane.health_check_interval = 0.3\n")
+    return gate
+
+
+def server_started(s: Serve, task_id: str) -> bool:
+    _, task = s.http("GET", f"/tasks/{task_id}")
+    return task["status"] == "INPROGRESS" and any(
+        e["step"] == "node-running" and e["state"] == "done" for e in task["events"])
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_restart_keeps_running_notebooks_and_resumes_a_create(tmp_path, gate_dir, how):
+    import psutil
+
+    gate = hold_servers(tmp_path, gate_dir)
+    gate.touch()
+    s = Serve(tmp_path).start()
+    try:
+        steady, task = started(s, {"name": "steady", "instance_type": "local.notebook"})
+        assert steady["status"] == "RUNNING", task
+        steady_pid = nb_pid(s, steady["id"])
+        gate.unlink()
+        out = create(s, {"name": "interrupted", "instance_type": "local.notebook"})
+        nb_id, task_id = out["notebook"]["id"], out["task"]["id"]
+        wait_for(lambda: server_started(s, task_id), 60, what="the server to be started")
+        before = {r.pid for r in notebook_processes(nb_id)}
+        assert before
+        s.stop(how)  # SIGKILL: a crash; SIGTERM: an orderly stop, the task stays open
+
+        # The servers outlive the control plane (sessions of their own)...
+        assert psutil.pid_exists(steady_pid)
+        s.start()
+        gate.touch()
+        # ...the running one is found RUNNING again (health checks pass), and the
+        # interrupted create resumes from a clean node instead of adding a server.
+        task = s.wait_task(task_id, timeout=180)
+        assert task["status"] == "FINISHED", task
+        assert task["attempts"] == 2
+        assert any("restarted during this task" in e["message"] for e in task["events"])
+        wait_for(lambda: not any(psutil.pid_exists(p) and psutil.Process(p).status()
+                                 != psutil.STATUS_ZOMBIE for p in before), 15,
+                 what="the interrupted attempt's server to be gone")
+        import time
+
+        time.sleep(1.0)  # a few health checks
+        for name in ("steady", "interrupted"):
+            nb = s.http("GET", f"/notebooks/{name}")[1]
+            assert nb["status"] == "RUNNING", nb
+            conn = s.http("GET", f"/notebooks/{name}/connection")[1]
+            assert get_status(conn["url"] + "api/status", conn["token"]) == 200
+        assert nb_pid(s, steady["id"]) == steady_pid
+        for name in ("steady", "interrupted"):
+            deleted(s, name)
+    finally:
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
+    assert_no_cluster_processes(s.plane_id)
+
+
+def test_health_check_fails_a_notebook_whose_server_died(tmp_path):
+    """The health loop marks a RUNNING notebook whose server died FAILED, with the end
+    of its log, and lets go of nothing it does not hold; delete then cleans up."""
+    (tmp_path / "bodo_jupyter_config.py").write_text(
+        "c.ControlPlane.health_check_interval = 0.3\n")
+    s = Serve(tmp_path).start()
+    try:
+        nb, _ = started(s, {"name": "fragile", "instance_type": "local.notebook"})
+        assert nb["status"] == "RUNNING"
+        os.kill(nb_pid(s, nb["id"]), signal.SIGKILL)
+        failed = wait_for(lambda: (lambda n: n if n["status"] == "FAILED" else None)(
+            s.http("GET", "/notebooks/fragile")[1]), 15, what="the notebook to fail")
+        assert "server exited" in failed["status_message"], failed
+        deleted(s, "fragile")
+    finally:
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
+    assert_no_cluster_processes(s.plane_id)
