@@ -9,6 +9,11 @@ that there is still exactly one writer of state.
 Kernels and terminals started by this server get ``BODO_JUPYTER_URL`` and
 ``BODO_JUPYTER_TOKEN``, so ``%bodo attach`` and the ``bodo-jupyter`` CLI find
 the API with no set-up.
+
+A server started with ``BODO_JUPYTER_URL`` in its environment -- a platform
+notebook's server, which the control plane starts -- runs no control plane at
+all: it forwards the API to that URL with ``Authorization: token
+$BODO_JUPYTER_TOKEN``.
 """
 
 from __future__ import annotations
@@ -43,8 +48,8 @@ class JupyterAPIBase(APIHandler):
         action = "read" if self.request.method in ("GET", "HEAD") else "write"
         if not self.authorizer.is_authorized(self, user, action, "bodo"):
             raise Forbidden(f"not allowed to {action} bodo-jupyter resources")
-        plane: ControlPlane = self.settings["bodo_control_plane"]
-        if not plane.started:
+        plane: ControlPlane | None = self.settings["bodo_control_plane"]
+        if plane is None or not plane.started:
             off = self.settings.get("bodo_api_off")
             raise Unavailable(off or "the control plane is starting; try again in a moment")
         return plane.local_identity
@@ -106,8 +111,20 @@ class BodoJupyterExtension(ExtensionApp):
     classes = [ControlPlane, Limits]
 
     def initialize_settings(self) -> None:
-        self.plane = ControlPlane(parent=self)
-        self.settings.update({"bodo_control_plane": self.plane, "bodo_forward_to": None})
+        self.plane: ControlPlane | None = None
+        forward = self.forward_target()
+        if forward is None:
+            self.plane = ControlPlane(parent=self)
+        self.settings.update({"bodo_control_plane": self.plane, "bodo_forward_to": forward})
+
+    @staticmethod
+    def forward_target() -> dict[str, Any] | None:
+        """The control plane this server forwards to when it was started with
+        ``BODO_JUPYTER_URL`` (a platform notebook's server), else None."""
+        url = os.environ.get("BODO_JUPYTER_URL")
+        if not url:
+            return None
+        return {"url": url, "token": os.environ.get("BODO_JUPYTER_TOKEN", "")}
 
     def initialize_handlers(self) -> None:
         for pattern, cls, kwargs in make_handlers(JupyterAPIBase, API_PREFIX):
@@ -115,6 +132,11 @@ class BodoJupyterExtension(ExtensionApp):
         self.handlers.append((API_PREFIX + "/.*", APINotFound))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        if self.plane is None:
+            target = self.settings["bodo_forward_to"]
+            self.log.info("bodo-jupyter: forwarding the API to the control plane at %s "
+                          "(BODO_JUPYTER_URL)", target["url"])
+            return
         try:
             await self.plane.start()
         except AlreadyRunning as e:
@@ -143,5 +165,5 @@ class BodoJupyterExtension(ExtensionApp):
             os.environ["BODO_JUPYTER_TOKEN"] = serverapp.identity_provider.token or ""
 
     async def stop_extension(self) -> None:
-        if self.plane.started:
+        if self.plane is not None and self.plane.started:
             await self.plane.stop()

@@ -22,6 +22,7 @@ import psutil
 
 from bodo_jupyter.platform.providers import processes
 from bodo_jupyter.platform.providers.local import TAG_CLUSTER, TAG_PLANE
+from bodo_jupyter.platform.providers.local_notebook_launch import TAG_NOTEBOOK
 from bodo_jupyter.platform.runtime import INFO_NAME
 from bodo_jupyter.platform.service import ControlPlane, plane_id
 from bodo_jupyter.platform.store import sqlite_url
@@ -221,9 +222,10 @@ def clean_up(call: Call, what: str = "control plane", timeout: float = 180) -> N
 
     In order: pause every active scheduled job (nothing new starts), cancel every
     active job run and wait for its task (a run's own cluster goes with it), delete
-    every cluster that is not TERMINATED (following deletes already under way), wait
-    for every task still open, then check: no cluster but TERMINATED ones, no task
-    NEW or INPROGRESS. ``call(method, path, body=None)`` is the API of the plane.
+    every notebook that is not TERMINATED (it lets go of its cluster), delete every
+    cluster that is not TERMINATED (following deletes already under way), wait for
+    every task still open, then check: no notebook or cluster but TERMINATED ones, no
+    task NEW or INPROGRESS. ``call(method, path, body=None)`` is the API of the plane.
     """
     deadline = time.monotonic() + timeout
     problems: list[str] = []
@@ -240,6 +242,17 @@ def clean_up(call: Call, what: str = "control plane", timeout: float = 180) -> N
             problems.append(f"cancelling run task {t['id']} answered {status}: {out}")
     for t in runs:
         follow_task(call, t["id"], deadline)
+    for n in _pages(call, "/notebooks"):  # every notebook but TERMINATED ones
+        last = n.get("last_task") or {}
+        if last.get("kind") == "notebook.delete" and last.get("status") not in ENDED:
+            follow_task(call, last["id"], deadline)
+            continue
+        status, out = call("DELETE", f"/notebooks/{n['id']}")
+        if status == 202:
+            follow_task(call, out["task"]["id"], deadline)
+        elif status != 409:
+            problems.append(f"deleting notebook {n['name']} ({n['id']}) answered {status}: "
+                            f"{out}")
     for c in _pages(call, "/clusters"):  # every cluster but TERMINATED ones
         last = c.get("last_task") or {}
         if last.get("kind") == "cluster.delete" and last.get("status") not in ENDED:
@@ -261,8 +274,10 @@ def clean_up(call: Call, what: str = "control plane", timeout: float = 180) -> N
         problems.append(f"deleting cluster {c['name']} ({c['id']}) answered {status}: {out}")
     for t in _pages(call, "/tasks?status=NEW,INPROGRESS"):
         follow_task(call, t["id"], deadline)
-    left = [f"cluster {c['name']} ({c['id']}) {c['status']}: {c['status_message']}"
-            for c in _pages(call, "/clusters")]
+    left = [f"notebook {n['name']} ({n['id']}) {n['status']}: {n['status_message']}"
+            for n in _pages(call, "/notebooks")]
+    left += [f"cluster {c['name']} ({c['id']}) {c['status']}: {c['status_message']}"
+             for c in _pages(call, "/clusters")]
     left += [f"task {t['id']} {t['kind']} {t['status']} (cluster {t['cluster_name']})"
              for t in _pages(call, "/tasks?status=NEW,INPROGRESS")]
     if left or problems:
@@ -271,9 +286,16 @@ def clean_up(call: Call, what: str = "control plane", timeout: float = 180) -> N
 
 
 def cluster_processes(plane: str | None = None) -> dict[str, list[processes.ProcessRecord]]:
-    """Live process sessions tagged as cluster processes (of one control plane)."""
+    """Live process sessions tagged as cluster or notebook processes (of one control
+    plane), by cluster or notebook id."""
     match = {TAG_PLANE: plane} if plane else None
-    return processes.tagged_sessions(TAG_CLUSTER, None, match)
+    return {**processes.tagged_sessions(TAG_CLUSTER, None, match),
+            **processes.tagged_sessions(TAG_NOTEBOOK, None, match)}
+
+
+def notebook_processes(notebook_id: str) -> list[processes.ProcessRecord]:
+    """Live process sessions of one notebook (its server, its kernels)."""
+    return processes.tagged_sessions(TAG_NOTEBOOK, notebook_id).get(notebook_id, [])
 
 
 def leaked_processes(planes: dict[str, str]) -> dict[str, list[str]]:
@@ -288,7 +310,9 @@ def leaked_processes(planes: dict[str, str]) -> dict[str, list[str]]:
         plane = env.get(TAG_PLANE)
         if plane in planes and p.info["status"] != psutil.STATUS_ZOMBIE:
             out.setdefault(f"{plane} ({planes[plane]})", []).append(
-                f"pid {p.info['pid']} {p.info['name']} of cluster {env.get(TAG_CLUSTER)}")
+                f"pid {p.info['pid']} {p.info['name']} of "
+                + (f"notebook {env[TAG_NOTEBOOK]}" if TAG_NOTEBOOK in env
+                   else f"cluster {env.get(TAG_CLUSTER)}"))
     return out
 
 

@@ -104,56 +104,70 @@ class JupyterServer:
     # -- kernels -----------------------------------------------------------------------
 
     def start_kernel(self) -> str:
-        status, k = self.jupyter("POST", "/api/kernels", {"name": "python3"})
-        assert status == 201, k
-        return str(k["id"])
+        return start_kernel(self.base, JUPYTER_TOKEN)
 
     def run(self, kernel_id: str, *cells: str, timeout: float = 120) -> list[dict[str, Any]]:
-        return asyncio.run(self._run(kernel_id, list(cells), timeout))
+        return run_cells(self.base, JUPYTER_TOKEN, kernel_id, *cells, timeout=timeout)
 
-    async def _run(self, kernel_id: str, cells: list[str], timeout: float
-                   ) -> list[dict[str, Any]]:
-        url = (f"ws://127.0.0.1:{self.port}/api/kernels/{kernel_id}/channels"
-               f"?session_id={uuid.uuid4().hex}")
-        req = HTTPRequest(url, headers={"Authorization": f"token {JUPYTER_TOKEN}"})
-        ws = await websocket_connect(req)
-        results = []
-        try:
-            for code in cells:
-                results.append(await self._execute(ws, code, timeout))
-        finally:
-            ws.close()
-        return results
 
-    async def _execute(self, ws: Any, code: str, timeout: float) -> dict[str, Any]:
-        msg_id = uuid.uuid4().hex
-        ws.write_message(json.dumps({
-            "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
-                       "msg_type": "execute_request", "version": "5.3"},
-            "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
-            "content": {"code": code, "silent": False, "store_history": True,
-                        "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
-        }))
-        out: dict[str, Any] = {"stdout": "", "stderr": "", "results": [], "error": None,
-                               "reply": None}
-        idle = False
-        deadline = time.monotonic() + timeout
-        while not (idle and out["reply"] is not None):
-            raw = await asyncio.wait_for(ws.read_message(), deadline - time.monotonic())
-            if raw is None:
-                raise AssertionError("kernel websocket closed")
-            msg = json.loads(raw)
-            if msg.get("parent_header", {}).get("msg_id") != msg_id:
-                continue
-            t, c = msg["msg_type"], msg["content"]
-            if t == "stream":
-                out[c["name"]] += c["text"]
-            elif t in ("execute_result", "display_data"):
-                out["results"].append(c["data"].get("text/plain", ""))
-            elif t == "error":
-                out["error"] = f"{c['ename']}: {c['evalue']}"
-            elif t == "status" and c["execution_state"] == "idle":
-                idle = True
-            elif t == "execute_reply":
-                out["reply"] = c["status"]
-        return out
+def start_kernel(base: str, token: str) -> str:
+    """A python3 kernel started through a Jupyter server's REST API (``base`` ends in /)."""
+    status, k = http(base.rstrip("/"), "POST", "/api/kernels", {"name": "python3"}, token)
+    assert status == 201, k
+    return str(k["id"])
+
+
+def run_cells(base: str, token: str, kernel_id: str, *cells: str,
+              timeout: float = 120) -> list[dict[str, Any]]:
+    """Run cells in a kernel of the server at ``base`` over its websocket, as JupyterLab
+    does; each cell's stdout, stderr, results, error and reply status."""
+    return asyncio.run(_run(base, token, kernel_id, list(cells), timeout))
+
+
+async def _run(base: str, token: str, kernel_id: str, cells: list[str], timeout: float
+               ) -> list[dict[str, Any]]:
+    url = (base.replace("http://", "ws://", 1) + f"api/kernels/{kernel_id}/channels"
+           f"?session_id={uuid.uuid4().hex}")
+    req = HTTPRequest(url, headers={"Authorization": f"token {token}"})
+    ws = await websocket_connect(req)
+    results = []
+    try:
+        for code in cells:
+            results.append(await _execute(ws, code, timeout))
+    finally:
+        ws.close()
+    return results
+
+
+async def _execute(ws: Any, code: str, timeout: float) -> dict[str, Any]:
+    msg_id = uuid.uuid4().hex
+    ws.write_message(json.dumps({
+        "header": {"msg_id": msg_id, "username": "test", "session": uuid.uuid4().hex,
+                   "msg_type": "execute_request", "version": "5.3"},
+        "parent_header": {}, "metadata": {}, "channel": "shell", "buffers": [],
+        "content": {"code": code, "silent": False, "store_history": True,
+                    "user_expressions": {}, "allow_stdin": False, "stop_on_error": True},
+    }))
+    out: dict[str, Any] = {"stdout": "", "stderr": "", "results": [], "error": None,
+                           "reply": None}
+    idle = False
+    deadline = time.monotonic() + timeout
+    while not (idle and out["reply"] is not None):
+        raw = await asyncio.wait_for(ws.read_message(), deadline - time.monotonic())
+        if raw is None:
+            raise AssertionError("kernel websocket closed")
+        msg = json.loads(raw)
+        if msg.get("parent_header", {}).get("msg_id") != msg_id:
+            continue
+        t, c = msg["msg_type"], msg["content"]
+        if t == "stream":
+            out[c["name"]] += c["text"]
+        elif t in ("execute_result", "display_data"):
+            out["results"].append(c["data"].get("text/plain", ""))
+        elif t == "error":
+            out["error"] = f"{c['ename']}: {c['evalue']}"
+        elif t == "status" and c["execution_state"] == "idle":
+            idle = True
+        elif t == "execute_reply":
+            out["reply"] = c["status"]
+    return out

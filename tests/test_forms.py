@@ -17,7 +17,9 @@ from bodo_jupyter.contract.forms import CLUSTER_CREATE, FORMS, JOB_CREATE, NEW_C
 from bodo_jupyter.contract.runtime import ContractError, Model
 
 #: Request fields a person never types: the CLI and SDK fill them in.
-NOT_TYPED = {"cluster-create": {"client_token"}}
+NOT_TYPED = {"cluster-create": {"client_token"},
+             # A hub spawner passes it; people never type it.
+             "notebook-create": {"server_env"}}
 
 
 def request_paths(model: type[Model], prefix: str = "") -> set[str]:

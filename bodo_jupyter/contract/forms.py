@@ -295,4 +295,32 @@ JOB_CREATE = Form(
     build=_build_job,
 )
 
-FORMS = {f.name: f for f in (CLUSTER_CREATE, JOB_CREATE)}
+
+# -- create a notebook --------------------------------------------------------------------
+
+
+def _build_notebook(v: Mapping[str, Any]) -> models.CreateNotebookRequest:
+    """Flat form values -> CreateNotebookRequest; an empty cluster means none."""
+    return models.CreateNotebookRequest.parse(
+        {k: v[k] for k in ("name", "instance_type", "cluster") if v.get(k) not in (None, "")})
+
+
+NOTEBOOK_CREATE = Form(
+    name="notebook-create", title="Create notebook", request=models.CreateNotebookRequest,
+    help="A Jupyter notebook on a node of its own, optionally attached to a cluster: its "
+         "kernels start attached, so %%px runs on the cluster's ranks in the first cell.",
+    fields=(
+        Field("name", "Name", "name", argument=True, placeholder="analysis"),
+        Field("instance_type", "Instance type", "instance_type", kind="choice",
+              choices_from="notebook_instance_types", short="-t",
+              help="The node that hosts the notebook (it runs the notebook itself, not "
+                   "cluster work; `bodo-jupyter notebook instance-types` lists them)."),
+        Field("cluster", "Cluster", "cluster", kind="choice", choices_from="free_clusters",
+              short="-c",
+              help="A RUNNING cluster that no job or other notebook holds, to attach the "
+                   "notebook to (optional); the notebook holds it until it is deleted."),
+    ),
+    build=_build_notebook,
+)
+
+FORMS = {f.name: f for f in (CLUSTER_CREATE, JOB_CREATE, NOTEBOOK_CREATE)}

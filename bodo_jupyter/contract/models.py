@@ -43,14 +43,17 @@ class TaskStatus(TaskStatusExtras, enum.StrEnum):
 
 
 class TaskKind(enum.StrEnum):
-    """What the task does (`job.run` is one run of a job; `aws.grant-image` grants your AWS account
-    launch permission on the platform's machine image after `PUT /aws/credentials`).
+    """What the task does (`job.run` is one run of a job; `notebook.create` and `notebook.delete`
+    start and stop a notebook; `aws.grant-image` grants your AWS account launch permission on the
+    platform's machine image after `PUT /aws/credentials`).
     """
 
     CLUSTER_CREATE = "cluster.create"
     CLUSTER_DELETE = "cluster.delete"
     JOB_RUN = "job.run"
     AWS_GRANT_IMAGE = "aws.grant-image"
+    NOTEBOOK_CREATE = "notebook.create"
+    NOTEBOOK_DELETE = "notebook.delete"
 
 
 class HolderKind(enum.StrEnum):
@@ -93,9 +96,11 @@ class StepName(enum.StrEnum):
     to delete. AWS clusters: one step per resource of the cluster's resource graph (`zone` ...
     `bootstrap`), created in dependency order, and deleted in reverse after `scan`. `job.run`:
     `wait-cluster` or `create-cluster`, `fetch`, `run`, then `delete-cluster` for a cluster made
-    for the run. `aws.grant-image`: `image`, `grant`, `verify`. Events of the task engine itself:
-    `rollback`, `recover` (resumed after a restart), `shutdown` (the control plane stopped),
-    `info` (a message outside any step) and `end` (the task's last event).
+    for the run. `aws.grant-image`: `image`, `grant`, `verify`. `notebook.create`:
+    `request-node`, `node-running`, `readiness-probe`, then `attach-cluster` for a notebook with
+    a cluster; `notebook.delete`: `stop-node`, `release-cluster`. Events of the task engine
+    itself: `rollback`, `recover` (resumed after a restart), `shutdown` (the control plane
+    stopped), `info` (a message outside any step) and `end` (the task's last event).
     """
 
     PROVISION = "provision"
@@ -142,6 +147,12 @@ class StepName(enum.StrEnum):
     DELETE_CLUSTER = "delete-cluster"
     IMAGE = "image"
     GRANT = "grant"
+    REQUEST_NODE = "request-node"
+    NODE_RUNNING = "node-running"
+    READINESS_PROBE = "readiness-probe"
+    ATTACH_CLUSTER = "attach-cluster"
+    STOP_NODE = "stop-node"
+    RELEASE_CLUSTER = "release-cluster"
     ROLLBACK = "rollback"
     RECOVER = "recover"
     SHUTDOWN = "shutdown"
@@ -214,6 +225,20 @@ class AwsAccountStatus(enum.StrEnum):
     INPROGRESS = "INPROGRESS"
     READY = "READY"
     FAILED = "FAILED"
+
+
+class NotebookStatus(enum.StrEnum):
+    """`NEW`: recorded, waiting to start; `INPROGRESS`: its node and server are being started;
+    `RUNNING`: ready to open; `FAILED`: creation failed, its server died or a delete failed (see
+    `status_message`; delete it to clean up); `STOPPING`: being deleted; `TERMINATED`: deleted.
+    """
+
+    NEW = "NEW"
+    INPROGRESS = "INPROGRESS"
+    RUNNING = "RUNNING"
+    FAILED = "FAILED"
+    STOPPING = "STOPPING"
+    TERMINATED = "TERMINATED"
 
 
 class ErrorCode(enum.StrEnum):
@@ -1225,6 +1250,144 @@ class AwsCredentialsDeleted(Model, closed=True):
     """The AWS credentials were deleted."""
 
     deleted: bool = field(metadata=meta(required=True, type="boolean", const=True))
+
+
+@dataclass(kw_only=True)
+class CreateNotebookRequest(Model, closed=True):
+    """What notebook to make. Unknown fields are rejected."""
+
+    name: str = field(metadata=meta(
+        required=True, type="string", min_length=1, max_length=63,
+        pattern="^[a-z]([-a-z0-9]*[a-z0-9])?$",
+        extensions={
+            "x-pattern-message": (
+                "1-63 characters: lowercase letters, digits and '-', starting with a letter and "
+                "not ending with '-'")},
+        description=(
+            "Unique among your organisation's notebooks that are not deleted: lowercase "
+            "letters, digits and `-`, starting with a letter and not ending with `-`.")))
+    instance_type: str = field(metadata=meta(
+        required=True, type="string", max_length=64,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
+        description=(
+            "The node that hosts the notebook: a `name` from `GET /notebook-instance-types`.")))
+    cluster: str | None = field(default=None, metadata=meta(
+        type="string", nullable=True, max_length=64,
+        pattern="^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        extensions={
+            "x-pattern-message": (
+                "text without control characters (newline, tab, NUL ...) and without spaces at "
+                "either end")},
+        description=(
+            "Name or id of a `RUNNING` cluster of yours that nothing else holds, to attach the "
+            "notebook to (its kernels start attached); the notebook holds it until it is "
+            "deleted. Null or absent: no cluster.")))
+    server_env: dict[str, str] | None = field(default=None, metadata=meta(
+        type="object", nullable=True,
+        values=Schema(
+            type="string", max_length=4096, pattern="^[^\\x00-\\x1f\\x7f]*$",
+            extensions={"x-pattern-message": "no control characters (newline, tab, NUL ...)"}),
+        keys=Schema(
+            pattern="^(JUPYTERHUB|JPY)_[A-Z0-9_]+$",
+            extensions={
+                "x-pattern-message": "JUPYTERHUB_ or JPY_ then capital letters, digits and '_'"}),
+        write_only=True,
+        description=(
+            "Environment variables for the notebook's server process, set by a JupyterHub "
+            "spawner (`JUPYTERHUB_*`, `JPY_*`: the hub's API token, URLs, the user). With it "
+            "the server runs as a JupyterHub single-user server. Stored encrypted, never "
+            "returned, logged or shown in events. At most `Limits.max_env_vars` variables and "
+            "`Limits.max_env_bytes` bytes.")))
+
+
+@dataclass(kw_only=True)
+class NotebookLastTask(Model, closed=True):
+    """The notebook's newest task, or null."""
+
+    id: str = field(metadata=meta(required=True, type="string", pattern="^t-[0-9a-f]+$"))
+    kind: TaskKind = field(metadata=meta(required=True, ref=TaskKind))
+    status: TaskStatus = field(metadata=meta(required=True, ref=TaskStatus))
+
+
+@dataclass(kw_only=True)
+class Notebook(Model, closed=True):
+    """A Jupyter notebook server on a node of its own, optionally attached to a cluster it holds."""
+
+    id: str = field(metadata=meta(
+        required=True, type="string", pattern="^n-[0-9a-f]+$",
+        description="Notebook id, e.g. `n-5f2a9c81d3e0`."))
+    name: str = field(metadata=meta(
+        required=True, type="string", description="The notebook's name."))
+    provider: str = field(metadata=meta(
+        required=True, type="string",
+        description="Provider running the notebook's node (`local`, ...)."))
+    instance_type: str = field(metadata=meta(
+        required=True, type="string", description="Instance type of the notebook's node."))
+    cluster: ClusterRef | None = field(metadata=meta(
+        required=True, ref=ClusterRef, nullable=True,
+        description="The cluster the notebook is attached to, or null."))
+    status: NotebookStatus = field(metadata=meta(required=True, ref=NotebookStatus))
+    status_message: str = field(metadata=meta(
+        required=True, type="string",
+        description="Why the notebook is in its status (e.g. the reason it failed); may be empty."))
+    created_by: str = field(metadata=meta(
+        required=True, type="string", description="Id of the user who created it."))
+    created_at: str = field(metadata=meta(
+        required=True, type="string", format="date-time",
+        description="UTC time in ISO 8601, e.g. `2024-05-01T12:00:00.123456Z`."))
+    updated_at: str = field(metadata=meta(
+        required=True, type="string", format="date-time",
+        description="UTC time in ISO 8601, e.g. `2024-05-01T12:00:00.123456Z`."))
+    ready_at: str | None = field(metadata=meta(
+        required=True, type="string", nullable=True, format="date-time",
+        description="When it last became `RUNNING`."))
+    terminated_at: str | None = field(metadata=meta(
+        required=True, type="string", nullable=True, format="date-time",
+        description="When it was deleted."))
+    last_task: NotebookLastTask | None = field(metadata=meta(
+        required=True, ref=NotebookLastTask, nullable=True,
+        description="The notebook's newest task, or null."))
+
+
+@dataclass(kw_only=True)
+class NotebookAction(Model, closed=True):
+    """A notebook and the task that was started for it."""
+
+    notebook: Notebook = field(metadata=meta(required=True, ref=Notebook))
+    task: Task = field(metadata=meta(required=True, ref=Task))
+
+
+@dataclass(kw_only=True)
+class NotebookPage(Model, closed=True):
+    """One page of notebooks, newest first."""
+
+    items: list[Notebook] = field(metadata=meta(
+        required=True, type="array", items=Schema(ref=Notebook)))
+    next: str | None = field(metadata=meta(
+        required=True, type="string", nullable=True,
+        description="Pass as `cursor` for the next page; null on the last page."))
+
+
+@dataclass(kw_only=True)
+class NotebookConnection(Model, closed=True):
+    """How to open a running notebook."""
+
+    notebook: str = field(metadata=meta(
+        required=True, type="string", description="The notebook's name."))
+    notebook_id: str = field(metadata=meta(
+        required=True, type="string", description="The notebook's id."))
+    url: str = field(metadata=meta(
+        required=True, type="string",
+        description="The Jupyter server's base URL, ending in `/` (JupyterLab is at `<url>lab`)."))
+    token: str | None = field(metadata=meta(
+        required=True, type="string", nullable=True,
+        description=(
+            "The server's token without JupyterHub (secret), or null behind JupyterHub, where "
+            "the hub authenticates.")))
 
 
 @dataclass(kw_only=True)

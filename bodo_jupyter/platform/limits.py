@@ -125,17 +125,17 @@ class Limits(Configurable):
             else:
                 check_int64(v, path or "body")
 
-    def check_env(self, env: dict[str, str] | None) -> None:
+    def check_env(self, env: dict[str, str] | None, field: str = "env") -> None:
         env = env or {}
         if len(env) > self.max_env_vars:
-            raise BadRequest(f"env has {len(env)} variables; at most {self.max_env_vars} "
-                             "are accepted", field="env")
+            raise BadRequest(f"{field} has {len(env)} variables; at most "
+                             f"{self.max_env_vars} are accepted", field=field)
         size = sum(len(k.encode("utf-8", "surrogatepass"))
                    + len(v.encode("utf-8", "surrogatepass"))
                    for k, v in env.items())
         if size > self.max_env_bytes:
-            raise BadRequest(f"env is {size} bytes (names and values); at most "
-                             f"{self.max_env_bytes} are accepted", field="env")
+            raise BadRequest(f"{field} is {size} bytes (names and values); at most "
+                             f"{self.max_env_bytes} are accepted", field=field)
 
     def check_cron_gap(self, gap_s: float, expr: str) -> None:
         if gap_s < self.min_cron_interval_s:

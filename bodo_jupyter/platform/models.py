@@ -30,11 +30,11 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Statuses exist once, in the API contract; records store their values.
-from bodo_jupyter.contract.models import ClusterStatus, JobRunStatus, TaskStatus
+from bodo_jupyter.contract.models import ClusterStatus, JobRunStatus, NotebookStatus, TaskStatus
 
 __all__ = ["AwsAccount", "Base", "Cluster", "ClusterLease", "ClusterStatus", "Job", "JobRun",
-           "JobRunStatus", "LeaseState", "Organization", "Resource", "Task", "TaskEvent",
-           "TaskStatus", "User", "new_id", "utcnow"]
+           "JobRunStatus", "LeaseState", "Notebook", "NotebookStatus", "Organization",
+           "Resource", "Task", "TaskEvent", "TaskStatus", "User", "new_id", "utcnow"]
 
 
 def utcnow() -> datetime:
@@ -145,6 +145,57 @@ class Cluster(Base):
         if status == ClusterStatus.RUNNING:
             self.ready_at = now
         if status == ClusterStatus.TERMINATED:
+            self.terminated_at = now
+
+
+class Notebook(Base):
+    """A Jupyter server on a node of its own, optionally attached to a cluster it holds
+    (a lease of kind ``notebook``). Its server's environment from a hub spawner
+    (``server_env``, with the hub's API token) and its own token are stored encrypted."""
+
+    __tablename__ = "notebooks"
+    __table_args__ = (
+        # A name is taken while its notebook lives; a terminated notebook frees it.
+        Index(
+            "uq_notebooks_live_name",
+            "org_id",
+            "name",
+            unique=True,
+            sqlite_where=text("status != 'TERMINATED'"),
+            postgresql_where=text("status != 'TERMINATED'"),
+        ),
+        Index("ix_notebooks_org_created", "org_id", "created_at", "id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: new_id("n"))
+    org_id: Mapped[str] = mapped_column(ForeignKey("organizations.id"), index=True)
+    name: Mapped[str] = mapped_column(String(63))
+    provider: Mapped[str] = mapped_column(String(32))
+    instance_type: Mapped[str] = mapped_column(String(64))
+    cluster_id: Mapped[str | None] = mapped_column(ForeignKey("clusters.id"), default=None,
+                                                   index=True)
+    status: Mapped[str] = mapped_column(String(16), default=NotebookStatus.NEW, index=True)
+    status_message: Mapped[str] = mapped_column(Text, default="")
+    # Encrypted (SecretBox): the hub spawner's environment for the server, as JSON.
+    server_env_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    # Encrypted: the server's own token (standalone mode; None behind a hub).
+    token_enc: Mapped[str | None] = mapped_column(Text, default=None)
+    # What the backend needs to find the server again (process, URL); never secrets.
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    last_task_id: Mapped[str | None] = mapped_column(String(32), default=None)
+    created_by: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    ready_at: Mapped[datetime | None] = mapped_column(default=None)
+    terminated_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    def set_status(self, status: NotebookStatus, message: str = "") -> None:
+        self.status = status
+        self.status_message = message
+        now = utcnow()
+        if status == NotebookStatus.RUNNING:
+            self.ready_at = now
+        if status == NotebookStatus.TERMINATED:
             self.terminated_at = now
 
 

@@ -33,6 +33,9 @@ from .jobs.service import JobService
 from .jobs.sources import SourceFetcher
 from .limits import Limits
 from .models import Organization, User
+from .notebooks.backend import NotebookBackend, notebook_backend_classes
+from .notebooks.lifecycle import CreateNotebook, DeleteNotebook
+from .notebooks.service import NotebookService
 from .providers.aws.accounts import AwsAccounts
 from .providers.base import ClusterProvider, provider_classes
 from .runtime import DataDirLock, default_data_dir, remove_info, write_info
@@ -85,7 +88,15 @@ class ControlPlane(LoggingConfigurable):
             return "user"
 
     health_check_interval = Float(
-        5.0, config=True, help="Seconds between health checks of running clusters."
+        5.0, config=True,
+        help="Seconds between health checks of running clusters and notebooks."
+    )
+    public_api_url = Unicode(
+        "", config=True,
+        help="""URL of this control plane's API as notebooks' kernels reach it
+        (BODO_JUPYTER_URL in a notebook's server), e.g. a hub service's
+        http://127.0.0.1:8000/services/bodo/bodo/api/v1. Default: the URL the host
+        advertises (`bodo-jupyter serve`, the Jupyter server).""",
     )
     orphan_sweep_interval = Float(
         300.0, config=True,
@@ -144,6 +155,21 @@ class ControlPlane(LoggingConfigurable):
         self.scheduler = JobScheduler(parent=self, store=self.store, engine=self.engine,
                                       jobs=self.jobs, log_files=self.job_logs, clock=self.clock)
 
+        # Notebooks: Jupyter servers on the providers' nodes, holding their cluster.
+        nb_classes = notebook_backend_classes()
+        self.notebook_backends: dict[str, NotebookBackend] = {
+            name: nb_classes[name](p, parent=self) for name, p in self.providers.items()
+            if name in nb_classes}
+        # Where kernels reach the API: what the host advertises (or public_api_url).
+        self.api_url: str | None = None
+        self.api_token: str | None = None
+        self.notebooks = NotebookService(
+            store=self.store, engine=self.engine, clusters=self.clusters, leases=self.leases,
+            backends=self.notebook_backends, default_provider=self.default_provider,
+            secrets=self.secrets, limits=self.limits, api=self.api_endpoint, log=self.log)
+        self.engine.register(CreateNotebook(self.notebooks))
+        self.engine.register(DeleteNotebook(self.notebooks))
+
         self._lock = DataDirLock(self.path)
         self._loops: list[asyncio.Task[None]] = []
         self.started = False
@@ -188,8 +214,15 @@ class ControlPlane(LoggingConfigurable):
         self.started = False
 
     def advertise(self, url: str, token: str, kind: str) -> None:
-        """Tell clients on this machine where the API is (0600 runtime file)."""
+        """Tell clients on this machine where the API is (0600 runtime file); notebooks'
+        kernels reach it there too (unless ``public_api_url`` says otherwise)."""
+        self.api_url, self.api_token = url, token
         write_info(self.path, {"url": url, "token": token, "kind": kind})
+
+    def api_endpoint(self) -> tuple[str | None, str | None]:
+        """(URL, token) of the API for a notebook's kernels. Behind a hub the token is the
+        notebook server's own hub token (the backend puts that one in instead)."""
+        return (self.public_api_url or self.api_url or None), self.api_token
 
     async def _health_loop(self) -> None:
         while True:
@@ -197,6 +230,10 @@ class ControlPlane(LoggingConfigurable):
                 await self.clusters.check_running()
             except Exception:
                 self.log.exception("cluster health check failed")
+            try:
+                await self.notebooks.check_running()
+            except Exception:
+                self.log.exception("notebook health check failed")
             await asyncio.sleep(self.health_check_interval)
 
     async def _sweep_loop(self) -> None:
@@ -207,6 +244,12 @@ class ControlPlane(LoggingConfigurable):
                     self.log.warning("stopped leftover processes of clusters %s", swept)
             except Exception:
                 self.log.exception("orphan sweep failed")
+            try:
+                swept = await self.notebooks.sweep_orphans()
+                if swept:
+                    self.log.warning("stopped leftover processes of notebooks %s", swept)
+            except Exception:
+                self.log.exception("notebook orphan sweep failed")
             await asyncio.sleep(self.orphan_sweep_interval)
 
     # -- identities ----------------------------------------------------------------

@@ -184,3 +184,24 @@ def run_view(r: JobRun | Any, *, job_name: str, cluster_name: str | None,
         out["log_size"] = log_size
     return out
 
+
+
+def notebook_view(n: Any, *, cluster_name: str | None,
+                  last_task: dict[str, Any] | None) -> dict[str, Any]:
+    """``n`` is a Notebook or a row of its listed columns. Never its server's
+    environment, token or ``details`` (process, port)."""
+    return {
+        "id": n.id,
+        "name": n.name,
+        "provider": n.provider,
+        "instance_type": n.instance_type,
+        "cluster": ({"id": n.cluster_id, "name": cluster_name} if n.cluster_id else None),
+        "status": n.status,
+        "status_message": n.status_message,
+        "created_by": n.created_by,
+        "created_at": iso(n.created_at),
+        "updated_at": iso(n.updated_at),
+        "ready_at": iso(n.ready_at),
+        "terminated_at": iso(n.terminated_at),
+        "last_task": last_task,
+    }

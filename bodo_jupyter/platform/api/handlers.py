@@ -14,6 +14,7 @@ from bodo_jupyter.contract.models import (
     AwsCredentialsRequest,
     CreateClusterRequest,
     CreateJobRequest,
+    CreateNotebookRequest,
     UpdateJobRequest,
 )
 
@@ -176,6 +177,43 @@ class JobRunLogsAPI(APIMixin):
             self.float_arg("wait", 0.0, maximum=60.0), self.int_arg("limit", 0) or None))
 
 
+class NotebookInstanceTypesAPI(APIMixin):
+    async def get(self) -> None:
+        ident = self.identity()
+        self.send({"items": self.plane.notebooks.instance_types(ident, self.arg("provider"))})
+
+
+class NotebooksAPI(APIMixin):
+    async def get(self) -> None:
+        ident = self.identity()
+        self.send(await self.plane.store.read(
+            self.plane.notebooks.list, ident, include_terminated=bool(self.bool_arg("all")),
+            limit=self.int_arg("limit", 50), cursor=self.arg("cursor")))
+
+    async def post(self) -> None:
+        ident = self.identity()
+        notebook, task = await self.plane.notebooks.create(
+            ident, self.body(CreateNotebookRequest))
+        self.send({"notebook": notebook, "task": task}, 202)
+
+
+class NotebookAPI(APIMixin):
+    async def get(self, ref: str) -> None:
+        ident = self.identity()
+        self.send(self.plane.notebooks.get(ident, ref))
+
+    async def delete(self, ref: str) -> None:
+        ident = self.identity()
+        notebook, task = await self.plane.notebooks.delete(ident, ref)
+        self.send({"notebook": notebook, "task": task}, 202)
+
+
+class NotebookConnectionAPI(APIMixin):
+    async def get(self, ref: str) -> None:
+        ident = self.identity()
+        self.send(self.plane.notebooks.connection(ident, ref))
+
+
 class AwsCredentialsAPI(APIMixin):
     def _accounts(self) -> AwsAccounts:
         return self.plane.aws_accounts
@@ -210,6 +248,10 @@ ROUTES: list[tuple[str, type[APIMixin]]] = [
     ("/jobs/([^/]+)/runs", JobRunsAPI),
     ("/jobs/([^/]+)/runs/([^/]+)", JobRunAPI),
     ("/jobs/([^/]+)/runs/([^/]+)/logs", JobRunLogsAPI),
+    ("/notebook-instance-types", NotebookInstanceTypesAPI),
+    ("/notebooks", NotebooksAPI),
+    ("/notebooks/([^/]+)", NotebookAPI),
+    ("/notebooks/([^/]+)/connection", NotebookConnectionAPI),
     ("/aws/credentials", AwsCredentialsAPI),
 ]
 

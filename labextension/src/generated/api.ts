@@ -32,10 +32,13 @@ export const TASK_KINDS = [
   "cluster.delete",
   "job.run",
   "aws.grant-image",
+  "notebook.create",
+  "notebook.delete",
 ] as const;
 /**
- * What the task does (`job.run` is one run of a job; `aws.grant-image` grants your AWS account
- * launch permission on the platform's machine image after `PUT /aws/credentials`).
+ * What the task does (`job.run` is one run of a job; `notebook.create` and `notebook.delete` start
+ * and stop a notebook; `aws.grant-image` grants your AWS account launch permission on the
+ * platform's machine image after `PUT /aws/credentials`).
  */
 export type TaskKind = (typeof TASK_KINDS)[number];
 
@@ -114,6 +117,12 @@ export const STEP_NAMES = [
   "delete-cluster",
   "image",
   "grant",
+  "request-node",
+  "node-running",
+  "readiness-probe",
+  "attach-cluster",
+  "stop-node",
+  "release-cluster",
   "rollback",
   "recover",
   "shutdown",
@@ -128,7 +137,9 @@ export const STEP_NAMES = [
  * step per resource of the cluster's resource graph (`zone` ... `bootstrap`), created in dependency
  * order, and deleted in reverse after `scan`. `job.run`: `wait-cluster` or `create-cluster`,
  * `fetch`, `run`, then `delete-cluster` for a cluster made for the run. `aws.grant-image`: `image`,
- * `grant`, `verify`. Events of the task engine itself: `rollback`, `recover` (resumed after a
+ * `grant`, `verify`. `notebook.create`: `request-node`, `node-running`, `readiness-probe`, then
+ * `attach-cluster` for a notebook with a cluster; `notebook.delete`: `stop-node`,
+ * `release-cluster`. Events of the task engine itself: `rollback`, `recover` (resumed after a
  * restart), `shutdown` (the control plane stopped), `info` (a message outside any step) and `end`
  * (the task's last event).
  */
@@ -189,6 +200,22 @@ export const AWS_ACCOUNT_STATUSES = ["INPROGRESS", "READY", "FAILED"] as const;
  * `status_message`); set the credentials again.
  */
 export type AwsAccountStatus = (typeof AWS_ACCOUNT_STATUSES)[number];
+
+/** The values of NotebookStatus, in the contract's order. */
+export const NOTEBOOK_STATUSES = [
+  "NEW",
+  "INPROGRESS",
+  "RUNNING",
+  "FAILED",
+  "STOPPING",
+  "TERMINATED",
+] as const;
+/**
+ * `NEW`: recorded, waiting to start; `INPROGRESS`: its node and server are being started;
+ * `RUNNING`: ready to open; `FAILED`: creation failed, its server died or a delete failed (see
+ * `status_message`; delete it to clean up); `STOPPING`: being deleted; `TERMINATED`: deleted.
+ */
+export type NotebookStatus = (typeof NOTEBOOK_STATUSES)[number];
 
 /** The values of ErrorCode, in the contract's order. */
 export const ERROR_CODES = [
@@ -922,6 +949,94 @@ export interface AwsAccount {
 /** The AWS credentials were deleted. */
 export interface AwsCredentialsDeleted {
   deleted: true;
+}
+
+/** What notebook to make. Unknown fields are rejected. */
+export interface CreateNotebookRequest {
+  /**
+   * Unique among your organisation's notebooks that are not deleted: lowercase letters, digits and
+   * `-`, starting with a letter and not ending with `-`.
+   */
+  name: string;
+  /** The node that hosts the notebook: a `name` from `GET /notebook-instance-types`. */
+  instance_type: string;
+  /**
+   * Name or id of a `RUNNING` cluster of yours that nothing else holds, to attach the notebook to
+   * (its kernels start attached); the notebook holds it until it is deleted. Null or absent: no
+   * cluster.
+   */
+  cluster?: string | null;
+  /**
+   * Environment variables for the notebook's server process, set by a JupyterHub spawner
+   * (`JUPYTERHUB_*`, `JPY_*`: the hub's API token, URLs, the user). With it the server runs as a
+   * JupyterHub single-user server. Stored encrypted, never returned, logged or shown in events. At
+   * most `Limits.max_env_vars` variables and `Limits.max_env_bytes` bytes.
+   */
+  server_env?: Record<string, string> | null;
+}
+
+/** The notebook's newest task, or null. */
+export interface NotebookLastTask {
+  id: string;
+  kind: TaskKind;
+  status: TaskStatus;
+}
+
+/** A Jupyter notebook server on a node of its own, optionally attached to a cluster it holds. */
+export interface Notebook {
+  /** Notebook id, e.g. `n-5f2a9c81d3e0`. */
+  id: string;
+  /** The notebook's name. */
+  name: string;
+  /** Provider running the notebook's node (`local`, ...). */
+  provider: string;
+  /** Instance type of the notebook's node. */
+  instance_type: string;
+  /** The cluster the notebook is attached to, or null. */
+  cluster: ClusterRef | null;
+  status: NotebookStatus;
+  /** Why the notebook is in its status (e.g. the reason it failed); may be empty. */
+  status_message: string;
+  /** Id of the user who created it. */
+  created_by: string;
+  /** UTC time in ISO 8601, e.g. `2024-05-01T12:00:00.123456Z`. */
+  created_at: string;
+  /** UTC time in ISO 8601, e.g. `2024-05-01T12:00:00.123456Z`. */
+  updated_at: string;
+  /** When it last became `RUNNING`. */
+  ready_at: string | null;
+  /** When it was deleted. */
+  terminated_at: string | null;
+  /** The notebook's newest task, or null. */
+  last_task: NotebookLastTask | null;
+}
+
+/** A notebook and the task that was started for it. */
+export interface NotebookAction {
+  notebook: Notebook;
+  task: Task;
+}
+
+/** One page of notebooks, newest first. */
+export interface NotebookPage {
+  items: Notebook[];
+  /** Pass as `cursor` for the next page; null on the last page. */
+  next: string | null;
+}
+
+/** How to open a running notebook. */
+export interface NotebookConnection {
+  /** The notebook's name. */
+  notebook: string;
+  /** The notebook's id. */
+  notebook_id: string;
+  /** The Jupyter server's base URL, ending in `/` (JupyterLab is at `<url>lab`). */
+  url: string;
+  /**
+   * The server's token without JupyterHub (secret), or null behind JupyterHub, where the hub
+   * authenticates.
+   */
+  token: string | null;
 }
 
 /** What went wrong. */

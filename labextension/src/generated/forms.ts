@@ -400,5 +400,51 @@ export const FORMS: Record<string, FormSpec> = {
         "maximum": 86400
       }
     ]
+  },
+  "notebook-create": {
+    "name": "notebook-create",
+    "title": "Create notebook",
+    "help": "A Jupyter notebook on a node of its own, optionally attached to a cluster: its kernels start attached, so %%px runs on the cluster's ranks in the first cell.",
+    "fields": [
+      {
+        "name": "name",
+        "label": "Name",
+        "api": "name",
+        "kind": "text",
+        "advanced": false,
+        "placeholder": "analysis",
+        "required": true,
+        "help": "Unique among your organisation's notebooks that are not deleted: lowercase letters, digits and `-`, starting with a letter and not ending with `-`.",
+        "max_length": 63,
+        "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$",
+        "pattern_message": "1-63 characters: lowercase letters, digits and '-', starting with a letter and not ending with '-'"
+      },
+      {
+        "name": "instance_type",
+        "label": "Instance type",
+        "api": "instance_type",
+        "kind": "choice",
+        "help": "The node that hosts the notebook (it runs the notebook itself, not cluster work; `bodo-jupyter notebook instance-types` lists them).",
+        "choices_from": "notebook_instance_types",
+        "advanced": false,
+        "required": true,
+        "max_length": 64,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
+      },
+      {
+        "name": "cluster",
+        "label": "Cluster",
+        "api": "cluster",
+        "kind": "choice",
+        "help": "A RUNNING cluster that no job or other notebook holds, to attach the notebook to (optional); the notebook holds it until it is deleted.",
+        "choices_from": "free_clusters",
+        "advanced": false,
+        "required": false,
+        "max_length": 64,
+        "pattern": "^([^\\x00-\\x20\\x7f]([^\\x00-\\x1f\\x7f]*[^\\x00-\\x20\\x7f])?)?$",
+        "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
+      }
+    ]
   }
 };

@@ -1,0 +1,1 @@
+"""Notebooks: Jupyter servers on nodes of their own, optionally attached to a cluster."""
