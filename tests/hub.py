@@ -140,3 +140,48 @@ class Hub:
     def restart(self) -> Hub:
         self.stop()
         return self.start()
+
+
+def service_config(*, port: int, data: Path, plane_config: Path | None = None) -> str:
+    """Hub config lines for the platform: the control plane as the hub-managed service
+    ``bodo`` (its data in ``data``), users allowed to reach it, the hub's default URL its
+    page."""
+    argv = [sys.executable, "-m", "bodo_jupyter.cli", "serve", "--data-dir", str(data)]
+    if plane_config is not None:
+        argv += ["--config", str(plane_config)]
+    return textwrap.dedent(f"""
+        c.JupyterHub.services.append({{
+            "name": "bodo",
+            "url": "http://127.0.0.1:{port}",
+            "command": {argv!r},
+            "oauth_no_confirm": True,
+        }})
+        c.JupyterHub.load_roles.append({{"name": "user",
+            "scopes": ["self", "access:services!service=bodo"]}})
+        c.JupyterHub.load_roles.append({{"name": "bodo-service",
+            "scopes": ["read:users", "read:groups"], "services": ["bodo"]}})
+        c.JupyterHub.default_url = "/services/bodo/"
+        """)
+
+
+def wait_for_service(hub: Hub, timeout: float = 60.0) -> None:
+    """Until the platform service answers through the proxy (its 401 is an answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(hub.url + "/services/bodo/api/v1/", timeout=5).status_code == 401:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the bodo service did not answer:\n{hub.log_tail()}")
+        time.sleep(0.2)
+
+
+def user_token(hub: Hub, user: str, scopes: list[str] | None = None) -> str:
+    """A new hub token of ``user`` (default: for the platform service only)."""
+    with hub.api() as api:
+        r = api.post(f"/users/{user}/tokens", json={
+            "note": "test", "scopes": scopes or ["access:services!service=bodo"]})
+        r.raise_for_status()
+        return str(r.json()["token"])

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,13 +26,15 @@ from bodo_jupyter.platform.models import (
     Job,
     JobRun,
     JobRunStatus,
+    Notebook,
+    NotebookStatus,
     Task,
     TaskStatus,
 )
 from bodo_jupyter.platform.service import ControlPlane
 from tests.git_server import GitServer
 from tests.helpers import track, wait_for
-from tests.hub import Hub
+from tests.hub import Hub, service_config, user_token, wait_for_service
 from tests.net import free_port
 
 pytestmark = pytest.mark.timeout(240)
@@ -55,23 +55,11 @@ class OrgFromName(DummyAuthenticator):
         if user is None:
             return None
         name = user if isinstance(user, str) else user["name"]
-        return {{"name": name, "groups": org_groups(name.split("-")[-1], admin=False)}}
+        return {"name": name, "groups": org_groups(name.split("-")[-1], admin=False)}
 
 c.JupyterHub.authenticator_class = OrgFromName
 c.DummyAuthenticator.password = "pw"
 c.Authenticator.allow_all = True
-c.JupyterHub.services.append({{
-    "name": "bodo",
-    "url": "http://127.0.0.1:{port}",
-    "command": [{python!r}, "-m", "bodo_jupyter.cli", "serve", "--data-dir", {data!r},
-                "--config", {plane_config!r}],
-    "oauth_no_confirm": True,
-}})
-c.JupyterHub.load_roles.append({{"name": "user",
-    "scopes": ["self", "access:services!service=bodo"]}})
-c.JupyterHub.load_roles.append({{"name": "bodo-service",
-    "scopes": ["read:users", "read:groups"], "services": ["bodo"]}})
-c.JupyterHub.default_url = "/services/bodo/"
 """
 
 
@@ -102,29 +90,18 @@ def seed(data: Path) -> dict[str, str]:
                 s.flush()
                 r = JobRun(job_id=j.id, org_id=ada.org_id, trigger="manual",
                            status=JobRunStatus.FINISHED)
-                s.add(r)
+                n = Notebook(org_id=ada.org_id, name="acme-n", provider="local",
+                             instance_type="local.notebook", created_by=ada.user_id,
+                             status=NotebookStatus.FAILED)
+                s.add_all([r, n])
                 s.flush()
                 return {"cluster": c.id, "cluster_name": c.name, "task": t.id,
-                        "job": j.id, "job_name": j.name, "run": r.id}
+                        "job": j.id, "job_name": j.name, "run": r.id,
+                        "notebook": n.id, "notebook_name": n.name}
         finally:
             await plane.stop()
 
     return asyncio.run(main())
-
-
-def wait_for_service(hub: Hub, timeout: float = 60.0) -> None:
-    """Until the service answers through the proxy (its 401 is an answer)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            r = httpx.get(hub.url + API + "/", timeout=5)
-            if r.status_code == 401:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the bodo service did not answer:\n{hub.log_tail()}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -137,8 +114,7 @@ def world(tmp_path_factory):
         "hello.py": "from mpi4py import MPI\nprint('hello from', MPI.COMM_WORLD.rank)\n"}})
     plane_config = root / "bodo_jupyter_config.py"
     plane_config.write_text(git.plane_config() + "c.Limits.min_cron_interval_s = 1\n")
-    config = CONFIG.format(port=free_port(), python=sys.executable, data=str(data),
-                           plane_config=str(plane_config))
+    config = CONFIG + service_config(port=free_port(), data=data, plane_config=plane_config)
     hub = Hub(root / "hub", config).start()
     try:
         wait_for_service(hub)
@@ -156,12 +132,7 @@ def world(tmp_path_factory):
             git.stop()
 
 
-def token(hub: Hub, user: str, scopes: list[str] | None = None) -> str:
-    with hub.api() as api:
-        r = api.post(f"/users/{user}/tokens", json={
-            "note": "test", "scopes": scopes or ["access:services!service=bodo"]})
-        r.raise_for_status()
-        return str(r.json()["token"])
+token = user_token
 
 
 def client(hub: Hub, tok: str | None) -> httpx.Client:
@@ -225,9 +196,10 @@ def test_after_login_the_user_lands_on_the_platform_page(world) -> None:
         html = page.text
         assert "eve-acme" in html and "acme" in html
         steps = re.findall(r'data-state="([a-z-]+)"', html)
-        # Local provider: credentials not needed; a (failed) cluster exists; no notebook.
-        assert steps == ["not-needed", "done", "todo"], steps
-        assert "acme-c" in html
+        # Local provider: credentials not needed; a failed cluster or notebook is not a
+        # step done, but the page lists them.
+        assert steps == ["not-needed", "todo", "todo"], steps
+        assert "acme-c" in html and "acme-n" in html
     finally:
         browser.close()
 
@@ -254,6 +226,8 @@ def test_another_organisation_gets_404_on_every_route(world, by: str) -> None:
                 values["ref"] = refs["cluster" if by == "id" else "cluster_name"]
             elif path.startswith("/jobs"):
                 values["ref"] = refs["job" if by == "id" else "job_name"]
+            elif path.startswith("/notebooks"):
+                values["ref"] = refs["notebook" if by == "id" else "notebook_name"]
             url = re.sub(r"\{(\w+)\}", lambda m: str(values[m.group(1)]), path)
             body = BODIES.get((method, path))
             r = bob.request(method.upper(), url, json=body)
@@ -265,6 +239,7 @@ def test_another_organisation_gets_404_on_every_route(world, by: str) -> None:
         assert bob.get("/clusters").json()["items"] == []
         assert bob.get("/jobs").json()["items"] == []
         assert bob.get("/tasks").json()["items"] == []
+        assert bob.get("/notebooks").json()["items"] == []
         # Nor can a job be put on their cluster.
         r = bob.post("/jobs", json={"name": "steal", "cluster": refs["cluster_name"],
                                     "command": "a.py", "source": {

@@ -5,7 +5,7 @@ cluster, readiness probes, the task with its steps), whichever front end asks --
 CLI, the SDK, or this spawner on behalf of a hub user. The spawner turns the hub's
 calls into API calls as that user:
 
-* ``options_form``: the contract's forms.NOTEBOOK_CREATE form, its choices read live (the
+* ``options_form``: the contract's NOTEBOOK_CREATE form, its choices read live (the
   instance types, the organisation's RUNNING clusters nobody holds);
 * ``start``: ``POST /notebooks`` with the server's hub environment (write-only: the
   server's hub token is in it), then the create task until it ends;
@@ -29,7 +29,7 @@ from urllib.parse import quote
 from jupyterhub.spawner import Spawner
 from traitlets import Float, Unicode, default
 
-from bodo_jupyter.contract import forms
+from bodo_jupyter.contract.forms import NOTEBOOK_CREATE
 from bodo_jupyter.contract.runtime import ContractError
 from bodo_jupyter.sdk.client import AsyncPlatform, Task
 from bodo_jupyter.sdk.errors import APIError
@@ -158,15 +158,15 @@ class BodoSpawner(Spawner):
             async with spawner.platform() as p:
                 choices = await spawner._choices(p)
         except APIError as e:
-            return render(forms.NOTEBOOK_CREATE, {}, values,
+            return render(NOTEBOOK_CREATE, {}, values,
                           notice=f"The platform did not answer: {e.message}")
         notice = "" if choices["free_clusters"] else (
             "No RUNNING cluster is free: the notebook starts without one (attach it later "
             "with %bodo attach), or create a cluster first.")
-        return render(forms.NOTEBOOK_CREATE, choices, values, notice=notice)
+        return render(NOTEBOOK_CREATE, choices, values, notice=notice)
 
     def options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
-        return form_values(forms.NOTEBOOK_CREATE, formdata)
+        return form_values(NOTEBOOK_CREATE, formdata)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -178,9 +178,9 @@ class BodoSpawner(Spawner):
         if not values.get("instance_type") and self.default_instance_type:
             values["instance_type"] = self.default_instance_type
         try:
-            req = forms.NOTEBOOK_CREATE.build(values)
+            req = NOTEBOOK_CREATE.build(values)
         except ContractError as e:
-            field = forms.NOTEBOOK_CREATE.field_for(e.field)
+            field = NOTEBOOK_CREATE.field_for(e.field)
             label = field.label if field else e.field
             raise SpawnError(f"{label}: {e.message}") from None
         body = req.to_dict()
@@ -194,7 +194,7 @@ class BodoSpawner(Spawner):
             try:
                 out = await p.request("POST", "/notebooks", body)
             except APIError as e:
-                field = forms.NOTEBOOK_CREATE.field_for(e.field)
+                field = NOTEBOOK_CREATE.field_for(e.field)
                 raise SpawnError(f"{field.label}: {e.message}" if field else e.message) \
                     from None
             self.notebook_id = out["notebook"]["id"]

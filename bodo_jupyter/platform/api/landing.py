@@ -44,10 +44,10 @@ def onboarding(*, aws_offered: bool, aws_ready: bool, clusters: int,
     return [
         creds,
         Step("Create a cluster", "done" if clusters else "todo",
-             f"{clusters} cluster(s) in your organisation." if clusters else
+             f"{clusters} live cluster(s) in your organisation." if clusters else
              "bodo-jupyter cluster create --name my-cluster"),
         Step("Create a notebook", "done" if notebooks else "todo",
-             f"{notebooks} notebook(s) in your organisation." if notebooks else
+             f"{notebooks} live notebook(s) in your organisation." if notebooks else
              "A notebook is a Jupyter server on a node of its own, attached to a cluster."),
     ]
 
@@ -66,9 +66,12 @@ def page_data(plane: Any, ident: Identity) -> dict[str, Any]:
             aws_ready = bool(plane.aws_accounts.show(ident).get("ready"))
         except PlatformError:
             aws_ready = False
+    live = ("NEW", "INPROGRESS", "RUNNING")
     return {
-        "steps": onboarding(aws_offered=aws_offered, aws_ready=aws_ready,
-                            clusters=len(clusters), notebooks=len(notebooks)),
+        "steps": onboarding(
+            aws_offered=aws_offered, aws_ready=aws_ready,
+            clusters=sum(c["status"] in live for c in clusters),
+            notebooks=sum(n["status"] in live for n in notebooks)),
         "clusters": clusters, "jobs": jobs, "notebooks": notebooks,
     }
 
