@@ -8,6 +8,7 @@ they started is still running.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -23,6 +24,13 @@ import psutil
 from tests.net import free_port
 
 BIN = Path(sys.executable).parent
+
+
+def _running(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class Hub:
@@ -129,13 +137,14 @@ class Hub:
                 self.proc.wait(10)
                 raise AssertionError(f"JupyterHub ignored SIGTERM for {timeout} s") from None
         _, alive = psutil.wait_procs(tree, timeout=timeout)
-        left = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        left = [p for p in alive if _running(p)]
         for p in left:
-            p.kill()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
         self.proc = None
         if left:
             raise AssertionError("still running after the hub stopped: "
-                                 + ", ".join(f"{p.pid} {p.name()}" for p in left))
+                                 + ", ".join(f"{p.pid} {' '.join(p.cmdline()[:4])}" for p in left))
 
     def restart(self) -> Hub:
         self.stop()

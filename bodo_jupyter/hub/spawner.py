@@ -173,8 +173,14 @@ class BodoSpawner(Spawner):
     def _request(self) -> dict[str, Any]:
         """The create request from the user's options (the hub API can send anything:
         the contract checks it here, the platform again)."""
+        options = dict(self.user_options or {})
+        known = [f.name for f in NOTEBOOK_CREATE.fields]
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise SpawnError(f"unknown option {unknown[0]!r}; the options are "
+                             f"{', '.join(known)}")
         values = {"name": notebook_name(self.user.name, self.name),
-                  **{k: v for k, v in (self.user_options or {}).items() if v not in (None, "")}}
+                  **{k: v for k, v in options.items() if v not in (None, "")}}
         if not values.get("instance_type") and self.default_instance_type:
             values["instance_type"] = self.default_instance_type
         try:
