@@ -45,7 +45,7 @@ class Account(Base):
     #: When a mail about this account last went out (resends are spaced by this).
     last_mail_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    org: Mapped[Organization] = relationship(lazy="joined")
+    org: Mapped[Organization] = relationship(lazy="joined", innerjoin=True)  # FOR UPDATE works
 
 
 class Invitation(Base):
@@ -59,7 +59,7 @@ class Invitation(Base):
     expires_at: Mapped[datetime] = mapped_column(DateTime)
     used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
-    org: Mapped[Organization] = relationship(lazy="joined")
+    org: Mapped[Organization] = relationship(lazy="joined", innerjoin=True)  # FOR UPDATE works
 
 
 class LoginFailure(Base):

@@ -48,7 +48,7 @@ def _words_only(text: str, words: set[str]) -> bool:
     for word in sorted(words, key=len, reverse=True):
         if len(word) >= 3:
             rest = rest.replace(word, "")
-    return len(rest) <= 3
+    return rest != text and len(rest) <= 3
 
 
 def check_password(password: str, *, email: str = "", names: tuple[str, ...] = ()) -> None:
@@ -72,7 +72,7 @@ def check_password(password: str, *, email: str = "", names: tuple[str, ...] = (
     personal: set[str] = set()
     local, _, domain = email.lower().partition("@")
     personal.update([*re.split(r"[^a-z0-9]+", local), re.sub(r"[^a-z0-9]", "", local)])
-    personal.update(domain.split("."))
+    personal.update(domain.split(".")[:-1])  # not the top-level domain ("com" in welcome)
     for name in names:
         personal.update(re.split(r"[^a-z0-9]+", name.lower()))
         personal.add(re.sub(r"[^a-z0-9]", "", name.lower()))
@@ -82,9 +82,9 @@ def check_password(password: str, *, email: str = "", names: tuple[str, ...] = (
             for t in (plain, *cores)):
         raise WeakPassword("Do not build the password from your e-mail, name or"
                            " organisation.")
-    if all(len(c) < 4 for c in cores):
+    if len(re.sub(r"[^a-z]", "", lower)) < 4:
         raise WeakPassword("Use some letters too, not mostly digits and symbols.")
-    if any(len(c) < 4 or _words_only(c, set(COMMON_WORDS)) for c in cores):
+    if any(_words_only(c, set(COMMON_WORDS)) for c in cores):
         raise WeakPassword("That is a common password (a word and some digits or"
                            " symbols); choose something harder to guess.")
 
