@@ -215,6 +215,31 @@ def test_a_bad_sign_up_says_why_keeps_the_form_and_makes_nothing(
     assert account(hub, "grace.hopper@example.com") is None
 
 
+def test_a_sign_up_without_the_forms_xsrf_token_is_refused(hub: Hub) -> None:
+    before = rows(hub)
+    with hub.browser() as browser:
+        browser.get("/hub/bodo/signup")  # has the cookie, but posts no _xsrf
+        r = browser.post("/hub/bodo/signup", data={
+            "full_name": "Eve", "email": "eve@example.com", "organization": "Eves",
+            "password": PASSWORD, "terms": "on"})
+    assert r.status_code == 403 and rows(hub) == before
+
+
+def test_an_e_mail_with_a_plus_is_a_hub_user_name(
+        hub: Hub, mailbox: tuple[Mailbox, int]) -> None:
+    assert sign_up(hub, email="ada+hub@example.com", organization="Plus").status_code == 302
+    link = link_of(mailbox[0].wait("ada+hub@example.com", "Activate"))
+    assert hub.browser().get(link).status_code == 302
+    browser = hub.login("ada+hub@example.com", PASSWORD)
+    browser.follow_redirects = False
+    assert browser.get("/hub/home").status_code == 200  # the hub's own page, as this user
+    with hub.api() as api:
+        user = api.get("/users/ada%2Bhub@example.com")
+        assert user.status_code == 200 and user.json()["name"] == "ada+hub@example.com"
+        assert sorted(user.json()["groups"]) == sorted(org_groups("Plus", admin=True))
+    browser.close()
+
+
 def test_an_existing_organisation_needs_an_invitation(hub: Hub) -> None:
     assert sign_up(hub, email="first@tabulating.com",
                    organization="Tabulating Co").status_code == 302
