@@ -308,3 +308,39 @@ def test_the_mail_catcher_prints_each_mails_link() -> None:
     assert f"Mail catcher on 127.0.0.1:{port}" in out
     assert "Mail to Ada <ada@example.com>: Activate your Bodo account" in out
     assert f"    {link}\n" in out
+
+
+# -- the authenticator's start ----------------------------------------------------------
+
+def fake_hub(tmp_path: Path, bind_url: str = "http://:8000/") -> object:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(db_url=f"sqlite:///{tmp_path}/jupyterhub.sqlite", public_url="",
+                           bind_url=bind_url, tornado_settings={})
+
+
+def test_start_puts_the_database_and_key_beside_the_hubs(tmp_path: Path) -> None:
+    auth = BodoAuthenticator(argon2_memory_cost=1024)
+    auth.get_handlers(fake_hub(tmp_path))
+    assert (tmp_path / "bodo_accounts.sqlite").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "bodo_accounts.key").stat().st_mode & 0o777 == 0o600
+    assert auth._hub_public_url == ""  # "http://:8000" names no host: the request's then
+    auth2 = BodoAuthenticator(argon2_memory_cost=1024, signing_key="ab" * 16)
+    auth2.get_handlers(fake_hub(tmp_path, "https://hub.example.com:8443/x/"))
+    assert auth2.key == bytes.fromhex("ab" * 16)
+    assert auth2._hub_public_url == "https://hub.example.com:8443"
+
+
+@pytest.mark.parametrize(("password", "error"), [
+    (None, "no password"), ("short", "too weak"), ("Founders2026!", "too weak")])
+def test_the_hub_does_not_start_with_a_bad_initial_admin_password(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, password: str | None,
+        error: str) -> None:
+    monkeypatch.delenv("BODO_HUB_ADMIN_PASSWORD", raising=False)
+    if password is not None:
+        monkeypatch.setenv("BODO_HUB_ADMIN_PASSWORD", password)
+    auth = BodoAuthenticator(argon2_memory_cost=1024, initial_admin_email="ops@example.com",
+                             initial_admin_organization="Founders")
+    with pytest.raises(ValueError, match=error):
+        auth.get_handlers(fake_hub(tmp_path))
+    assert auth.store is not None and auth.store.member("ops@example.com") is None
