@@ -233,6 +233,9 @@ def test_an_e_mail_with_a_plus_is_a_hub_user_name(
     browser = hub.login("ada+hub@example.com", PASSWORD)
     browser.follow_redirects = False
     assert browser.get("/hub/home").status_code == 200  # the hub's own page, as this user
+    # The server's URL routes to this user (no server runs: the hub's "not running" page).
+    r = browser.get("/user/ada+hub@example.com/", follow_redirects=True)
+    assert r.status_code == 424 and "ada+hub@example.com" in text(r), (r.status_code, r.url)
     with hub.api() as api:
         user = api.get("/users/ada%2Bhub@example.com")
         assert user.status_code == 200 and user.json()["name"] == "ada+hub@example.com"
