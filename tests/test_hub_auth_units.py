@@ -344,3 +344,76 @@ def test_the_hub_does_not_start_with_a_bad_initial_admin_password(
     with pytest.raises(ValueError, match=error):
         auth.get_handlers(fake_hub(tmp_path))
     assert auth.store is not None and auth.store.member("ops@example.com") is None
+
+
+# -- SMTP over TLS ----------------------------------------------------------------------
+
+def self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test smtp")])
+    now = datetime.now()
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(days=1)).not_valid_after(now + timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("security", ["starttls", "tls"])
+def test_mail_goes_over_tls_with_a_login_and_a_checked_certificate(
+        tmp_path: Path, security: str) -> None:
+    import ssl
+
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from bodo_jupyter.hub.mail_catcher import MailCatcher
+    from bodo_jupyter.hub.smtp import send
+
+    cert, key = self_signed(tmp_path)
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_ctx.load_cert_chain(cert, key)
+    catcher = MailCatcher(out=None)
+    logins: list[bytes] = []
+
+    def auth(server, session, envelope, mechanism, data) -> AuthResult:  # type: ignore[no-untyped-def]
+        logins.append(data.password)
+        return AuthResult(success=data.password == b"tls-Secret-1")
+
+    port = free_port()
+    kwargs = ({"tls_context": server_ctx, "require_starttls": True} if security == "starttls"
+              # aiosmtpd does not count implicit TLS as TLS for AUTH; it is TLS all the same
+              else {"ssl_context": server_ctx, "auth_require_tls": False})
+    controller = Controller(catcher, hostname="127.0.0.1", port=port, authenticator=auth,
+                            **kwargs)
+    controller.start()
+    try:
+        msg = mail.activation_message(sender="hub@example.com", to="ada@example.com",
+                                      name="Ada", link="https://h/x", hours=1, site="Bodo")
+        settings = SMTPSettings("127.0.0.1", port, security, "mailer", "tls-Secret-1",
+                                timeout=10, ca_file=str(cert))
+        send(settings, msg)
+        assert len(catcher.messages) == 1 and logins == [b"tls-Secret-1"]
+        # Without the CA, the server's certificate is refused before any login.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            send(SMTPSettings("127.0.0.1", port, security, "mailer", "tls-Secret-1",
+                              timeout=10), msg)
+        assert len(logins) == 1
+    finally:
+        controller.stop()

@@ -97,6 +97,9 @@ class BodoAuthenticator(Authenticator):
     smtp_password = Unicode("", config=True, help="""SMTP password. Also from
         $BODO_HUB_SMTP_PASSWORD; never logged.""")
     smtp_timeout = Float(30.0, config=True, help="Seconds for each SMTP exchange.")
+    smtp_ca_file = Unicode("", config=True, help="""CA bundle (PEM) that the SMTP server's
+        certificate must chain to, for starttls/tls with a private CA; empty: the
+        system's. The certificate and host name are always checked.""")
     mail_from = Unicode("bodo@localhost", config=True, help="The From address of mails.")
 
     initial_admin_email = Unicode("", config=True, help="""E-mail of an admin made at
@@ -249,7 +252,8 @@ class BodoAuthenticator(Authenticator):
     @property
     def smtp(self) -> SMTPSettings:
         return SMTPSettings(self.smtp_host, self.smtp_port, self.smtp_security,
-                            self.smtp_username, self.smtp_password, self.smtp_timeout)
+                            self.smtp_username, self.smtp_password, self.smtp_timeout,
+                            self.smtp_ca_file)
 
     def send_later(self, msg: EmailMessage) -> None:
         """Send off the request path; a failure is logged (no secrets) and the person can

@@ -22,6 +22,7 @@ class SMTPSettings:
     username: str = ""
     password: str = field(default="", repr=False)
     timeout: float = 30.0
+    ca_file: str = ""  # CA bundle the server's certificate must chain to; "": the system's
 
     def __post_init__(self) -> None:
         if self.security not in SECURITY:
@@ -31,7 +32,7 @@ class SMTPSettings:
 
 def send(settings: SMTPSettings, msg: EmailMessage) -> None:
     """Deliver ``msg`` through the server; raises smtplib/OS errors as they come."""
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=settings.ca_file or None)
     smtp: smtplib.SMTP
     if settings.security == "tls":
         smtp = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout,
