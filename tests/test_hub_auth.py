@@ -347,6 +347,11 @@ def test_an_admin_invites_and_the_invitee_joins_as_a_member(
                    action=f"{hub.url}/hub/bodo/signup")
     assert r.status_code == 400 and "This invitation link is not valid" in text(r)
     assert rows(hub) == before
+    claims = tokens.verify(hub_key(hub), tokens.INVITATION,
+                           parse_qs(urlsplit(link).query)["token"][0], time.time())
+    expired = tokens.sign(hub_key(hub), tokens.INVITATION, {"i": claims["i"]}, time.time() - 1)
+    r = browser.get("/hub/bodo/signup", params={"token": expired})
+    assert r.status_code == 410 and "This invitation has expired" in text(r)
 
     # The organisation and e-mail come from the invitation, whatever the form says.
     r = sign_up(hub, browser, path, full_name="Joan Joiner", organization="Elsewhere",
