@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -113,6 +114,26 @@ class Hub:
             client.close()
             raise AssertionError(f"login of {username} failed: {r.status_code}")
         return client
+
+    def browser(self) -> httpx.Client:
+        """A fresh browser-like client of the hub (no cookies yet), redirects not followed."""
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def submit(self, client: httpx.Client, path: str, data: dict[str, str],
+               action: str | None = None) -> httpx.Response:
+        """GET a page and POST its (first POST) form as a browser does: to the form's
+        action (or ``action``), with the form's hidden fields (``_xsrf`` among them)
+        under ``data``; the answer's redirects are not followed."""
+        page = client.get(path, follow_redirects=True)
+        page.raise_for_status()
+        form = re.search(r'<form[^>]*method="post"[^>]*>(.*?)</form>', page.text, re.S)
+        assert form, f"no POST form on {path}"
+        hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"',
+                                 form.group(1)))
+        assert "_xsrf" in hidden, f"no _xsrf field on {path}"
+        target = re.search(r'action="([^"]*)"', form.group(0))
+        url = action or page.url.join(target.group(1) if target else "")
+        return client.post(url, data={**hidden, **data})
 
     def _tree(self) -> list[psutil.Process]:
         if self.proc is None:
