@@ -27,6 +27,23 @@ from tests.net import free_port
 BIN = Path(sys.executable).parent
 
 
+def submit(client: httpx.Client, path: str, data: dict[str, str],
+           action: str | None = None) -> httpx.Response:
+    """GET a page and POST its (first POST) form as a browser does: to the form's action
+    (or ``action``), with the form's hidden fields (``_xsrf`` among them) under ``data``;
+    the answer's redirects are not followed."""
+    page = client.get(path, follow_redirects=True)
+    page.raise_for_status()
+    form = re.search(r'<form[^>]*method="post"[^>]*>(.*?)</form>', page.text, re.S)
+    assert form, f"no POST form on {path}"
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"',
+                             form.group(1)))
+    assert "_xsrf" in hidden, f"no _xsrf field on {path}"
+    target = re.search(r'action="([^"]*)"', form.group(0))
+    url = action or page.url.join(target.group(1) if target else "")
+    return client.post(url, data={**hidden, **data}, follow_redirects=False)
+
+
 def _running(p: psutil.Process) -> bool:
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
@@ -121,19 +138,7 @@ class Hub:
 
     def submit(self, client: httpx.Client, path: str, data: dict[str, str],
                action: str | None = None) -> httpx.Response:
-        """GET a page and POST its (first POST) form as a browser does: to the form's
-        action (or ``action``), with the form's hidden fields (``_xsrf`` among them)
-        under ``data``; the answer's redirects are not followed."""
-        page = client.get(path, follow_redirects=True)
-        page.raise_for_status()
-        form = re.search(r'<form[^>]*method="post"[^>]*>(.*?)</form>', page.text, re.S)
-        assert form, f"no POST form on {path}"
-        hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"',
-                                 form.group(1)))
-        assert "_xsrf" in hidden, f"no _xsrf field on {path}"
-        target = re.search(r'action="([^"]*)"', form.group(0))
-        url = action or page.url.join(target.group(1) if target else "")
-        return client.post(url, data={**hidden, **data})
+        return submit(client, path, data, action)
 
     def _tree(self) -> list[psutil.Process]:
         if self.proc is None:
