@@ -12,6 +12,7 @@ left running.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import os
@@ -28,7 +29,7 @@ from tests.helpers import ROOT, wait_for
 from tests.hub import submit
 from tests.jupyter import run_cells, start_kernel
 from tests.net import free_port
-from tests.test_start_lab import isolated_env
+from tests.test_start_lab import isolated_env, run_in_terminal
 
 pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
@@ -128,6 +129,14 @@ def test_the_run_command_serves_the_platform_from_sign_up_to_px(tmp_path: Path) 
         assert px["error"] is None, px
         text = px["stdout"] + "".join(px["results"])
         assert "rank 0" in text and "rank 1" in text, text
+
+        # A terminal of the notebook: the CLI finds the platform and acts as the user.
+        r = httpx.post(server + "api/terminals", headers=auth, timeout=30)
+        assert r.status_code == 200, r.text
+        shown = asyncio.run(run_in_terminal(
+            server, r.json()["name"], "bodo-jupyter cluster list; echo done-$((6*7))",
+            timeout=120, token=token))
+        assert "first" in shown and "RUNNING" in shown, shown
 
         # The platform's page lists the notebook now; stopping it frees the cluster.
         assert "analysis" in browser.get("/services/bodo/", follow_redirects=True).text

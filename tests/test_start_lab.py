@@ -43,11 +43,15 @@ def isolated_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
-async def run_in_terminal(port: int, name: str, line: str, timeout: float = 60) -> str:
+async def run_in_terminal(port: int | str, name: str, line: str, timeout: float = 60,
+                          token: str = TOKEN) -> str:
     """Type ``line`` into a JupyterLab terminal over its websocket; return what the
-    terminal shows until DONE appears."""
-    req = HTTPRequest(f"ws://127.0.0.1:{port}/terminals/websocket/{name}",
-                      headers={"Authorization": f"token {TOKEN}"})
+    terminal shows until DONE appears. ``port``: of a server on 127.0.0.1, or a server's
+    base URL (``http://.../user/ada/``)."""
+    base = (f"ws://127.0.0.1:{port}/" if isinstance(port, int)
+            else port.replace("http://", "ws://", 1))
+    req = HTTPRequest(f"{base}terminals/websocket/{name}",
+                      headers={"Authorization": f"token {token}"})
     ws = await websocket_connect(req)
     shown = ""
     try:
