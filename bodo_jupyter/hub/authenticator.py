@@ -146,7 +146,7 @@ class BodoAuthenticator(Authenticator):
         self.key = b""
         self._hub_public_url = ""
         self._mail_tasks: set[asyncio.Future[None]] = set()
-        #: Where mails go (tests and the console catcher replace nothing: SMTP is real).
+        #: How a mail is sent (blocking, run in a thread): SMTP, as configured.
         self.sender: Callable[[SMTPSettings, EmailMessage], None] = send
 
     # -- start ---------------------------------------------------------------------------
