@@ -34,7 +34,7 @@ pytestmark = pytest.mark.timeout(300)
 SMTP_USER, SMTP_PASSWORD = "mailer", "smtp-Secret-7f3a91"
 ADMIN_EMAIL, ADMIN_ORG, ADMIN_PASSWORD = "root@example.com", "Founders", "Initial-admin-pw-58x"
 PASSWORD = "Blue-fjord-lamp-47"  # strong enough; every test account uses it
-SECRETS_USED: set[str] = {SMTP_PASSWORD, ADMIN_PASSWORD, PASSWORD}
+SECRETS_USED: set[str] = {SMTP_PASSWORD, ADMIN_PASSWORD, PASSWORD, "Quiet-otter-8812"}
 
 
 class Mailbox:
@@ -258,7 +258,8 @@ def test_a_second_sign_up_with_a_registered_e_mail_looks_the_same_and_mails_the_
         hub: Hub, mailbox: tuple[Mailbox, int]) -> None:
     box = mailbox[0]
     assert sign_up(hub, email="dup@example.com", organization="Dup One").status_code == 302
-    box.wait("dup@example.com", "Activate")
+    assert hub.browser().get(link_of(box.wait("dup@example.com", "Activate"))) \
+        .status_code == 302
     before, mails = rows(hub), box.count()
     r = sign_up(hub, email="DUP@example.com", organization="Dup Two", full_name="Mallory")
     assert r.status_code == 302 and r.headers["location"] == "/hub/bodo/signup/sent"
@@ -266,6 +267,30 @@ def test_a_second_sign_up_with_a_registered_e_mail_looks_the_same_and_mails_the_
     assert "No new account was made" in notice.get_content()
     assert rows(hub) == before
     assert account(hub, "dup@example.com")["full_name"] == "Ada Lovelace"  # type: ignore[index]
+
+
+def test_a_pending_sign_up_is_replaced_by_the_next_one_with_its_e_mail(
+        hub: Hub, mailbox: tuple[Mailbox, int]) -> None:
+    """Whoever signed up first with someone else's address gains nothing: the owner's own
+    sign-up replaces it, and only the newest link, in the owner's mailbox, activates."""
+    box = mailbox[0]
+    assert sign_up(hub, email="owner@example.com", organization="Squatters",
+                   full_name="Mallory", password="Quiet-otter-8812").status_code == 302
+    first = link_of(box.wait("owner@example.com", "Activate"))
+    before, mails = rows(hub), box.count()
+    r = sign_up(hub, email="owner@example.com", organization="Owners")
+    assert r.status_code == 302 and r.headers["location"] == "/hub/bodo/signup/sent"
+    second = link_of(box.wait("owner@example.com", "Activate", after=mails))
+    assert rows(hub) == before  # the same account, its organisation replaced
+    assert hub.browser().get(first).status_code == 410
+    assert hub.browser().get(second).status_code == 302
+    assert log_in(hub, "owner@example.com").status_code == 302
+    assert log_in(hub, "owner@example.com", "Quiet-otter-8812").status_code == 403
+    with hub.api() as api:
+        assert sorted(api.get("/users/owner@example.com").json()["groups"]) == \
+            sorted(org_groups("Owners", admin=True))
+    # "Squatters" went with the pending account: the name is free.
+    assert sign_up(hub, email="x@squatters.com", organization="Squatters").status_code == 302
 
 
 def test_activation_links_expired_tampered_reused_or_replaced_are_refused(

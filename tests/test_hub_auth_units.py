@@ -417,3 +417,41 @@ def test_mail_goes_over_tls_with_a_login_and_a_checked_certificate(
         assert len(logins) == 1
     finally:
         controller.stop()
+
+
+def test_a_pending_sign_up_is_replaced_by_the_next_one_with_its_e_mail(
+        store: AccountStore) -> None:
+    minute = timedelta(minutes=1)
+    squat = store.sign_up(SignUp("Mallory", "ada@example.com", "Squat", "Mallory-pw-4471"),
+                          "v1", minute)
+    # At once: nothing changes and nothing is sent (the link just mailed stays the one).
+    quiet = store.sign_up(FORM, "v1", minute)
+    assert (quiet.kind, quiet.notify) == ("exists", False)
+    store.clock.t += minute  # type: ignore[attr-defined]
+    mine = store.sign_up(FORM, "v1", minute)
+    assert mine.kind == "created" and mine.account_id == squat.account_id
+    assert store.activate(squat.account_id, squat.nonce) == "stale"  # the old link is dead
+    assert store.activate(mine.account_id, mine.nonce) == "activated"
+    ok = store.login(FORM.email, FORM.password, 5, minute)
+    assert (ok.kind, ok.org, ok.admin) == ("ok", "Engines", True)
+    assert store.login(FORM.email, "Mallory-pw-4471", 5, minute).kind == "invalid"
+    assert store.counts()["organizations"] == 1  # Squat went with the pending account
+
+
+def test_an_organisation_nobody_activated_in_time_is_free_again(store: AccountStore) -> None:
+    day = timedelta(hours=24)
+    store.sign_up(SignUp("Mallory", "m@example.com", "Engines", "Mallory-pw-4471"), "v1",
+                  NO_WAIT, None, day)
+    with pytest.raises(SignUpRefused, match="exists already"):  # still within its window
+        store.sign_up(FORM, "v1", NO_WAIT, None, day)
+    store.clock.t += day  # type: ignore[attr-defined]
+    made = store.sign_up(FORM, "v1", NO_WAIT, None, day)
+    assert made.kind == "created" and made.org == "Engines"
+    assert store.member("m@example.com") is None
+    assert store.counts()["organizations"] == 1 and store.counts()["accounts"] == 1
+    # An organisation with an active member stays taken, however old.
+    store.activate(made.account_id, made.nonce)
+    store.clock.t += 10 * day  # type: ignore[attr-defined]
+    with pytest.raises(SignUpRefused, match="exists already"):
+        store.sign_up(SignUp("B", "b@example.com", "engines", "Blue-fjord-lamp-47"), "v1",
+                      NO_WAIT, None, day)

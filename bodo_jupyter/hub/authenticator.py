@@ -70,7 +70,9 @@ class BodoAuthenticator(Authenticator):
     terms_version = Unicode("1", config=True, help="""Version of the terms, recorded with
         each account's acceptance.""")
 
-    activation_hours = Float(24.0, config=True, help="How long an activation link works.")
+    activation_hours = Float(24.0, config=True, help="""How long an activation link works.
+        An organisation none of whose members activated in this time is free for the
+        next sign-up.""")
 
     invitation_days = Float(7.0, config=True, help="How long an invitation link works.")
 
@@ -144,7 +146,7 @@ class BodoAuthenticator(Authenticator):
         self.key = b""
         self._hub_public_url = ""
         self._mail_tasks: set[asyncio.Future[None]] = set()
-        #: Where mails go (tests and the console catcher replace nothing: SMTP is real).
+        #: How a mail is sent (blocking, run in a thread): SMTP, as configured.
         self.sender: Callable[[SMTPSettings, EmailMessage], None] = send
 
     # -- start ---------------------------------------------------------------------------
@@ -276,6 +278,10 @@ class BodoAuthenticator(Authenticator):
     @property
     def lock_for(self) -> timedelta:
         return timedelta(minutes=self.lockout_minutes)
+
+    @property
+    def activation_window(self) -> timedelta:
+        return timedelta(hours=self.activation_hours)
 
     @property
     def invitation_ttl(self) -> timedelta:

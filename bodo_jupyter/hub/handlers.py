@@ -119,7 +119,8 @@ class SignUpHandler(Page):
             return await self.form(invitation, token, values, errors, 400)
         try:
             result = await auth.run(auth.store.sign_up, form, auth.terms_version,
-                                    auth.resend_after, invitation.id if invitation else None)
+                                    auth.resend_after, invitation.id if invitation else None,
+                                    auth.activation_window)
         except SignUpRefused as e:
             return await self.form(invitation, token, values, {e.field: str(e)}, 400)
         if result.kind == "joined":

@@ -104,18 +104,28 @@ class AccountStore:
     # -- sign-up and activation ---------------------------------------------------------
 
     def sign_up(self, form: SignUp, terms_version: str, resend_after: timedelta,
-                invitation_id: str | None = None) -> SignUpResult:
+                invitation_id: str | None = None,
+                pending_for: timedelta = timedelta(hours=24)) -> SignUpResult:
         """Create an account (and, without an invitation, its organisation, with it as the
         admin), or say why not. The password is hashed first, whatever follows, so every
-        path costs about the same."""
+        path costs about the same.
+
+        Sign-ups nobody activated hold nothing for long: a new sign-up with the e-mail of
+        a pending account replaces it (its name, password and organisation; only the
+        newest link activates, and it goes to that mailbox), so whoever signed up with
+        someone else's address gains nothing; an organisation whose members are all
+        pending, with links older than ``pending_for``, is free for the next sign-up.
+        """
         pw_hash = self.passwords.hash(form.password)
+        args = (form, pw_hash, terms_version, resend_after, invitation_id, pending_for)
         try:
-            return self._sign_up(form, pw_hash, terms_version, resend_after, invitation_id)
+            return self._sign_up(*args)
         except IntegrityError:  # lost a race for the e-mail or the organisation name
-            return self._sign_up(form, pw_hash, terms_version, resend_after, invitation_id)
+            return self._sign_up(*args)
 
     def _sign_up(self, form: SignUp, pw_hash: str, terms_version: str,
-                 resend_after: timedelta, invitation_id: str | None) -> SignUpResult:
+                 resend_after: timedelta, invitation_id: str | None,
+                 pending_for: timedelta) -> SignUpResult:
         now = self.now()
         with self.session.begin() as s:
             existing = s.scalar(select(Account).where(Account.email == form.email))
@@ -135,22 +145,53 @@ class AccountStore:
                 return SignUpResult("joined", org=inv.org.name)
             org = s.scalar(select(Organization).where(
                 Organization.name_key == form.organization.lower()))
+            pending = existing is not None and existing.activated_at is None
+            if pending and existing.last_mail_at is not None and \
+                    existing.last_mail_at > now - resend_after:
+                # Mailed moments ago: change nothing (a second sign-up cannot take over
+                # the link that just went out) and send nothing.
+                return SignUpResult("exists", account_id=existing.id, notify=False)
             if org is not None:
-                raise SignUpRefused("organization", f"The organisation {org.name} exists"
-                                    " already: ask its admin for an invitation.")
-            if existing is not None:
+                members = list(s.scalars(select(Account).where(Account.org_id == org.id)))
+                own = pending and [m.id for m in members] == [existing.id]
+                abandoned = all(m.activated_at is None and (m.last_mail_at or m.created_at)
+                                <= now - pending_for for m in members)
+                if not own and not abandoned:
+                    raise SignUpRefused("organization", f"The organisation {org.name} exists"
+                                        " already: ask its admin for an invitation.")
+                if not own:  # nobody activated it in time: the name is free again
+                    for m in members:
+                        s.delete(m)
+                    s.delete(org)
+                    s.flush()
+                    org = None
+                    if existing in members:
+                        existing, pending = None, False
+            if existing is not None and not pending:
                 notify = existing.last_mail_at is None or \
                     existing.last_mail_at <= now - resend_after
                 if notify:
                     existing.last_mail_at = now
                 return SignUpResult("exists", account_id=existing.id, notify=notify)
-            org = Organization(name=form.organization, name_key=form.organization.lower(),
-                               created_at=now)
-            s.add(org)
-            account = self._account(form, pw_hash, org, admin=True, terms=terms_version)
+            if org is None:
+                org = Organization(name=form.organization, name_key=form.organization.lower(),
+                                   created_at=now)
+                s.add(org)
+            if existing is not None:  # a pending sign-up of this e-mail: the new one wins
+                old_org = existing.org
+                existing.full_name, existing.password_hash = form.full_name, pw_hash
+                existing.org, existing.is_admin = org, True
+                existing.terms_version, existing.terms_accepted_at = terms_version, now
+                account = existing
+                s.flush()
+                if old_org.id != org.id and s.scalar(select(func.count()).select_from(
+                        Account).where(Account.org_id == old_org.id)) == 0:
+                    s.delete(old_org)
+            else:
+                account = self._account(form, pw_hash, org, admin=True, terms=terms_version)
+                s.add(account)
             account.activation_nonce = secrets.token_hex(16)
             account.last_mail_at = now
-            s.add(account)
             s.flush()
             return SignUpResult("created", account_id=account.id,
                                 nonce=account.activation_nonce, org=org.name)
