@@ -44,6 +44,15 @@ def submit(client: httpx.Client, path: str, data: dict[str, str],
     return client.post(url, data={**hidden, **data}, follow_redirects=False)
 
 
+def _user_work(p: psutil.Process) -> bool:
+    """A process of a cluster or a notebook (tagged in its environment)."""
+    try:
+        env = p.environ()
+    except (psutil.Error, OSError):
+        return False
+    return "BODO_JUPYTER_NOTEBOOK_ID" in env or "BODO_JUPYTER_CLUSTER_ID" in env
+
+
 def _running(p: psutil.Process) -> bool:
     try:
         return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
@@ -149,11 +158,15 @@ class Hub:
         except psutil.NoSuchProcess:
             return []
 
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM the hub (it stops its proxy and servers), then check nothing is left."""
+    def stop(self, timeout: float = 30.0, keep_user_work: bool = False) -> None:
+        """SIGTERM the hub (it stops its proxy and servers), then check nothing is left.
+        ``keep_user_work``: the platform's clusters and notebook servers (and their
+        kernels) are meant to outlive the hub and its service; they are not waited for."""
         if self.proc is None:
             return
         tree = self._tree()
+        if keep_user_work:
+            tree = [p for p in tree if not _user_work(p)]
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -172,8 +185,8 @@ class Hub:
             raise AssertionError("still running after the hub stopped: "
                                  + ", ".join(f"{p.pid} {' '.join(p.cmdline()[:4])}" for p in left))
 
-    def restart(self) -> Hub:
-        self.stop()
+    def restart(self, keep_user_work: bool = False) -> Hub:
+        self.stop(keep_user_work=keep_user_work)
         return self.start()
 
 

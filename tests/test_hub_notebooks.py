@@ -31,6 +31,8 @@ c.Authenticator.allowed_users = {"ada", "bob"}
 c.JupyterHub.spawner_class = "bodo"
 c.JupyterHub.allow_named_servers = True
 c.BodoSpawner.default_instance_type = "local.notebook"
+# A hub restart leaves servers running (the restart test), as production hubs do.
+c.JupyterHub.cleanup_servers = False
 # Answer spawn requests at once (202), so the progress stream is read from its start.
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 """
@@ -101,6 +103,18 @@ def test_a_named_server_is_a_notebook_attached_to_a_cluster(hub: Hub) -> None:
             assert nb["status"] == "RUNNING" and nb["cluster"]["name"] == "px", nb
             assert api.get("/clusters/px").json()["holder"]["id"] == nb["id"]
 
+            # A second notebook cannot take the held cluster: the spawn fails naming
+            # the holder, and nothing is made.
+            with hub.api() as admin:
+                r = admin.post("/users/ada/servers/two", json={
+                    "instance_type": "local.notebook", "cluster": "px"})
+                assert r.status_code in (201, 202), r.text
+                failed = progress_events(hub, "ada", "two")[-1]
+                assert failed.get("failed") and "ada-work" in failed["message"], failed
+                wait_for(lambda: not admin.get("/users/ada").json()["servers"].get("two"), 30,
+                         what="the failed server to go")
+            assert [n["name"] for n in api.get("/notebooks").json()["items"]] == ["ada-work"]
+
             # Through the proxy, with the user's token: a kernel runs %%px at once.
             base = f"{hub.url}/user/ada/work/"
             tok = user_token(hub, "ada", ["access:servers!user"])
@@ -170,3 +184,33 @@ def test_the_options_page_offers_the_forms_fields(hub: Hub) -> None:
     for field in ("name", "instance_type", "cluster"):
         assert f'name="{field}"' in r.text, r.text
     assert "local.notebook" in r.text
+
+
+def test_a_restarted_hub_finds_its_running_notebook_and_stops_it(hub: Hub) -> None:
+    """The spawner's state is the notebook's id; after a restart (hub and service), poll
+    reads the notebook, the server kept running, and stop still works (the spawner makes
+    a token of its own)."""
+    with hub.api() as admin:
+        r = admin.post("/users/ada/servers/keep", json={"instance_type": "local.notebook"})
+        assert r.status_code in (201, 202), r.text
+    assert progress_events(hub, "ada", "keep")[-1].get("ready")
+    tok = user_token(hub, "ada", ["access:servers!user"])
+    status = f"{hub.url}/user/ada/keep/api/status"
+    started = httpx.get(status, headers={"Authorization": f"token {tok}"}).json()["started"]
+
+    hub.restart(keep_user_work=True)
+    wait_for_service(hub)
+    with hub.api() as admin:
+        server = admin.get("/users/ada").json()["servers"]["keep"]
+        assert server["ready"], server
+    # The same server process (not a new one), reached through the proxy again.
+    tok = user_token(hub, "ada", ["access:servers!user"])
+    r = wait_for(lambda: (x := httpx.get(status, headers={"Authorization": f"token {tok}"}))
+                 .status_code == 200 and x, 60, what="the server through the new proxy")
+    assert r.json()["started"] == started
+    with hub.api() as admin:
+        assert admin.delete("/users/ada/servers/keep").status_code in (202, 204)
+        wait_for(lambda: "keep" not in admin.get("/users/ada").json()["servers"], 60,
+                 what="the server to stop")
+    with platform(hub, "ada") as api:
+        assert api.get("/notebooks/ada-keep").json()["status"] == "TERMINATED"
