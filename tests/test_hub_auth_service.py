@@ -53,6 +53,8 @@ def test_a_new_sign_up_lands_in_its_organisation_and_its_invitee_shares_it(
     page = browser.get("/hub/")  # the hub's default URL: the platform's page
     assert page.status_code == 200 and str(page.url).rstrip("/").endswith("/services/bodo")
     assert "ada@engines.com" in text(page) and "Engines" in text(page)
+    # The organisation's first member is its admin: the page links to invitations.
+    assert 'href="/hub/bodo/invitations"' in page.text
 
     browser.follow_redirects = False
     r = hub.submit(browser, "/hub/bodo/invitations", {"email": "bea@engines.com"})
@@ -60,7 +62,9 @@ def test_a_new_sign_up_lands_in_its_organisation_and_its_invitee_shares_it(
     invite = link_of(box.wait("bea@engines.com", "invites you to Engines"))
     assert sign_up(hub, path=invite.removeprefix(hub.url), full_name="Bea Babbage") \
         .headers["location"] == "/hub/login?notice=joined"
-    hub.login("bea@engines.com", PASSWORD).close()
+    bea = hub.login("bea@engines.com", PASSWORD)
+    assert 'id="invite"' not in bea.get("/hub/", follow_redirects=True).text  # a member
+    bea.close()
     browser.close()
 
     for user in ("ada@engines.com", "bea@engines.com"):

@@ -104,5 +104,6 @@ class LandingMixin:
             "home": url_path_join(hub_prefix, "home"),
             "logout": url_path_join(hub_prefix, "logout"),
             "spawn": url_path_join(hub_prefix, "spawn", name),
+            "invitations": url_path_join(hub_prefix, "bodo", "invitations"),
             "user": url_path_join(self.settings["bodo_base_url"], "user", name) + "/",
         }
