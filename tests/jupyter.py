@@ -26,7 +26,12 @@ JUPYTER_TOKEN = "jupyter-test-token-abcdef"
 
 
 class JupyterServer:
-    def __init__(self, root: Path, data_dir: Path, env: dict[str, str] | None = None):
+    def __init__(self, root: Path, data_dir: Path, env: dict[str, str] | None = None,
+                 app: str = "jupyter_server", args: tuple[str, ...] = ()):
+        """``app``: the module run (``jupyterlab`` for ``jupyter lab``); ``args``: more
+        command-line options."""
+        self.app = app
+        self.args = args
         self.root = root
         self.data_dir = data_dir
         self.port = free_port()
@@ -42,10 +47,10 @@ class JupyterServer:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1",
+                [sys.executable, "-m", self.app, "--no-browser", "--ip=127.0.0.1",
                  f"--port={self.port}", f"--IdentityProvider.token={JUPYTER_TOKEN}",
                  f"--ServerApp.root_dir={self.root}", "--ServerApp.port_retries=0",
-                 *(["--allow-root"] if os.geteuid() == 0 else [])],
+                 *(["--allow-root"] if os.geteuid() == 0 else []), *self.args],
                 env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.root)
 
         def up() -> bool:

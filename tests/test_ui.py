@@ -1,0 +1,219 @@
+"""The Bodo sidebar in a real browser: Debian's Chromium, driven by Playwright, against a
+real `jupyter lab` with the prebuilt extension that `pip install` put in place.
+
+One Lab and one browser for the module; the tests run in order and share them (a
+cluster made by one is attached and deleted by the next). Each step saves a screenshot
+in the folder printed at the start (``$BODO_JUPYTER_SCREENSHOTS``, or a temporary one);
+with ``BODO_JUPYTER_DOCS_IMAGES=1`` the sidebar's is also written to docs/images/.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import ROOT
+from .jupyter import JUPYTER_TOKEN, JupyterServer
+
+CHROMIUMS = ("/usr/bin/chromium-headless-shell", "/usr/lib/chromium/chromium",
+             "/usr/bin/chromium")
+CHROMIUM = next((p for p in CHROMIUMS if os.access(p, os.X_OK)), None)
+
+if CHROMIUM is None:
+    if os.environ.get("BODO_JUPYTER_REQUIRE_BROWSER"):  # scripts/test installs it: never skip
+        raise RuntimeError(f"Chromium is not installed (looked for {', '.join(CHROMIUMS)})")
+    pytest.skip(f"no Chromium to drive (apt-get install chromium; looked for "
+                f"{', '.join(CHROMIUMS)})", allow_module_level=True)
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+expect = playwright_api.expect
+
+pytestmark = [pytest.mark.mpi, pytest.mark.slow, pytest.mark.timeout(240)]
+
+SIDEBAR = "#bodo-jupyter-sidebar"
+CLUSTER = "demo"
+
+
+class UI:
+    """The Lab, the browser page, the screenshots folder."""
+
+    def __init__(self, lab: JupyterServer, page: Any, shots: Path):
+        self.lab, self.page, self.shots = lab, page, shots
+        self.n = 0
+
+    def shot(self, name: str, locator: Any = None) -> Path:
+        self.n += 1
+        path = self.shots / f"{self.n:02d}-{name}.png"
+        (locator or self.page).screenshot(path=str(path))
+        return path
+
+    def sidebar(self) -> Any:
+        return self.page.locator(SIDEBAR)
+
+    def row(self, name: str) -> Any:
+        return self.sidebar().locator(f'tr[data-cluster="{name}"]')
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
+    tmp = tmp_path_factory.mktemp("ui")
+    shots = Path(os.environ.get("BODO_JUPYTER_SCREENSHOTS") or tmp / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    print(f"\nscreenshots of test_ui: {shots}")
+    env = {"HOME": str(tmp / "home"), "JUPYTER_CONFIG_DIR": str(tmp / "jupyter-config")}
+    (tmp / "home").mkdir()
+    # No "notified about official Jupyter news?" toast over the page (news_url=None stops
+    # the fetching, this setting the question).
+    settings = tmp / "lab-settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    lab = JupyterServer(
+        tmp / "root", tmp / "bodo-data", env=env, app="jupyterlab",
+        args=("--LabApp.news_url=None",
+              "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+              f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
+              f"--LabApp.user_settings_dir={tmp / 'lab-settings'}"))
+    lab.start()
+    try:
+        with playwright_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path=CHROMIUM, args=["--no-sandbox", "--disable-dev-shm-usage"])
+            try:
+                page = browser.new_page(viewport={"width": 1500, "height": 950})
+                page.set_default_timeout(60_000)
+                page.goto(f"{lab.base}lab?token={JUPYTER_TOKEN}")
+                page.locator(".jp-LabShell").wait_for()
+                yield UI(lab, page, shots)
+            finally:
+                browser.close()
+    finally:
+        lab.shut_down()
+
+
+def test_the_sidebar_opens_with_the_onboarding_list(ui: UI) -> None:
+    ui.page.locator('.jp-SideBar .lm-TabBar-tab[data-id="bodo-jupyter-sidebar"]').click()
+    sidebar = ui.sidebar()
+    expect(sidebar).to_be_visible()
+    steps = sidebar.locator(".jp-bodo-onboarding-step")
+    expect(steps).to_have_count(3)
+    # The local provider needs no AWS credentials: ticked, and says why.
+    creds = sidebar.locator('[data-step="credentials"]')
+    expect(creds).to_have_attribute("data-done", "true")
+    expect(creds).to_contain_text("Not needed")
+    expect(sidebar.locator('[data-step="cluster"]')).to_have_attribute("data-done", "false")
+    expect(sidebar.locator('[data-step="notebook"]')).to_have_attribute("data-done", "false")
+    expect(sidebar.locator(".jp-bodo-empty")).to_contain_text("No clusters yet")
+    path = ui.shot("sidebar-onboarding")
+    if os.environ.get("BODO_JUPYTER_DOCS_IMAGES"):
+        shutil.copy(path, ROOT / "docs" / "images" / "ui-sidebar-onboarding.png")
+
+
+def test_the_create_form_is_the_declared_one_with_live_instance_types(ui: UI) -> None:
+    sidebar = ui.sidebar()
+    sidebar.get_by_role("button", name="Create cluster").click()
+    form = sidebar.locator('form[data-form="cluster-create"]')
+    expect(form).to_be_visible()
+    # The labels and help of CLUSTER_CREATE (bodo_jupyter/contract/forms.py).
+    for label in ("Name", "EFA", "Instance type", "Number of instances"):
+        expect(form.get_by_label(label, exact=True)).to_be_visible()
+    expect(form).to_contain_text("one MPI rank per core")
+    # Advanced fields (provider, Bodo version) stay hidden until asked for.
+    expect(form.get_by_label("Provider", exact=True)).to_be_hidden()
+    form.get_by_role("button", name="Show advanced").click()
+    expect(form.get_by_label("Provider", exact=True)).to_be_visible()
+    form.get_by_role("button", name="Hide advanced").click()
+    # Instance types come from GET /instance-types; with EFA ticked, only EFA-capable
+    # ones, and the local provider has none: the form says so instead of an empty list.
+    types = form.get_by_label("Instance type", exact=True)
+    expect(types.locator('option[value="local.small"]')).to_have_count(1)
+    form.get_by_label("EFA", exact=True).check()
+    expect(form.locator('[data-field="instance_type"] .jp-bodo-field-note')).to_contain_text(
+        "no EFA-capable instance type")
+    expect(types.locator('option[value="local.small"]')).to_have_count(0)
+    ui.shot("create-form-efa-none", form)
+    form.get_by_label("EFA", exact=True).uncheck()
+    expect(types.locator('option[value="local.small"]')).to_have_count(1)
+
+
+def test_a_bad_cluster_name_shows_the_apis_error_under_the_name(ui: UI) -> None:
+    form = ui.sidebar().locator('form[data-form="cluster-create"]')
+    name = form.get_by_label("Name", exact=True)
+    name.fill("Bad_Name")
+    form.get_by_label("Instance type", exact=True).select_option("local.small")
+    form.get_by_role("button", name="Create", exact=True).click()
+    error = form.locator('[data-field="name"] .jp-bodo-field-error')
+    expect(error).to_contain_text("lowercase letters")
+    expect(name).to_have_attribute("aria-invalid", "true")
+    expect(name).to_be_focused()
+    ui.shot("bad-name-error", form)
+    status, page = ui.lab.call("GET", "/clusters")
+    assert status == 200 and page["items"] == [], page
+
+
+def test_create_a_local_cluster_and_watch_its_steps_finish(ui: UI) -> None:
+    sidebar = ui.sidebar()
+    form = sidebar.locator('form[data-form="cluster-create"]')
+    form.get_by_label("Name", exact=True).fill(CLUSTER)
+    form.get_by_label("Instance type", exact=True).select_option("local.small")
+    form.get_by_label("Number of instances", exact=True).fill("2")
+    form.get_by_role("button", name="Create", exact=True).click()
+    expect(form).to_have_count(0)
+    row = ui.row(CLUSTER)
+    expect(row).to_be_visible()
+    for cell in ("local", "local.small", "2"):
+        expect(row).to_contain_text(cell)
+    # Details open by themselves on a new cluster and follow its create task live.
+    details = sidebar.locator(f'tr[data-details-of="{CLUSTER}"]')
+    task = details.locator(".jp-bodo-task")
+    expect(task).to_be_visible()
+    ui.shot("cluster-creating")
+    expect(task).to_have_attribute("data-status", "FINISHED", timeout=120_000)
+    steps = task.locator(".jp-bodo-task-steps li")
+    assert steps.count() >= 3
+    expect(task.locator('.jp-bodo-task-steps li:not([data-state="done"])')).to_have_count(0)
+    expect(row).to_have_attribute("data-status", "RUNNING")
+    expect(row.locator(".jp-bodo-badge")).to_have_text("RUNNING")
+    expect(row.locator("td").nth(4)).to_have_text("2")  # cores: 2 x 1
+    expect(sidebar.locator('[data-step="cluster"]')).to_have_attribute("data-done", "true")
+    ui.shot("cluster-running")
+
+
+def test_attach_a_notebook_and_run_px_on_every_rank(ui: UI) -> None:
+    page = ui.page
+    page.locator('.jp-LauncherCard[data-category="Notebook"]').first.click()
+    notebook = page.locator(".jp-NotebookPanel:visible")
+    expect(notebook).to_be_visible()
+    expect(notebook.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
+        "data-status", "idle", timeout=60_000)
+    ui.row(CLUSTER).get_by_role("button", name=f"Attach the current notebook to {CLUSTER}").click()
+    expect(page.locator(".Toastify")).to_contain_text(f"Attached to cluster {CLUSTER}",
+                                                      timeout=60_000)
+    expect(ui.sidebar().locator('[data-step="notebook"]')).to_have_attribute("data-done", "true")
+    cell = notebook.locator(".jp-Cell").first
+    cell.locator(".cm-content").click()
+    page.keyboard.insert_text("%%px\nfrom mpi4py import MPI\n"
+                              "print('rank', MPI.COMM_WORLD.rank, 'of', MPI.COMM_WORLD.size)")
+    page.keyboard.press("Shift+Enter")
+    output = cell.locator(".jp-OutputArea")
+    expect(output).to_contain_text("rank 0 of 2", timeout=60_000)
+    expect(output).to_contain_text("rank 1 of 2")
+    ui.shot("notebook-px")
+
+
+def test_delete_the_cluster(ui: UI) -> None:
+    row = ui.row(CLUSTER)
+    row.get_by_role("button", name=f"Delete {CLUSTER}").click()
+    dialog = ui.page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text(f"Delete cluster {CLUSTER}?")
+    ui.shot("delete-dialog")
+    dialog.get_by_role("button", name="Delete").click()
+    expect(row).to_have_count(0, timeout=120_000)
+    expect(ui.sidebar().locator(".jp-bodo-empty")).to_contain_text("No clusters yet")
+    ui.shot("deleted")
+    status, page = ui.lab.call("GET", "/clusters")
+    assert status == 200 and page["items"] == [], page
