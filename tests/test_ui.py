@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from .git_server import GitServer
 from .helpers import ROOT
 from .jupyter import JUPYTER_TOKEN, JupyterServer
 
@@ -37,13 +38,19 @@ pytestmark = [pytest.mark.mpi, pytest.mark.slow, pytest.mark.timeout(240)]
 
 SIDEBAR = "#bodo-jupyter-sidebar"
 CLUSTER = "demo"
+GIT_TOKEN = "ghp_UiT3stT0kenNeverShown"  # the Git password typed into the job form
+HELLO = """import os
+from mpi4py import MPI
+w = MPI.COMM_WORLD
+print("hello from rank", w.rank, "of", w.size, "greeting", os.environ.get("GREETING"))
+"""
 
 
 class UI:
     """The Lab, the browser page, the screenshots folder."""
 
-    def __init__(self, lab: JupyterServer, page: Any, shots: Path):
-        self.lab, self.page, self.shots = lab, page, shots
+    def __init__(self, lab: JupyterServer, page: Any, shots: Path, git: GitServer):
+        self.lab, self.page, self.shots, self.git = lab, page, shots, git
         self.n = 0
 
     def shot(self, name: str, locator: Any = None) -> Path:
@@ -72,6 +79,12 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     settings = tmp / "lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    # A private Git host for the job (HTTPS, basic auth) that the control plane may use.
+    git = GitServer(tmp / "git", "alice", GIT_TOKEN).start()
+    git.create_repo("acme", "proj", {"main": {"hello.py": "print('main branch')\n"},
+                                     "feature": {"hello.py": HELLO}})
+    (tmp / "jupyter-config").mkdir()
+    (tmp / "jupyter-config" / "jupyter_server_config.py").write_text(git.plane_config())
     lab = JupyterServer(
         tmp / "root", tmp / "bodo-data", env=env, app="jupyterlab",
         args=("--LabApp.news_url=None",
@@ -88,17 +101,32 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
                 page.set_default_timeout(60_000)
                 page.goto(f"{lab.base}lab?token={JUPYTER_TOKEN}")
                 page.locator(".jp-LabShell").wait_for()
-                yield UI(lab, page, shots)
+                yield UI(lab, page, shots, git)
             finally:
                 browser.close()
     finally:
-        lab.shut_down()
+        try:
+            lab.shut_down()
+        finally:
+            git.stop()
+
+
+def widen_left_area(page: Any, width: int) -> None:
+    """Drag the handle between the left area and the main area, as a person would."""
+    handle = page.locator("#jp-main-split-panel > .lm-SplitPanel-handle:visible").first
+    box = handle.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + (width - x), y, steps=5)
+    page.mouse.up()
 
 
 def test_the_sidebar_opens_with_the_onboarding_list(ui: UI) -> None:
     ui.page.locator('.jp-SideBar .lm-TabBar-tab[data-id="bodo-jupyter-sidebar"]').click()
     sidebar = ui.sidebar()
     expect(sidebar).to_be_visible()
+    widen_left_area(ui.page, 640)
     steps = sidebar.locator(".jp-bodo-onboarding-step")
     expect(steps).to_have_count(3)
     # The local provider needs no AWS credentials: ticked, and says why.
@@ -107,7 +135,7 @@ def test_the_sidebar_opens_with_the_onboarding_list(ui: UI) -> None:
     expect(creds).to_contain_text("Not needed")
     expect(sidebar.locator('[data-step="cluster"]')).to_have_attribute("data-done", "false")
     expect(sidebar.locator('[data-step="notebook"]')).to_have_attribute("data-done", "false")
-    expect(sidebar.locator(".jp-bodo-empty")).to_contain_text("No clusters yet")
+    expect(sidebar.locator(".jp-bodo-clusters .jp-bodo-empty")).to_contain_text("No clusters yet")
     path = ui.shot("sidebar-onboarding")
     if os.environ.get("BODO_JUPYTER_DOCS_IMAGES"):
         shutil.copy(path, ROOT / "docs" / "images" / "ui-sidebar-onboarding.png")
@@ -205,6 +233,52 @@ def test_attach_a_notebook_and_run_px_on_every_rank(ui: UI) -> None:
     ui.shot("notebook-px")
 
 
+def test_a_job_from_a_private_git_repository_with_its_live_logs(ui: UI) -> None:
+    page, sidebar = ui.page, ui.sidebar()
+    sidebar.get_by_role("tab", name="Jobs").click()
+    sidebar.get_by_role("button", name="Create job").click()
+    form = sidebar.locator('form[data-form="job-create"]')
+    expect(form).to_be_visible()
+    form.get_by_label("Name", exact=True).fill("hello")
+    cluster = form.get_by_label("Cluster", exact=True)
+    expect(cluster.locator(f'option[value="{CLUSTER}"]')).to_have_count(1)
+    # NEW shows the new cluster's fields (show_if), a cluster of one's own hides them.
+    cluster.select_option("NEW")
+    expect(form.get_by_label("Instance type", exact=True)).to_be_visible()
+    cluster.select_option(CLUSTER)
+    expect(form.get_by_label("Instance type", exact=True)).to_be_hidden()
+    form.get_by_label("Schedule", exact=True).select_option("now")
+    expect(form.locator('[data-field="command"]')).to_contain_text(
+        "mpiexec -n <CORE_COUNT> python")
+    form.get_by_label("Command", exact=True).fill("hello.py")
+    form.get_by_label("Path", exact=True).fill(f"{ui.git.url}/acme/proj")
+    form.get_by_role("button", name="Show advanced").click()
+    form.get_by_label("Git username", exact=True).fill("alice")
+    form.get_by_label("Git password or token", exact=True).fill(GIT_TOKEN)
+    form.get_by_label("Reference", exact=True).fill("feature")
+    form.get_by_label("Environment variables", exact=True).fill("GREETING=bonjour")
+    ui.shot("job-form", form)
+    form.get_by_role("button", name="Create", exact=True).click()
+    expect(form).to_have_count(0)
+    row = sidebar.locator('tr[data-job="hello"]')
+    expect(row).to_be_visible()
+    row.get_by_role("button", name="Logs of hello").click()
+    log = sidebar.get_by_label("Log of hello")
+    expect(log).to_have_attribute("data-complete", "true", timeout=120_000)
+    for rank in range(2):
+        expect(log).to_contain_text(f"[rank {rank}] hello from rank {rank} of 2 greeting bonjour")
+    expect(log).to_contain_text("[platform] exit code 0")
+    expect(row).to_have_attribute("data-status", "FINISHED")
+    expect(row.locator(".jp-bodo-badge")).to_have_text("FINISHED")
+    ui.shot("job-logs")
+    assert GIT_TOKEN not in page.content()
+    # Delete the job (it holds nothing now), so that the cluster can go.
+    row.get_by_role("button", name="Delete job hello").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
+    expect(row).to_have_count(0, timeout=60_000)
+    sidebar.get_by_role("tab", name="Clusters").click()
+
+
 def test_delete_the_cluster(ui: UI) -> None:
     row = ui.row(CLUSTER)
     row.get_by_role("button", name=f"Delete {CLUSTER}").click()
@@ -213,7 +287,8 @@ def test_delete_the_cluster(ui: UI) -> None:
     ui.shot("delete-dialog")
     dialog.get_by_role("button", name="Delete").click()
     expect(row).to_have_count(0, timeout=120_000)
-    expect(ui.sidebar().locator(".jp-bodo-empty")).to_contain_text("No clusters yet")
+    empty = ui.sidebar().locator(".jp-bodo-clusters .jp-bodo-empty")
+    expect(empty).to_contain_text("No clusters yet")
     ui.shot("deleted")
     status, page = ui.lab.call("GET", "/clusters")
     assert status == 200 and page["items"] == [], page

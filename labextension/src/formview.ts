@@ -26,7 +26,8 @@ export class ChoicesUnavailable extends Error {
  * the values the form has now. */
 export type ChoicesSource = (
   from: string,
-  values: Record<string, unknown>
+  values: Record<string, unknown>,
+  form: string
 ) => Promise<Choice[]>;
 
 export type Values = Record<string, unknown>;
@@ -69,6 +70,8 @@ export interface FormViewOptions {
   /** Send the form; an APIError it throws is shown on its field. */
   onSubmit: (values: Values, form: FormView) => Promise<void>;
   onCancel?: () => void;
+  /** Text shown before a field's input (the job command's `mpiexec -n <CORE_COUNT> python`). */
+  prefixes?: Record<string, string>;
   /** Overrides of declared defaults (the provider's max instances, ...). */
   limits?: (field: FormField) => { maximum?: number } | undefined;
 }
@@ -233,10 +236,14 @@ export class FormView {
     if (f.required) {
       input.setAttribute('aria-required', 'true');
     }
+    const prefix = this.opts.prefixes?.[f.name];
+    const control = prefix
+      ? h('div', { class: 'jp-bodo-prefixed' }, h('code', { class: 'jp-bodo-prefix' }, prefix), input)
+      : input;
     const row =
       f.kind === 'boolean'
         ? h('div', { class: 'jp-bodo-field jp-bodo-field-boolean' }, input, label)
-        : h('div', { class: 'jp-bodo-field' }, label, input);
+        : h('div', { class: 'jp-bodo-field' }, label, control);
     row.dataset.field = f.name;
     row.append(note, h('div', { id: helpId, class: 'jp-bodo-help' }, f.help), error);
     this.rows.set(f.name, row);
@@ -292,7 +299,7 @@ export class FormView {
           const select = this.inputs.get(f.name) as HTMLSelectElement;
           const note = this.notes.get(f.name)!;
           try {
-            const choices = await this.opts.choices(f.choices_from!, values);
+            const choices = await this.opts.choices(f.choices_from!, values, this.spec.name);
             if (gen !== this.choiceGen) {
               return;
             }

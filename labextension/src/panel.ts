@@ -20,7 +20,9 @@ import type {
   TaskDetail
 } from './generated/api';
 import { FORMS } from './generated/forms';
+import { JobsSection } from './jobs';
 import { followTask, IdlePoll } from './polling';
+import type { Section, SectionHost } from './section';
 
 export const COMMANDS = {
   open: 'bodo-jupyter:open',
@@ -34,10 +36,10 @@ export const ATTACHED_KEY = 'bodo-jupyter:attached-a-notebook';
 
 const CLUSTER_FORM = FORMS['cluster-create'];
 
-export class BodoPanel extends Widget {
+export class BodoPanel extends Widget implements SectionHost {
   readonly api: BodoAPI;
-  info: Info | null = null;
-  clusters: Cluster[] = [];
+  infoValue: Info | null = null;
+  clusterList: Cluster[] = [];
   private moreClusters = false;
   private notebooks: number | null = null;
   private aws: AwsAccount | null = null;
@@ -49,6 +51,7 @@ export class BodoPanel extends Widget {
   private poll: IdlePoll;
   private refreshTimer: ReturnType<typeof setTimeout> | null = null;
   private lastSeen = '';
+  private sectionChanged = false;
 
   private statusEl = h('div', { class: 'jp-bodo-banner', role: 'status', hidden: true });
   private onboardingEl = h('section', {
@@ -58,9 +61,13 @@ export class BodoPanel extends Widget {
   private formSlot = h('div', { class: 'jp-bodo-form-slot' });
   private tableSlot = h('div', { class: 'jp-bodo-table-slot' });
   private whoEl = h('span', { class: 'jp-bodo-who' });
+  private sections: Section[] = [];
+  private clustersEl: HTMLElement;
+  private tabsEl = h('div', { class: 'jp-bodo-tabs', role: 'tablist', 'aria-label': 'Bodo' });
+  private current = 'clusters';
 
   constructor(
-    private commands: CommandRegistry,
+    readonly commands: CommandRegistry,
     api?: BodoAPI
   ) {
     super();
@@ -95,19 +102,89 @@ export class BodoPanel extends Widget {
       ),
       this.statusEl,
       this.onboardingEl,
-      h(
-        'section',
-        { class: 'jp-bodo-section jp-bodo-clusters', 'aria-label': 'Clusters' },
-        h('div', { class: 'jp-bodo-section-head' }, h('h2', {}, 'Clusters'), createButton),
-        this.formSlot,
-        this.tableSlot
-      )
+      this.tabsEl
     );
+    this.clustersEl = h(
+      'section',
+      { class: 'jp-bodo-section jp-bodo-clusters', 'aria-label': 'Clusters' },
+      h('div', { class: 'jp-bodo-section-head' }, h('h2', {}, 'Clusters'), createButton),
+      this.formSlot,
+      this.tableSlot
+    );
+    this.sections = [new JobsSection(this)];
+    this.node.append(this.clustersEl, ...this.sections.map(s => s.node));
+    this.renderTabs();
     this.renderOnboarding();
     this.renderClusters();
   }
 
+  // -- SectionHost ------------------------------------------------------------------
+
+  info(): Info | null {
+    return this.infoValue;
+  }
+
+  clusters(): Cluster[] {
+    return this.clusterList;
+  }
+
+  refreshSoon(): void {
+    this.scheduleRefresh();
+  }
+
+  /** Show a section: clusters, jobs, ... */
+  showSection(id: string): void {
+    if (id !== this.current) {
+      this.current = id;
+      this.renderTabs();
+      this.scheduleRefresh();
+    }
+  }
+
+  section<T extends Section>(id: string): T | undefined {
+    return this.sections.find(s => s.id === id) as T | undefined;
+  }
+
+  private renderTabs(): void {
+    const tabs = [
+      { id: 'clusters', label: 'Clusters' },
+      ...this.sections.map(s => ({ id: s.id, label: s.label }))
+    ];
+    const buttons = tabs.map((t, i) =>
+      h(
+        'button',
+        {
+          class: 'jp-bodo-tab',
+          role: 'tab',
+          id: `jp-bodo-tab-${t.id}`,
+          'data-tab': t.id,
+          'aria-selected': String(t.id === this.current),
+          tabindex: t.id === this.current ? 0 : -1,
+          onclick: () => this.showSection(t.id),
+          onkeydown: (e: KeyboardEvent) => {
+            const step = e.key === 'ArrowRight' ? 1 : e.key === 'ArrowLeft' ? -1 : 0;
+            if (step) {
+              e.preventDefault();
+              const next = tabs[(i + step + tabs.length) % tabs.length];
+              this.showSection(next.id);
+              this.tabsEl.querySelector<HTMLElement>(`[data-tab="${next.id}"]`)?.focus();
+            }
+          }
+        },
+        t.label
+      )
+    );
+    this.tabsEl.replaceChildren(...buttons);
+    this.clustersEl.hidden = this.current !== 'clusters';
+    for (const s of this.sections) {
+      s.node.hidden = this.current !== s.id;
+    }
+  }
+
   dispose(): void {
+    for (const s of this.sections) {
+      s.dispose();
+    }
     this.poll.dispose();
     for (const c of this.followers.values()) {
       c.abort();
@@ -142,9 +219,9 @@ export class BodoPanel extends Widget {
   /** One read of what the panel shows; true when something changed. */
   private async tick(): Promise<boolean> {
     try {
-      if (!this.info) {
-        this.info = await this.api.get<Info>('');
-        this.whoEl.textContent = `${this.info.user.name} · ${this.info.organization.name}`;
+      if (!this.infoValue) {
+        this.infoValue = await this.api.get<Info>('');
+        this.whoEl.textContent = `${this.infoValue.user.name} · ${this.infoValue.organization.name}`;
       }
       const page = await this.api.get<ClusterPage>('clusters', { limit: 100 });
       const reads: Promise<unknown>[] = [];
@@ -165,9 +242,15 @@ export class BodoPanel extends Widget {
             .catch(() => (this.aws = null))
         );
       }
+      const section = this.sections.find(s => s.id === this.current);
+      let sectionChanged = false;
+      if (section) {
+        reads.push(section.tick().then(c => (sectionChanged = c)));
+      }
       await Promise.all(reads);
+      this.sectionChanged = sectionChanged;
       this.loadError = '';
-      this.clusters = page.items;
+      this.clusterList = page.items;
       this.moreClusters = page.next !== null;
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
@@ -180,11 +263,11 @@ export class BodoPanel extends Widget {
       return false;
     }
     const seen = JSON.stringify([
-      this.clusters.map(c => [c.id, c.status, c.last_task, c.holder?.id]),
+      this.clusterList.map(c => [c.id, c.status, c.last_task, c.holder?.id]),
       this.notebooks,
       this.aws?.status
     ]);
-    const changed = seen !== this.lastSeen;
+    const changed = seen !== this.lastSeen || this.sectionChanged;
     this.lastSeen = seen;
     this.followActive();
     this.renderStatus();
@@ -194,14 +277,14 @@ export class BodoPanel extends Widget {
   }
 
   private awsEnabled(): boolean {
-    return !!this.info?.providers.some(p => p.name === 'aws');
+    return !!this.infoValue?.providers.some(p => p.name === 'aws');
   }
 
   // -- tasks ------------------------------------------------------------------------
 
   /** Follow the tasks still running (and those whose details are open). */
   private followActive(): void {
-    for (const c of this.clusters) {
+    for (const c of this.clusterList) {
       const t = c.last_task;
       if (t && (!taskEnded(t.status) || (this.expanded.has(c.id) && !this.tasks.has(t.id)))) {
         this.follow(t.id);
@@ -209,7 +292,7 @@ export class BodoPanel extends Widget {
     }
   }
 
-  follow(taskId: string): void {
+  follow(taskId: string, onUpdate?: (task: TaskDetail) => void): void {
     if (this.followers.has(taskId)) {
       return;
     }
@@ -222,6 +305,7 @@ export class BodoPanel extends Widget {
       task => {
         this.tasks.set(taskId, task);
         this.renderClusters();
+        onUpdate?.(task);
         if (task.status !== status) {
           if (status) {
             this.scheduleRefresh(); // the cluster's status moves with its task's
@@ -271,7 +355,7 @@ export class BodoPanel extends Widget {
       {
         key: 'cluster',
         label: 'Create a cluster',
-        done: this.clusters.some(c => c.status === 'RUNNING'),
+        done: this.clusterList.some(c => c.status === 'RUNNING'),
         note: 'MPI engines to run %%px cells and jobs on.',
         notNeeded: false,
         run: () => this.openCreateForm()
@@ -329,12 +413,12 @@ export class BodoPanel extends Widget {
     }
     const form = new FormView(CLUSTER_FORM, {
       submitLabel: 'Create',
-      choices: (from, values) => this.choices(from, values),
+      choices: (from, values, name) => this.choices(from, values, name),
       limits: f =>
         f.name === 'instances'
           ? {
-              maximum: this.info?.providers.find(
-                p => p.name === (this.info?.default_provider ?? 'local')
+              maximum: this.infoValue?.providers.find(
+                p => p.name === (this.infoValue?.default_provider ?? 'local')
               )?.max_instances
             }
           : undefined,
@@ -343,7 +427,7 @@ export class BodoPanel extends Widget {
         const action = await this.api.post<ClusterAction>('clusters', view.body());
         this.closeCreateForm();
         this.expanded.add(action.cluster.id);
-        this.clusters = [action.cluster, ...this.clusters.filter(c => c.id !== action.cluster.id)];
+        this.clusterList = [action.cluster, ...this.clusterList.filter(c => c.id !== action.cluster.id)];
         this.renderClusters();
         this.follow(action.task.id);
         void this.refresh();
@@ -360,10 +444,32 @@ export class BodoPanel extends Widget {
     this.node.querySelector<HTMLElement>('.jp-bodo-create')?.focus();
   }
 
-  private async choices(from: string, values: Values): Promise<Choice[]> {
-    const provider = (values.provider as string) || this.info?.default_provider || 'local';
+  async choices(from: string, values: Values, form: string): Promise<Choice[]> {
+    const provider = (values.provider as string) || this.infoValue?.default_provider || 'local';
     try {
       switch (from) {
+        case 'free_clusters': {
+          const free = this.clusterList
+            .filter(c => c.status === 'RUNNING' && !c.holder && !c.dedicated_to)
+            .map(c => ({ value: c.name, label: `${c.name} (${c.core_count} ranks)` }));
+          return form === 'job-create'
+            ? [{ value: 'NEW', label: 'NEW: a cluster made for each run' }, ...free]
+            : free;
+        }
+        case 'timezones': {
+          const intl = Intl as unknown as { supportedValuesOf?: (k: string) => string[] };
+          const zones = intl.supportedValuesOf?.('timeZone') ?? [];
+          return ['UTC', ...zones.filter(z => z !== 'UTC')].map(z => ({ value: z, label: z }));
+        }
+        case 'notebook_instance_types': {
+          const list = await this.api.get<InstanceTypeList>('notebook-instance-types', {
+            provider
+          });
+          return list.items.map(t => ({
+            value: t.name,
+            label: `${t.name} (${t.cores} cores, ${t.memory_gib} GiB)`
+          }));
+        }
         case 'instance_types': {
           const list = await this.api.get<InstanceTypeList>('instance-types', {
             provider,
@@ -382,7 +488,7 @@ export class BodoPanel extends Widget {
           }));
         }
         case 'providers':
-          return (this.info?.providers ?? []).map(p => ({
+          return (this.infoValue?.providers ?? []).map(p => ({
             value: p.name,
             label: p.display_name
           }));
@@ -411,12 +517,12 @@ export class BodoPanel extends Widget {
 
   private renderClusters(): void {
     const focused = (document.activeElement as HTMLElement | null)?.dataset?.key;
-    if (!this.clusters.length) {
+    if (!this.clusterList.length) {
       this.tableSlot.replaceChildren(
         h(
           'p',
           { class: 'jp-bodo-empty' },
-          this.info ? 'No clusters yet. Create one to run %%px cells on MPI ranks.' : 'Loading…'
+          this.infoValue ? 'No clusters yet. Create one to run %%px cells on MPI ranks.' : 'Loading…'
         )
       );
       return;
@@ -434,7 +540,7 @@ export class BodoPanel extends Widget {
       ''
     ];
     const rows: HTMLElement[] = [];
-    for (const c of this.clusters) {
+    for (const c of this.clusterList) {
       const open = this.expanded.has(c.id);
       const busy = c.status === 'STOPPING' || c.status === 'TERMINATED';
       rows.push(
@@ -544,9 +650,31 @@ export class BodoPanel extends Widget {
     if (c.status_message) {
       facts.push(['Status', c.status_message]);
     }
+    const gone = c.status === 'STOPPING' || c.status === 'TERMINATED';
     return h(
       'div',
       { class: 'jp-bodo-details' },
+      h(
+        'div',
+        { class: 'jp-bodo-details-actions' },
+        c.status === 'RUNNING'
+          ? h(
+              'button',
+              {
+                class: 'jp-mod-styled jp-mod-accept',
+                onclick: () => void this.commands.execute(COMMANDS.attach, { cluster: c.name })
+              },
+              'Attach the current notebook'
+            )
+          : null,
+        !gone
+          ? h(
+              'button',
+              { class: 'jp-mod-styled jp-mod-warn', onclick: () => void this.deleteCluster(c) },
+              'Delete'
+            )
+          : null
+      ),
       h('dl', {}, facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
       c.last_task
         ? t
@@ -578,7 +706,9 @@ export class BodoPanel extends Widget {
             { 'data-step': s.name, 'data-state': s.state, class: `jp-bodo-step-${s.state}` },
             h('span', { class: 'jp-bodo-step-icon', 'aria-hidden': 'true' }, STEP_ICONS[s.state] ?? '·'),
             h('span', { class: 'jp-bodo-step-title' }, s.title),
-            s.message ? h('span', { class: 'jp-bodo-step-message' }, s.message) : null
+            stepNote(s.title, s.message)
+              ? h('span', { class: 'jp-bodo-step-message' }, stepNote(s.title, s.message))
+              : null
           )
         )
       ),
@@ -597,7 +727,7 @@ export class BodoPanel extends Widget {
     }
     try {
       const action = await this.api.delete<ClusterAction>(`clusters/${encodeURIComponent(c.id)}`);
-      this.clusters = this.clusters.map(x => (x.id === c.id ? action.cluster : x));
+      this.clusterList = this.clusterList.map(x => (x.id === c.id ? action.cluster : x));
       this.renderClusters();
       this.follow(action.task.id);
     } catch (err) {
@@ -611,13 +741,21 @@ export class BodoPanel extends Widget {
 
   /** RUNNING clusters, for the attach command's picker. */
   runningClusters(): string[] {
-    return this.clusters.filter(c => c.status === 'RUNNING').map(c => c.name);
+    return this.clusterList.filter(c => c.status === 'RUNNING').map(c => c.name);
   }
 
   markAttached(): void {
     localStorage.setItem(ATTACHED_KEY, 'true');
     this.renderOnboarding();
   }
+}
+
+/** A step's message without the title it often repeats ("Title (1.2s)" -> "1.2s"). */
+function stepNote(title: string, message: string): string {
+  if (message.startsWith(title)) {
+    return message.slice(title.length).trim().replace(/^\((.*)\)$/, '$1');
+  }
+  return message;
 }
 
 const STEP_ICONS: Record<string, string> = {
