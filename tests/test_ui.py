@@ -279,6 +279,33 @@ def test_a_job_from_a_private_git_repository_with_its_live_logs(ui: UI) -> None:
     sidebar.get_by_role("tab", name="Clusters").click()
 
 
+def test_a_platform_notebook_created_opened_in_a_new_tab_and_deleted(ui: UI) -> None:
+    page, sidebar = ui.page, ui.sidebar()
+    sidebar.get_by_role("tab", name="Notebooks").click()
+    sidebar.get_by_role("button", name="Create notebook").click()
+    form = sidebar.locator('form[data-form="notebook-create"]')
+    form.get_by_label("Name", exact=True).fill("analysis")
+    types = form.get_by_label("Instance type", exact=True)
+    expect(types.locator("option[value^='local']").first).to_be_attached()
+    types.select_option(index=0)
+    form.get_by_role("button", name="Create", exact=True).click()
+    row = sidebar.locator('tr[data-notebook="analysis"]')
+    expect(row).to_have_attribute("data-status", "RUNNING", timeout=120_000)
+    ui.shot("notebook-running")
+    with page.expect_popup() as popup_info:
+        row.get_by_role("button", name="Open analysis in a new tab").click()
+    popup = popup_info.value
+    popup.wait_for_load_state()
+    expect(popup.locator(".jp-LabShell")).to_be_visible(timeout=60_000)
+    status, nb = ui.lab.call("GET", "/notebooks/analysis/connection")
+    assert status == 200 and popup.url.startswith(nb["url"]), (popup.url, nb)
+    popup.close()
+    row.get_by_role("button", name="Delete notebook analysis").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
+    expect(row).to_have_count(0, timeout=120_000)
+    sidebar.get_by_role("tab", name="Clusters").click()
+
+
 def test_delete_the_cluster(ui: UI) -> None:
     row = ui.row(CLUSTER)
     row.get_by_role("button", name=f"Delete {CLUSTER}").click()

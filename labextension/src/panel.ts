@@ -21,6 +21,7 @@ import type {
 } from './generated/api';
 import { FORMS } from './generated/forms';
 import { JobsSection } from './jobs';
+import { NotebooksSection } from './notebooks';
 import { followTask, IdlePoll } from './polling';
 import type { Section, SectionHost } from './section';
 
@@ -111,7 +112,7 @@ export class BodoPanel extends Widget implements SectionHost {
       this.formSlot,
       this.tableSlot
     );
-    this.sections = [new JobsSection(this)];
+    this.sections = [new JobsSection(this), new NotebooksSection(this)];
     this.node.append(this.clustersEl, ...this.sections.map(s => s.node));
     this.renderTabs();
     this.renderOnboarding();
@@ -364,9 +365,12 @@ export class BodoPanel extends Widget implements SectionHost {
         key: 'notebook',
         label: 'Create a notebook',
         done: attached || (this.notebooks ?? 0) > 0,
-        note: 'A notebook attached to a cluster: open one, then Attach on a RUNNING cluster.',
+        note: 'A platform notebook (Notebooks), or this Lab’s notebook attached to a cluster.',
         notNeeded: false,
-        run: () => void this.commands.execute('notebook:create-new', { kernelName: 'python3' })
+        run: () => {
+          this.showSection('notebooks');
+          this.section<NotebooksSection>('notebooks')?.openForm();
+        }
       }
     ];
     this.onboardingEl.replaceChildren(
