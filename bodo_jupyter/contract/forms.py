@@ -323,4 +323,27 @@ NOTEBOOK_CREATE = Form(
     build=_build_notebook,
 )
 
-FORMS = {f.name: f for f in (CLUSTER_CREATE, JOB_CREATE, NOTEBOOK_CREATE)}
+# -- link AWS credentials -----------------------------------------------------------------
+
+
+def _build_aws_credentials(v: Mapping[str, Any]) -> models.AwsCredentialsRequest:
+    return models.AwsCredentialsRequest.parse(
+        {k: v[k] for k in ("access_key_id", "secret_access_key", "account_id", "region")
+         if v.get(k) not in (None, "")})
+
+
+AWS_CREDENTIALS = Form(
+    name="aws-credentials", title="AWS credentials", request=models.AwsCredentialsRequest,
+    help="Access keys of an IAM user of your AWS account with the platform's policy: "
+         "clusters are made in that account. The keys are checked with AWS, and the "
+         "secret is stored encrypted and never shown again.",
+    fields=(
+        Field("access_key_id", "Access key id", "access_key_id", placeholder="AKIA…"),
+        Field("secret_access_key", "Secret access key", "secret_access_key", kind="secret"),
+        Field("account_id", "AWS account id", "account_id", placeholder="123456789012"),
+        Field("region", "Region", "region", placeholder="us-east-1"),
+    ),
+    build=_build_aws_credentials,
+)
+
+FORMS = {f.name: f for f in (CLUSTER_CREATE, JOB_CREATE, NOTEBOOK_CREATE, AWS_CREDENTIALS)}

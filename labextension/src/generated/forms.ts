@@ -446,5 +446,62 @@ export const FORMS: Record<string, FormSpec> = {
         "pattern_message": "text without control characters (newline, tab, NUL ...) and without spaces at either end"
       }
     ]
+  },
+  "aws-credentials": {
+    "name": "aws-credentials",
+    "title": "AWS credentials",
+    "help": "Access keys of an IAM user of your AWS account with the platform's policy: clusters are made in that account. The keys are checked with AWS, and the secret is stored encrypted and never shown again.",
+    "fields": [
+      {
+        "name": "access_key_id",
+        "label": "Access key id",
+        "api": "access_key_id",
+        "kind": "text",
+        "advanced": false,
+        "placeholder": "AKIA\u2026",
+        "required": true,
+        "help": "The access key id, `AKIA\u2026` (or `ASIA\u2026`).",
+        "max_length": 128,
+        "pattern": "^(AKIA|ASIA)[A-Z0-9]{12,124}$",
+        "pattern_message": "AKIA (or ASIA) followed by 12 to 124 capital letters and digits"
+      },
+      {
+        "name": "secret_access_key",
+        "label": "Secret access key",
+        "api": "secret_access_key",
+        "kind": "secret",
+        "advanced": false,
+        "required": true,
+        "help": "The secret access key. Checked with AWS, stored encrypted and never returned.",
+        "max_length": 1024,
+        "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+        "pattern_message": "no control characters (newline, tab, NUL ...)"
+      },
+      {
+        "name": "account_id",
+        "label": "AWS account id",
+        "api": "account_id",
+        "kind": "text",
+        "advanced": false,
+        "placeholder": "123456789012",
+        "required": true,
+        "help": "The 12-digit AWS account id the keys belong to.",
+        "pattern": "^[0-9]{12}$",
+        "pattern_message": "the 12 digits of the AWS account id, e.g. 123456789012"
+      },
+      {
+        "name": "region",
+        "label": "Region",
+        "api": "region",
+        "kind": "text",
+        "advanced": false,
+        "placeholder": "us-east-1",
+        "required": true,
+        "help": "The AWS region clusters are made in; the platform must have a machine image there.",
+        "max_length": 32,
+        "pattern": "^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-[0-9]$",
+        "pattern_message": "an AWS region name such as us-east-1"
+      }
+    ]
   }
 };
