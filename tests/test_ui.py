@@ -9,6 +9,7 @@ with ``BODO_JUPYTER_DOCS_IMAGES=1`` the sidebar's is also written to docs/images
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections.abc import Iterator
@@ -303,6 +304,36 @@ def test_a_platform_notebook_created_opened_in_a_new_tab_and_deleted(ui: UI) -> 
     row.get_by_role("button", name="Delete notebook analysis").click()
     page.locator(".jp-Dialog").get_by_role("button", name="Delete").click()
     expect(row).to_have_count(0, timeout=120_000)
+    sidebar.get_by_role("tab", name="Clusters").click()
+
+
+def test_settings_show_the_iam_policy_and_the_credentials_forms_field_errors(ui: UI) -> None:
+    page, sidebar = ui.page, ui.sidebar()
+    # Onboarding's first step leads to Settings.
+    sidebar.locator('[data-step="credentials"]').get_by_role("button").click()
+    settings = sidebar.locator(".jp-bodo-settings")
+    expect(settings).to_be_visible()
+    expect(sidebar.get_by_role("tab", name="Settings")).to_have_attribute("aria-selected", "true")
+    expect(settings).to_contain_text("does not offer the AWS provider")
+    expect(settings.locator('[data-account="none"]')).to_be_visible()
+    policy = json.loads((ROOT / "config" / "iam" / "bodo-platform-policy.json").read_text())
+    shown = settings.get_by_label("IAM policy", exact=True)
+    assert json.loads(shown.inner_text()) == policy
+    expect(settings).to_contain_text("aws iam create-policy --policy-name bodo-platform")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    settings.get_by_role("button", name="Copy the IAM policy").click()
+    expect(page.locator(".Toastify")).to_contain_text("IAM policy is on the clipboard")
+    assert json.loads(page.evaluate("navigator.clipboard.readText()")) == policy
+    # The declared AWS_CREDENTIALS form; the contract's 400 lands under its field.
+    form = settings.locator('form[data-form="aws-credentials"]')
+    form.get_by_label("Access key id", exact=True).fill("not-a-key")
+    form.get_by_label("Secret access key", exact=True).fill("s3cret")
+    form.get_by_label("AWS account id", exact=True).fill("123456789012")
+    form.get_by_label("Region", exact=True).fill("us-east-1")
+    form.get_by_role("button", name="Save", exact=True).click()
+    expect(form.locator('[data-field="access_key_id"] .jp-bodo-field-error')).to_contain_text(
+        "AKIA")
+    ui.shot("settings")
     sidebar.get_by_role("tab", name="Clusters").click()
 
 

@@ -22,6 +22,7 @@ import type {
 import { FORMS } from './generated/forms';
 import { JobsSection } from './jobs';
 import { NotebooksSection } from './notebooks';
+import { SettingsSection } from './settings';
 import { followTask, IdlePoll } from './polling';
 import type { Section, SectionHost } from './section';
 
@@ -112,7 +113,11 @@ export class BodoPanel extends Widget implements SectionHost {
       this.formSlot,
       this.tableSlot
     );
-    this.sections = [new JobsSection(this), new NotebooksSection(this)];
+    this.sections = [
+      new JobsSection(this),
+      new NotebooksSection(this),
+      new SettingsSection(this)
+    ];
     this.node.append(this.clustersEl, ...this.sections.map(s => s.node));
     this.renderTabs();
     this.renderOnboarding();
@@ -346,12 +351,7 @@ export class BodoPanel extends Widget implements SectionHost {
             : 'Needed for clusters on AWS: your access key and account id.'
           : 'Not needed: clusters run on this machine (local provider).',
         notNeeded: !awsNeeded,
-        run: awsNeeded
-          ? () =>
-              void Notification.info(
-                'Link AWS credentials with `bodo-jupyter aws credentials set` (see docs/aws.md).'
-              )
-          : null
+        run: () => this.showSection('settings')
       },
       {
         key: 'cluster',
@@ -512,7 +512,12 @@ export class BodoPanel extends Widget implements SectionHost {
       }
       const message = err instanceof Error ? err.message : String(err);
       throw new ChoicesUnavailable(
-        provider === 'aws' ? `No instance types from AWS: ${message}` : message
+        provider === 'aws'
+          ? `No instance types from AWS: ${message} Link valid credentials in Settings.`
+          : message,
+        provider === 'aws'
+          ? { label: 'Open Settings', run: () => this.showSection('settings') }
+          : undefined
       );
     }
   }
