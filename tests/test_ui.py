@@ -4,7 +4,7 @@ real `jupyter lab` with the prebuilt extension that `pip install` put in place.
 One Lab and one browser for the module; the tests run in order and share them (a
 cluster made by one is attached and deleted by the next). Each step saves a screenshot
 in the folder printed at the start (``$BODO_JUPYTER_SCREENSHOTS``, or a temporary one);
-with ``BODO_JUPYTER_DOCS_IMAGES=1`` the sidebar's is also written to docs/images/.
+with ``BODO_JUPYTER_DOCS_IMAGES=1`` the ones in DOCS_IMAGES are also written to docs/images/.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ expect = playwright_api.expect
 pytestmark = [pytest.mark.mpi, pytest.mark.slow, pytest.mark.timeout(240)]
 
 SIDEBAR = "#bodo-jupyter-sidebar"
+#: Screenshots that BODO_JUPYTER_DOCS_IMAGES=1 also writes to docs/images/.
+DOCS_IMAGES = {"sidebar-clusters": "ui-clusters.png", "sidebar-jobs": "ui-jobs.png",
+               "sidebar-settings": "ui-settings.png", "notebook-px": "ui-lab-px.png"}
 CLUSTER = "demo"
 GIT_TOKEN = "ghp_UiT3stT0kenNeverShown"  # the Git password typed into the job form
 HELLO = """import os
@@ -58,6 +61,8 @@ class UI:
         self.n += 1
         path = self.shots / f"{self.n:02d}-{name}.png"
         (locator or self.page).screenshot(path=str(path))
+        if name in DOCS_IMAGES and os.environ.get("BODO_JUPYTER_DOCS_IMAGES"):
+            shutil.copy(path, ROOT / "docs" / "images" / DOCS_IMAGES[name])
         return path
 
     def sidebar(self) -> Any:
@@ -137,9 +142,7 @@ def test_the_sidebar_opens_with_the_onboarding_list(ui: UI) -> None:
     expect(sidebar.locator('[data-step="cluster"]')).to_have_attribute("data-done", "false")
     expect(sidebar.locator('[data-step="notebook"]')).to_have_attribute("data-done", "false")
     expect(sidebar.locator(".jp-bodo-clusters .jp-bodo-empty")).to_contain_text("No clusters yet")
-    path = ui.shot("sidebar-onboarding")
-    if os.environ.get("BODO_JUPYTER_DOCS_IMAGES"):
-        shutil.copy(path, ROOT / "docs" / "images" / "ui-sidebar-onboarding.png")
+    ui.shot("sidebar-onboarding")
 
 
 def test_the_create_form_is_the_declared_one_with_live_instance_types(ui: UI) -> None:
@@ -210,6 +213,7 @@ def test_create_a_local_cluster_and_watch_its_steps_finish(ui: UI) -> None:
     expect(row.locator("td").nth(4)).to_have_text("2")  # cores: 2 x 1
     expect(sidebar.locator('[data-step="cluster"]')).to_have_attribute("data-done", "true")
     ui.shot("cluster-running")
+    ui.shot("sidebar-clusters", sidebar)
 
 
 def test_attach_a_notebook_and_run_px_on_every_rank(ui: UI) -> None:
@@ -272,6 +276,7 @@ def test_a_job_from_a_private_git_repository_with_its_live_logs(ui: UI) -> None:
     expect(row).to_have_attribute("data-status", "FINISHED")
     expect(row.locator(".jp-bodo-badge")).to_have_text("FINISHED")
     ui.shot("job-logs")
+    ui.shot("sidebar-jobs", sidebar)
     assert GIT_TOKEN not in page.content()
     # Delete the job (it holds nothing now), so that the cluster can go.
     row.get_by_role("button", name="Delete job hello").click()
@@ -334,6 +339,7 @@ def test_settings_show_the_iam_policy_and_the_credentials_forms_field_errors(ui:
     expect(form.locator('[data-field="access_key_id"] .jp-bodo-field-error')).to_contain_text(
         "AKIA")
     ui.shot("settings")
+    ui.shot("sidebar-settings", sidebar)
     sidebar.get_by_role("tab", name="Clusters").click()
 
 
