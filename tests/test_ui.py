@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +54,10 @@ print("hello from rank", w.rank, "of", w.size, "greeting", os.environ.get("GREET
 class UI:
     """The Lab, the browser page, the screenshots folder."""
 
-    def __init__(self, lab: JupyterServer, page: Any, shots: Path, git: GitServer):
-        self.lab, self.page, self.shots, self.git = lab, page, shots, git
+    git: GitServer
+
+    def __init__(self, lab: JupyterServer, page: Any, shots: Path):
+        self.lab, self.page, self.shots = lab, page, shots
         self.n = 0
 
     def shot(self, name: str, locator: Any = None) -> Path:
@@ -72,27 +75,26 @@ class UI:
         return self.sidebar().locator(f'tr[data-cluster="{name}"]')
 
 
-@pytest.fixture(scope="module")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
-    tmp = tmp_path_factory.mktemp("ui")
-    shots = Path(os.environ.get("BODO_JUPYTER_SCREENSHOTS") or tmp / "screenshots")
+@contextmanager
+def lab_in_chromium(tmp: Path, name: str, config: str = "",
+                    env: dict[str, str] | None = None) -> Iterator[UI]:
+    """A real `jupyter lab` (isolated folders, a token, ``config`` as its
+    jupyter_server_config.py) and a Chromium page on it, the Bodo tab not yet open."""
+    shots = Path(os.environ.get("BODO_JUPYTER_SCREENSHOTS") or tmp / "screenshots") / name
     shots.mkdir(parents=True, exist_ok=True)
-    print(f"\nscreenshots of test_ui: {shots}")
-    env = {"HOME": str(tmp / "home"), "JUPYTER_CONFIG_DIR": str(tmp / "jupyter-config")}
+    print(f"\nscreenshots of {name}: {shots}")
     (tmp / "home").mkdir()
     # No "notified about official Jupyter news?" toast over the page (news_url=None stops
     # the fetching, this setting the question).
     settings = tmp / "lab-settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    # A private Git host for the job (HTTPS, basic auth) that the control plane may use.
-    git = GitServer(tmp / "git", "alice", GIT_TOKEN).start()
-    git.create_repo("acme", "proj", {"main": {"hello.py": "print('main branch')\n"},
-                                     "feature": {"hello.py": HELLO}})
     (tmp / "jupyter-config").mkdir()
-    (tmp / "jupyter-config" / "jupyter_server_config.py").write_text(git.plane_config())
+    (tmp / "jupyter-config" / "jupyter_server_config.py").write_text(config)
     lab = JupyterServer(
-        tmp / "root", tmp / "bodo-data", env=env, app="jupyterlab",
+        tmp / "root", tmp / "bodo-data", app="jupyterlab",
+        env={"HOME": str(tmp / "home"), "JUPYTER_CONFIG_DIR": str(tmp / "jupyter-config"),
+             **(env or {})},
         args=("--LabApp.news_url=None",
               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
               f"--LabApp.workspaces_dir={tmp / 'workspaces'}",
@@ -107,14 +109,34 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
                 page.set_default_timeout(60_000)
                 page.goto(f"{lab.base}lab?token={JUPYTER_TOKEN}")
                 page.locator(".jp-LabShell").wait_for()
-                yield UI(lab, page, shots, git)
+                yield UI(lab, page, shots)
             finally:
                 browser.close()
     finally:
-        try:
-            lab.shut_down()
-        finally:
-            git.stop()
+        lab.shut_down()
+
+
+def open_sidebar(ui: UI) -> Any:
+    ui.page.locator('.jp-SideBar .lm-TabBar-tab[data-id="bodo-jupyter-sidebar"]').click()
+    sidebar = ui.sidebar()
+    expect(sidebar).to_be_visible()
+    widen_left_area(ui.page, 640)
+    return sidebar
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
+    tmp = tmp_path_factory.mktemp("ui")
+    # A private Git host for the job (HTTPS, basic auth) that the control plane may use.
+    git = GitServer(tmp / "git", "alice", GIT_TOKEN).start()
+    git.create_repo("acme", "proj", {"main": {"hello.py": "print('main branch')\n"},
+                                     "feature": {"hello.py": HELLO}})
+    try:
+        with lab_in_chromium(tmp, "test_ui", git.plane_config()) as ui:
+            ui.git = git
+            yield ui
+    finally:
+        git.stop()
 
 
 def widen_left_area(page: Any, width: int) -> None:
@@ -129,10 +151,7 @@ def widen_left_area(page: Any, width: int) -> None:
 
 
 def test_the_sidebar_opens_with_the_onboarding_list(ui: UI) -> None:
-    ui.page.locator('.jp-SideBar .lm-TabBar-tab[data-id="bodo-jupyter-sidebar"]').click()
-    sidebar = ui.sidebar()
-    expect(sidebar).to_be_visible()
-    widen_left_area(ui.page, 640)
+    sidebar = open_sidebar(ui)
     steps = sidebar.locator(".jp-bodo-onboarding-step")
     expect(steps).to_have_count(3)
     # The local provider needs no AWS credentials: ticked, and says why.
@@ -273,7 +292,7 @@ def test_a_job_from_a_private_git_repository_with_its_live_logs(ui: UI) -> None:
     for rank in range(2):
         expect(log).to_contain_text(f"[rank {rank}] hello from rank {rank} of 2 greeting bonjour")
     expect(log).to_contain_text("[platform] exit code 0")
-    expect(row).to_have_attribute("data-status", "FINISHED")
+    expect(row).to_have_attribute("data-status", "FINISHED", timeout=60_000)
     expect(row.locator(".jp-bodo-badge")).to_have_text("FINISHED")
     ui.shot("job-logs")
     ui.shot("sidebar-jobs", sidebar)

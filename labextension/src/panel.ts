@@ -513,7 +513,7 @@ export class BodoPanel extends Widget implements SectionHost {
       const message = err instanceof Error ? err.message : String(err);
       throw new ChoicesUnavailable(
         provider === 'aws'
-          ? `No instance types from AWS: ${message} Link valid credentials in Settings.`
+          ? `No instance types from AWS: ${sentence(message)} Link valid credentials in Settings.`
           : message,
         provider === 'aws'
           ? { label: 'Open Settings', run: () => this.showSection('settings') }
@@ -757,6 +757,12 @@ export class BodoPanel extends Widget implements SectionHost {
     localStorage.setItem(ATTACHED_KEY, 'true');
     this.renderOnboarding();
   }
+}
+
+/** A message as a sentence: ending with a full stop. */
+function sentence(text: string): string {
+  const t = text.trim();
+  return /[.!?]$/.test(t) ? t : `${t}.`;
 }
 
 /** A step's message without the title it often repeats ("Title (1.2s)" -> "1.2s"). */
