@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,7 +42,8 @@ pytestmark = [pytest.mark.mpi, pytest.mark.slow, pytest.mark.timeout(240)]
 SIDEBAR = "#bodo-jupyter-sidebar"
 #: Screenshots that BODO_JUPYTER_DOCS_IMAGES=1 also writes to docs/images/.
 DOCS_IMAGES = {"sidebar-clusters": "ui-clusters.png", "sidebar-jobs": "ui-jobs.png",
-               "sidebar-settings": "ui-settings.png", "notebook-px": "ui-lab-px.png"}
+               "sidebar-settings": "ui-settings.png", "notebook-px": "ui-lab-px.png",
+               "dark-theme": "ui-dark.png"}
 CLUSTER = "demo"
 GIT_TOKEN = "ghp_UiT3stT0kenNeverShown"  # the Git password typed into the job form
 HELLO = """import os
@@ -233,6 +235,57 @@ def test_create_a_local_cluster_and_watch_its_steps_finish(ui: UI) -> None:
     expect(sidebar.locator('[data-step="cluster"]')).to_have_attribute("data-done", "true")
     ui.shot("cluster-running")
     ui.shot("sidebar-clusters", sidebar)
+
+
+def run_command(page: Any, label: str) -> None:
+    """Run a command from JupyterLab's command palette, found by its label."""
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".lm-CommandPalette:visible")
+    palette.locator("input").fill(label)
+    palette.locator(".lm-CommandPalette-item", has_text=label).first.click()
+
+
+def test_the_dark_theme_and_the_keyboard(ui: UI) -> None:
+    page, sidebar = ui.page, ui.sidebar()
+    run_command(page, "JupyterLab Dark")
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "false")
+
+    def luminance(css_color: str) -> float:
+        r, g, b = (float(x) for x in re.findall(r"[\d.]+", css_color)[:3])
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    def background() -> str:
+        return sidebar.evaluate("e => getComputedStyle(e).backgroundColor")
+
+    page.wait_for_function("() => getComputedStyle(document.querySelector("
+                           f"'{SIDEBAR}')).backgroundColor !== 'rgb(255, 255, 255)'")
+    assert luminance(background()) < 80, background()
+    ui.shot("dark-theme", sidebar)
+    # Tabs move with the arrow keys; Enter on a focused button acts.
+    sidebar.get_by_role("tab", name="Clusters").focus()
+    page.keyboard.press("ArrowRight")
+    expect(sidebar.get_by_role("tab", name="Jobs")).to_have_attribute("aria-selected", "true")
+    expect(sidebar.get_by_role("tab", name="Jobs")).to_be_focused()
+    page.keyboard.press("ArrowLeft")
+    expect(sidebar.get_by_role("tab", name="Clusters")).to_have_attribute("aria-selected", "true")
+    run_command(page, "JupyterLab Light")
+    expect(page.locator("body")).to_have_attribute("data-jp-theme-light", "true")
+
+
+def test_the_commands_are_in_the_palette(ui: UI) -> None:
+    page = ui.page
+    page.keyboard.press("Control+Shift+C")
+    palette = page.locator(".lm-CommandPalette:visible")
+    palette.locator("input").fill("Bodo")
+    for label in ("Open the Bodo sidebar", "Create a Bodo cluster…",
+                  "Refresh the Bodo sidebar", "Attach the current notebook to a Bodo cluster…"):
+        expect(palette.locator(".lm-CommandPalette-item", has_text=label)).to_have_count(1)
+    palette.locator(".lm-CommandPalette-item", has_text="Create a Bodo cluster…").click()
+    form = ui.sidebar().locator('form[data-form="cluster-create"]')
+    expect(form).to_be_visible()
+    expect(form.get_by_label("Name", exact=True)).to_be_focused()
+    page.keyboard.press("Escape")  # closes the form
+    expect(form).to_have_count(0)
 
 
 def test_attach_a_notebook_and_run_px_on_every_rank(ui: UI) -> None:

@@ -53,8 +53,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(COMMANDS.createCluster, {
       label: 'Create a Bodo cluster…',
       execute: () => {
-        app.shell.activateById(panel.id);
         panel.openCreateForm();
+        app.shell.activateById(panel.id); // then focuses the form (onActivateRequest)
       }
     });
     app.commands.addCommand(COMMANDS.refresh, {
@@ -76,6 +76,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         let cluster = args.cluster as string | undefined;
         if (!cluster) {
+          await panel.refresh(); // the panel may never have been opened
           const running = panel.runningClusters();
           if (!running.length) {
             Notification.warning('No RUNNING cluster to attach to: create one first.');

@@ -198,6 +198,16 @@ export class BodoPanel extends Widget implements SectionHost {
     super.dispose();
   }
 
+  /** Activated (from a command, the sidebar's tab): focus what the user came for. */
+  protected onActivateRequest(msg: Message): void {
+    super.onActivateRequest(msg);
+    if (this.form) {
+      this.form.focus();
+    } else if (!this.node.contains(document.activeElement)) {
+      this.tabsEl.querySelector<HTMLElement>('[aria-selected="true"]')?.focus();
+    }
+  }
+
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     this.poll.resume();
