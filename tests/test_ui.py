@@ -13,6 +13,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -139,6 +141,16 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
             yield ui
     finally:
         git.stop()
+
+
+def test_pip_installed_the_extension_and_lab_lists_it_enabled() -> None:
+    out = subprocess.run([sys.executable, "-m", "jupyter", "labextension", "list"],
+                         capture_output=True, text=True, check=True)
+    text = out.stdout + out.stderr
+    line = next((ln for ln in text.splitlines() if "bodo-jupyter" in ln), "")
+    assert "enabled" in line and "OK" in line and "python, bodo-jupyter" in line, text
+    shipped = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "bodo-jupyter"
+    assert (shipped / "package.json").is_file() and (shipped / "install.json").is_file()
 
 
 def widen_left_area(page: Any, width: int) -> None:
@@ -322,17 +334,22 @@ def test_a_job_from_a_private_git_repository_with_its_live_logs(ui: UI) -> None:
     # NEW shows the new cluster's fields (show_if), a cluster of one's own hides them.
     cluster.select_option("NEW")
     expect(form.get_by_label("Instance type", exact=True)).to_be_visible()
-    cluster.select_option(CLUSTER)
-    expect(form.get_by_label("Instance type", exact=True)).to_be_hidden()
     form.get_by_label("Schedule", exact=True).select_option("now")
-    expect(form.locator('[data-field="command"]')).to_contain_text(
-        "mpiexec -n <CORE_COUNT> python")
     form.get_by_label("Command", exact=True).fill("hello.py")
     form.get_by_label("Path", exact=True).fill(f"{ui.git.url}/acme/proj")
+    cluster.select_option(CLUSTER)
+    expect(form.get_by_label("Instance type", exact=True)).to_be_hidden()
+    expect(form.locator('[data-field="command"]')).to_contain_text(
+        "mpiexec -n <CORE_COUNT> python")
     form.get_by_role("button", name="Show advanced").click()
     form.get_by_label("Git username", exact=True).fill("alice")
     form.get_by_label("Git password or token", exact=True).fill(GIT_TOKEN)
     form.get_by_label("Reference", exact=True).fill("feature")
+    # The API's error about env.1BAD belongs to the field whose api path (env) prefixes it.
+    form.get_by_label("Environment variables", exact=True).fill("1BAD=x")
+    form.get_by_role("button", name="Create", exact=True).click()
+    env_error = form.locator('[data-field="env"] .jp-bodo-field-error')
+    expect(env_error).to_contain_text("not starting with a digit")
     form.get_by_label("Environment variables", exact=True).fill("GREETING=bonjour")
     ui.shot("job-form", form)
     form.get_by_role("button", name="Create", exact=True).click()
