@@ -122,6 +122,7 @@ export class BodoPanel extends Widget implements SectionHost {
     this.renderTabs();
     this.renderOnboarding();
     this.renderClusters();
+    document.addEventListener('visibilitychange', this.onVisibility);
   }
 
   // -- SectionHost ------------------------------------------------------------------
@@ -187,7 +188,17 @@ export class BodoPanel extends Widget implements SectionHost {
     }
   }
 
+  /** A browser tab in the background reads nothing either. */
+  private onVisibility = (): void => {
+    if (document.hidden) {
+      this.poll.pause();
+    } else if (this.isVisible) {
+      this.poll.resume();
+    }
+  };
+
   dispose(): void {
+    document.removeEventListener('visibilitychange', this.onVisibility);
     for (const s of this.sections) {
       s.dispose();
     }
@@ -210,7 +221,9 @@ export class BodoPanel extends Widget implements SectionHost {
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this.poll.resume();
+    if (!document.hidden) {
+      this.poll.resume();
+    }
   }
 
   protected onAfterHide(msg: Message): void {
