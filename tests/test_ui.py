@@ -36,7 +36,11 @@ if CHROMIUM is None:
     pytest.skip(f"no Chromium to drive (apt-get install chromium; looked for "
                 f"{', '.join(CHROMIUMS)})", allow_module_level=True)
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
+if os.environ.get("BODO_JUPYTER_REQUIRE_BROWSER"):
+    import playwright.sync_api as playwright_api  # the test extra has it: fail, never skip
+else:
+    playwright_api = pytest.importorskip("playwright.sync_api",
+                                         reason="pip install playwright")
 expect = playwright_api.expect
 
 pytestmark = [pytest.mark.mpi, pytest.mark.slow, pytest.mark.timeout(240)]
