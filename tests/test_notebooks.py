@@ -209,13 +209,45 @@ def test_create_rejects_bad_input(serve: Serve, body: dict[str, Any], status: in
     assert not [t for t in tasks if t["kind"].startswith("notebook.")]
 
 
+class FakeHubAPI:
+    """Just enough of a hub's API for a single-user server to start: its version."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        import jupyterhub
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802
+                body = json.dumps({"version": jupyterhub.__version__}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-JupyterHub-Version", jupyterhub.__version__)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hub/api"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
 def test_server_env_is_never_shown(serve: Serve):
     """The hub's environment for the server (its API token) is stored encrypted and
-    appears in no answer, event, list or log; with it the server is a hub single-user
-    server (which cannot reach the made-up hub here: whatever the task's end, the
-    token stays hidden)."""
+    appears in no answer, event, list or log; with it the server is a JupyterHub
+    single-user server under the hub's prefix, and /connection has no token (the hub
+    authenticates)."""
+    hub = FakeHubAPI()
     env = {"JUPYTERHUB_API_TOKEN": HUB_TOKEN, "JUPYTERHUB_USER": "ann",
-           "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
+           "JUPYTERHUB_API_URL": hub.url,
            "JUPYTERHUB_SERVICE_PREFIX": "/user/ann/nb-hub/", "JUPYTERHUB_BASE_URL": "/",
            "JUPYTERHUB_CLIENT_ID": "jupyterhub-user-ann-nb-hub",
            "JUPYTERHUB_OAUTH_CALLBACK_URL": "/user/ann/nb-hub/oauth_callback"}
@@ -229,8 +261,16 @@ def test_server_env_is_never_shown(serve: Serve):
                 serve.http("GET", "/notebooks?all=true")[1]]
     code, conn = serve.http("GET", "/notebooks/nb-hub/connection")
     answers.append(conn)
-    if code == 200:  # behind a hub the hub authenticates: no token of ours
-        assert conn["token"] is None and "/user/ann/nb-hub/" in conn["url"], conn
+    hub.close()
+    assert task["status"] == "FINISHED", task
+    assert code == 200 and conn["token"] is None, conn  # the hub authenticates
+    assert conn["url"].endswith("/user/ann/nb-hub/"), conn
+    import psutil
+
+    server = psutil.Process(nb_pid(serve, out["notebook"]["id"]))
+    assert "jupyterhub.singleuser" in server.cmdline()
+    # The kernels reach the API with the server's own hub token.
+    assert server.environ()["BODO_JUPYTER_TOKEN"] == HUB_TOKEN
     answers.append(deleted(serve, "nb-hub"))
     for a in answers:
         assert HUB_TOKEN not in json.dumps(a), a
