@@ -445,3 +445,54 @@ def test_health_check_fails_a_notebook_whose_server_died(tmp_path):
         finally:
             s.stop()
     assert_no_cluster_processes(s.plane_id)
+
+
+def test_sdk_and_cli(serve: Serve):
+    """The SDK (async and blocking) and `bodo-jupyter notebook ...` drive the same
+    notebooks: create with progress, list, show, open (the URL with its token), delete."""
+    import asyncio
+
+    from bodo_jupyter.sdk import AsyncPlatform, Platform
+
+    async def with_async() -> None:
+        async with AsyncPlatform(serve.url, serve.token) as p:
+            types = await p.notebooks.instance_types()
+            assert [t.name for t in types] == ["local.notebook"]
+            nb = await p.notebooks.create("sdk-nb", "local.notebook", wait=True)
+            assert nb.status == "RUNNING" and nb.task.status == "FINISHED"
+            url = await nb.url()
+            assert "/lab?token=" in url
+            assert [n.name for n in await p.notebooks.list()] == ["sdk-nb"]
+            await nb.delete(wait=True)
+            assert nb.status == "TERMINATED"
+
+    asyncio.run(with_async())
+    with Platform(serve.url, serve.token) as p:
+        nb = p.notebooks.create("sync-nb", "local.notebook")
+        assert nb.wait(timeout=120).status == "RUNNING"
+        assert p.notebooks.get("sync-nb").connection().token
+        p.notebooks.delete("sync-nb", wait=True)
+        assert p.notebooks.get("sync-nb").status == "TERMINATED"
+
+    r = serve.cli("notebook", "create", "cli-nb", "-t", "local.notebook", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert "readiness-probe" in r.stdout + r.stderr or "RUNNING" in r.stdout, r.stdout
+    assert "Notebook cli-nb is RUNNING" in r.stdout, r.stdout
+    r = serve.cli("notebook", "list")
+    assert r.returncode == 0 and "cli-nb" in r.stdout and "RUNNING" in r.stdout, r
+    r = serve.cli("notebook", "show", "cli-nb", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "RUNNING", r
+    r = serve.cli("notebook", "open", "cli-nb", "--no-browser")
+    assert r.returncode == 0, r.stderr
+    url = r.stdout.strip()
+    assert "/lab?token=" in url
+    base, token = url.split("lab?token=")
+    assert get_status(base + "api/status", token) == 200
+    r = serve.cli("notebook", "create", "Bad!", "-t", "local.notebook")
+    assert r.returncode != 0 and "NAME" in r.stderr, r.stderr
+    r = serve.cli("notebook", "create", "cli-two", "-t", "local.notebook", "-c", "nope")
+    assert r.returncode == 1 and "--cluster" in r.stderr, r.stderr
+    r = serve.cli("notebook", "delete", "cli-nb", "--wait")
+    assert r.returncode == 0 and "Notebook cli-nb deleted" in r.stdout, (r.stdout, r.stderr)
+    r = serve.cli("notebook", "open", "cli-nb", "--no-browser")
+    assert r.returncode == 1 and "not RUNNING" in r.stderr, r.stderr
