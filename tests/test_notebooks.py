@@ -219,7 +219,7 @@ class FakeHubAPI:
         import jupyterhub
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 body = json.dumps({"version": jupyterhub.__version__}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

@@ -37,8 +37,8 @@ from bodo_jupyter.platform.models import (
     NotebookStatus,
     TaskStatus,
 )
-from bodo_jupyter.platform.notebooks.lifecycle import CreateNotebook, DeleteNotebook
 from bodo_jupyter.platform.models import utcnow as db_now
+from bodo_jupyter.platform.notebooks.lifecycle import CreateNotebook, DeleteNotebook
 from bodo_jupyter.platform.providers import bodo_versions
 from bodo_jupyter.platform.providers.aws import accounts as aws_credentials
 from bodo_jupyter.platform.providers.aws import plan as aws_plan
