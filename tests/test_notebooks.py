@@ -13,7 +13,7 @@ import pytest
 
 from bodo_jupyter.platform.providers.local_notebook_launch import TAG_NOTEBOOK
 
-from .helpers import Serve, assert_no_cluster_processes, notebook_processes, wait_for
+from .helpers import Serve, assert_no_cluster_processes, http, notebook_processes, wait_for
 from .jupyter import run_cells, start_kernel
 
 pytestmark = pytest.mark.mpi
@@ -152,8 +152,15 @@ def test_notebook_attached_to_a_cluster(serve: Serve):
         assert "notebook 'nb-px'" in err["error"]["message"], err
         assert [n["name"] for n in serve.http("GET", "/notebooks")[1]["items"]] == ["nb-px"]
 
-        # A kernel through the server's REST API and websocket: %%px in the first cell.
+        # The notebook server's bodo_jupyter extension runs no control plane of its own:
+        # it forwards the API to this one (what the labextension will use).
         conn = serve.http("GET", "/notebooks/nb-px/connection")[1]
+        code, page = http(conn["url"] + "bodo/api/v1", "GET", "/clusters", None,
+                          conn["token"])
+        assert code == 200 and [c["name"] for c in page["items"]] == ["nb-cluster"], page
+        assert page["items"][0]["holder"]["id"] == nb["id"]
+        assert http(conn["url"] + "bodo/api/v1", "GET", "/clusters", None, None)[0] == 403
+        # A kernel through the server's REST API and websocket: %%px in the first cell.
         kernel = start_kernel(conn["url"], conn["token"])
         px, status = run_cells(
             conn["url"], conn["token"], kernel,
@@ -496,3 +503,49 @@ def test_sdk_and_cli(serve: Serve):
     assert r.returncode == 0 and "Notebook cli-nb deleted" in r.stdout, (r.stdout, r.stderr)
     r = serve.cli("notebook", "open", "cli-nb", "--no-browser")
     assert r.returncode == 1 and "not RUNNING" in r.stderr, r.stderr
+
+
+def test_cancel_and_delete_during_create(tmp_path, gate_dir):
+    """Cancelling a create stops its server and lets go of the cluster (TERMINATED,
+    "Creation cancelled"); deleting a notebook whose create still runs cancels the
+    create first, then ends TERMINATED. Nothing is left running."""
+    gate = hold_servers(tmp_path, gate_dir)  # servers wait: creates stay in their probe
+    s = Serve(tmp_path).start()
+    try:
+        code, out = s.http("POST", "/clusters", {"name": "held-c",
+                                                 "instance_type": "local.small"})
+        assert code == 202 and s.wait_task(out["task"]["id"])["status"] == "FINISHED"
+        out = create(s, {"name": "to-cancel", "instance_type": "local.notebook",
+                         "cluster": "held-c"})
+        nb_id, task_id = out["notebook"]["id"], out["task"]["id"]
+        assert s.http("GET", "/clusters/held-c")[1]["holder"]["id"] == nb_id
+        wait_for(lambda: server_started(s, task_id), 60, what="the server to be started")
+        assert notebook_processes(nb_id)
+        code, _ = s.http("POST", f"/tasks/{task_id}/cancel", {})
+        assert code == 202
+        task = s.wait_task(task_id)
+        assert task["status"] == "CANCELLED", task
+        nb = s.http("GET", f"/notebooks/{nb_id}")[1]
+        assert nb["status"] == "TERMINATED" and nb["status_message"] == "Creation cancelled"
+        assert s.http("GET", "/clusters/held-c")[1]["holder"] is None
+        wait_for(lambda: not notebook_processes(nb_id), 15, what="the cancelled server")
+
+        out = create(s, {"name": "to-delete", "instance_type": "local.notebook",
+                         "cluster": "held-c"})
+        nb_id, task_id = out["notebook"]["id"], out["task"]["id"]
+        wait_for(lambda: server_started(s, task_id), 60, what="the server to be started")
+        gone = deleted(s, "to-delete")
+        assert gone["id"] == nb_id
+        assert s.http("GET", f"/tasks/{task_id}")[1]["status"] == "CANCELLED"
+        assert s.http("GET", "/clusters/held-c")[1]["holder"] is None
+        wait_for(lambda: not notebook_processes(nb_id), 15, what="the deleted server")
+        # The name is free again, and the cluster can be deleted.
+        code, out = s.http("DELETE", "/clusters/held-c")
+        assert code == 202 and s.wait_task(out["task"]["id"])["status"] == "FINISHED"
+    finally:
+        gate.touch()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
+    assert_no_cluster_processes(s.plane_id)
