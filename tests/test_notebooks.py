@@ -299,7 +299,13 @@ def test_cluster_checks_of_create(tmp_path):
     from bodo_jupyter.contract.models import CreateNotebookRequest
     from bodo_jupyter.platform.clusters.leases import Holder
     from bodo_jupyter.platform.errors import PlatformError
-    from bodo_jupyter.platform.models import Cluster, ClusterStatus, Notebook, Task
+    from bodo_jupyter.platform.models import (
+        Cluster,
+        ClusterLease,
+        ClusterStatus,
+        Notebook,
+        Task,
+    )
     from bodo_jupyter.platform.service import ControlPlane
 
     from .helpers import track
@@ -347,8 +353,24 @@ def test_cluster_checks_of_create(tmp_path):
         with plane.store.session() as s:
             assert s.query(Notebook).count() == 0
             assert s.query(Task).count() == 0
+            assert s.query(ClusterLease).count() == 1  # the run's, untouched
         # The other organisation sees no notebook of ann's, by id or name.
+        with plane.store.session() as s:
+            n = Notebook(org_id=ann.org_id, name="anns", provider="local",
+                         instance_type="local.notebook", created_by=ann.user_id)
+            s.add(n)
+            s.flush()
+            nb_id = n.id
+        assert plane.notebooks.get(ann, "anns")["id"] == nb_id
+        for ref in (nb_id, "anns"):
+            for op in (lambda r: plane.notebooks.get(bob, r),
+                       lambda r: plane.notebooks.connection(bob, r),
+                       lambda r: loop.run_until_complete(plane.notebooks.delete(bob, r))):
+                with pytest.raises(PlatformError) as e:
+                    op(ref)
+                assert e.value.status == 404
         assert plane.notebooks.list(bob)["items"] == []
+        assert [n["id"] for n in plane.notebooks.list(ann)["items"]] == [nb_id]
     finally:
         loop.run_until_complete(plane.stop())
         loop.close()
@@ -432,21 +454,44 @@ def test_restart_keeps_running_notebooks_and_resumes_a_create(tmp_path, gate_dir
     assert_no_cluster_processes(s.plane_id)
 
 
-def test_health_check_fails_a_notebook_whose_server_died(tmp_path):
-    """The health loop marks a RUNNING notebook whose server died FAILED, with the end
-    of its log, and lets go of nothing it does not hold; delete then cleans up."""
-    (tmp_path / "bodo_jupyter_config.py").write_text(
-        "c.ControlPlane.health_check_interval = 0.3\n")
-    s = Serve(tmp_path).start()
+def test_health_check_readiness_timeout_and_no_platform_secret(tmp_path, gate_dir):
+    """The server's environment holds none of the control plane's secrets; the health
+    loop marks a RUNNING notebook whose server died FAILED, with the end of its log; a
+    server that never answers fails the create after LocalNotebooks.ready_timeout,
+    leaving nothing running."""
+    from bodo_jupyter.platform.user_env import secrets_in
+
+    from .test_no_platform_secret import PLATFORM_SECRETS
+
+    gate = hold_servers(tmp_path, gate_dir)
+    with open(tmp_path / "bodo_jupyter_config.py", "a") as f:
+        f.write("c.LocalNotebooks.ready_timeout = 8.0\n")
+    gate.touch()
+    s = Serve(tmp_path, env=PLATFORM_SECRETS).start()
     try:
-        nb, _ = started(s, {"name": "fragile", "instance_type": "local.notebook"})
-        assert nb["status"] == "RUNNING"
+        nb, task = started(s, {"name": "fragile", "instance_type": "local.notebook"})
+        assert nb["status"] == "RUNNING", task
+        import psutil
+
+        for rec in notebook_processes(nb["id"]):
+            env = psutil.Process(rec.pid).environ()
+            assert not secrets_in(env, PLATFORM_SECRETS.values()), secrets_in(
+                env, PLATFORM_SECRETS.values())
         os.kill(nb_pid(s, nb["id"]), signal.SIGKILL)
         failed = wait_for(lambda: (lambda n: n if n["status"] == "FAILED" else None)(
             s.http("GET", "/notebooks/fragile")[1]), 15, what="the notebook to fail")
         assert "server exited" in failed["status_message"], failed
         deleted(s, "fragile")
+
+        gate.unlink()
+        nb, task = started(s, {"name": "mute", "instance_type": "local.notebook"})
+        assert task["status"] == "FAILED" and nb["status"] == "FAILED", task
+        assert "did not answer" in task["error"] and "within 8s" in task["error"], task
+        assert [st["state"] for st in task["steps"]] == ["done", "done", "failed"]
+        wait_for(lambda: not notebook_processes(nb["id"]), 15, what="the mute server")
+        deleted(s, "mute")
     finally:
+        gate.touch()
         try:
             s.clean_up()
         finally:
