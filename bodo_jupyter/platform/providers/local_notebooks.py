@@ -50,10 +50,14 @@ def free_port(ip: str) -> int:
         return int(s.getsockname()[1])
 
 
+#: The probe talks to this machine directly, never through a proxy of the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def probe(url: str, timeout: float = 2.0) -> int | None:
     """The HTTP status of ``url``, or None when nothing answers (blocking)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with _DIRECT.open(url, timeout=timeout) as r:
             return int(r.status)
     except urllib.error.HTTPError as e:
         return int(e.code)
