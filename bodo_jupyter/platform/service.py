@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from traitlets import Float, List, Unicode, default
+from traitlets import Bool, Float, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .clock import Clock, SystemClock
@@ -73,6 +73,13 @@ class ControlPlane(LoggingConfigurable):
         "default", config=True, help="Organisation of the single user outside JupyterHub."
     )
     default_user = Unicode(config=True, help="User name outside JupyterHub (default: $USER).")
+    single_user = Bool(
+        True, config=True,
+        help="One user and organisation (default_user, default_organization) that every "
+        "authenticated request acts as: bodo-jupyter serve and plain Jupyter. As a "
+        "JupyterHub service it is off: each hub user is their own, in the organisation "
+        "their hub groups name.",
+    )
 
     @default("default_user")
     def _default_user(self) -> str:
@@ -176,8 +183,9 @@ class ControlPlane(LoggingConfigurable):
         self._lock.acquire()
         try:
             await asyncio.to_thread(self.store.upgrade)
-            self._local_identity = self.ensure_user(self.default_user, self.default_organization,
-                                                    is_admin=True)
+            if self.single_user:
+                self._local_identity = self.ensure_user(
+                    self.default_user, self.default_organization, is_admin=True)
             self.log.info("bodo-jupyter control plane: data in %s, database %s",
                           self.path, self.store.redacted_url())
             released = self.leases.release_ended()
@@ -260,6 +268,13 @@ class ControlPlane(LoggingConfigurable):
             if user is None:
                 user = User(name=name, email=email, org_id=org.id, is_admin=is_admin)
                 s.add(user)
+                s.flush()
+            elif (user.org_id, user.is_admin) != (org.id, is_admin):
+                # The hub's groups are the truth: a user moved to another organisation
+                # (or made its admin) is one the moment the hub says so.
+                self.log.info("user %s: organisation %s, admin %s (from the hub)",
+                              name, org.name, is_admin)
+                user.org_id, user.is_admin = org.id, is_admin
                 s.flush()
             return Identity(user.id, user.name, org.id, org.name, user.is_admin)
 

@@ -53,7 +53,7 @@ class NotebookPaths:
 
 
 def server_argv(*, python: str, ip: str, port: int, root_dir: os.PathLike[str] | str,
-                hub: bool, allow_root: bool = False) -> list[str]:
+                hub: bool, allow_root: bool = False, shell: str = "") -> list[str]:
     """``python -m jupyterlab`` (or ``jupyterhub.singleuser`` behind a hub) on one port
     (no retries: the port is the one recorded), no browser, the organisation's folder.
     The token is never on the command line: it comes from ``JUPYTER_TOKEN_FILE``, or
@@ -61,6 +61,10 @@ def server_argv(*, python: str, ip: str, port: int, root_dir: os.PathLike[str] |
     argv = [python, "-m", HUB_MODULE if hub else STANDALONE_MODULE,
             f"--ip={ip}", f"--port={port}", "--port-retries=0", "--no-browser",
             f"--ServerApp.root_dir={os.fspath(root_dir)}"]
+    if shell:
+        # Named, so terminals are not login shells (which reset PATH from /etc/profile
+        # when the server's output is not a terminal) and find the platform's commands.
+        argv.append(f"--ServerApp.terminado_settings=shell_command={shell}")
     if allow_root:
         argv.append("--allow-root")
     return argv

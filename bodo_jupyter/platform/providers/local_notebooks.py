@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from traitlets import Dict, Float
@@ -35,6 +36,9 @@ from .local_notebook_launch import (
     server_url,
 )
 from .processes import ProcessRecord
+
+#: The shell of notebooks' terminals, when the machine has one (else the user's /bin/sh).
+BASH = shutil.which("bash") or ""
 
 DEFAULT_NOTEBOOK_TYPES: dict[str, dict[str, Any]] = {
     "local.notebook": {"cores": 1, "memory_gib": 2,
@@ -135,7 +139,8 @@ class LocalNotebooks(NotebookBackend):
         await asyncio.to_thread(files)
         port = free_port(p.ip)
         argv = server_argv(python=p.python, ip=p.ip, port=port, root_dir=paths.root_dir,
-                           hub=launch.hub, allow_root=os.geteuid() == 0 and run_as is None)
+                           hub=launch.hub, allow_root=os.geteuid() == 0 and run_as is None,
+                           shell=BASH or "/bin/sh")
         url = server_url(p.ip, port, launch.server_env)
         platform = notebook_env(
             tags=self._tags(spec), paths=paths,
@@ -145,6 +150,12 @@ class LocalNotebooks(NotebookBackend):
             extra=p.extra_env)
         # Never the control plane's environment: the allow-listed part, then ours.
         env = user_env(os.environ, keep=p.env_keep, platform=platform)
+        # Terminals and kernels of the notebook find the platform's own commands
+        # (bodo-jupyter, jupyter, mpiexec) first, and terminals open a bash.
+        env["PATH"] = os.pathsep.join([str(Path(p.python).parent),
+                                       env.get("PATH") or os.defpath])
+        if BASH:
+            env["SHELL"] = BASH
         rec = await asyncio.to_thread(processes.spawn, argv, env=env, cwd=paths.root_dir,
                                       log_path=paths.log, run_as=run_as)
         details = {"process": rec.to_dict(), "port": port, "url": url, "log": str(paths.log),
