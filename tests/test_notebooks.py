@@ -600,3 +600,52 @@ def test_cancel_and_delete_during_create(tmp_path, gate_dir):
         finally:
             s.stop()
     assert_no_cluster_processes(s.plane_id)
+
+
+def test_restart_during_delete_resumes_it(tmp_path, gate_dir):
+    """The control plane dies while a delete stops the server (a server slow to stop:
+    its session's leader ignores SIGTERM); after the restart the delete resumes, stops
+    everything and ends TERMINATED."""
+    import shlex
+    import sys
+
+    python = gate_dir / "python-slow-stop"
+    python.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *-m\\ jupyterlab*)\n'
+        "  trap '' TERM\n"
+        f'  {shlex.quote(sys.executable)} "$@"\n'
+        "  exit $?;;\n"
+        "esac\n"
+        f'exec {shlex.quote(sys.executable)} "$@"\n')
+    python.chmod(0o755)
+    (tmp_path / "bodo_jupyter_config.py").write_text(
+        f"c.LocalProvider.python = {str(python)!r}\n"
+        "c.LocalProvider.stop_timeout = 16.0\n")
+    s = Serve(tmp_path).start()
+    try:
+        nb, task = started(s, {"name": "slow-stop", "instance_type": "local.notebook"})
+        assert nb["status"] == "RUNNING", task
+        code, out = s.http("DELETE", "/notebooks/slow-stop")
+        assert code == 202
+        task_id = out["task"]["id"]
+
+        def stopping() -> bool:
+            t = s.http("GET", f"/tasks/{task_id}")[1]
+            return any(e["step"] == "stop-node" and e["state"] == "started"
+                       for e in t["events"])
+
+        wait_for(stopping, 30, what="the delete to stop the server")
+        s.kill()
+        assert notebook_processes(nb["id"]), "the server should still be stopping"
+        s.start()
+        task = s.wait_task(task_id, timeout=120)
+        assert task["status"] == "FINISHED" and task["attempts"] == 2, task
+        assert s.http("GET", "/notebooks/slow-stop")[1]["status"] == "TERMINATED"
+        wait_for(lambda: not notebook_processes(nb["id"]), 15, what="the server to be gone")
+    finally:
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
+    assert_no_cluster_processes(s.plane_id)
