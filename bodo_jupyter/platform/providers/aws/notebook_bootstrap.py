@@ -5,7 +5,8 @@ The node's secrets (the server's token, the hub's API token, the kernels'
 ``BODO_JUPYTER_TOKEN``) are never in a tag or in the user-data: they go into an SSM
 ``SecureString`` parameter named from the notebook id
 (:func:`launch_parameter_value`), which only the node's own instance role may read
-(:func:`node_role_policy`: ``ssm:GetParameter`` on exactly that parameter). The
+(:func:`..policy.notebook_node_policy`: ``ssm:GetParameter`` on exactly that
+parameter). The
 user-data only names the parameter; at boot the script fetches it with the
 instance role (boto3's credential chain: the instance metadata on EC2), writes it to
 a 0600 file of the node's unprivileged user, and that user's launcher moves it into
@@ -127,26 +128,6 @@ class NotebookPlan:
         """On the cluster's group: its members admit the notebook's kernels (ipyparallel's
         controller and engines); revoked before the notebook's group is deleted."""
         return [{"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": notebook_group}]}]
-
-
-# -- the instance role --------------------------------------------------------------------
-
-NODE_TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                   "Action": "sts:AssumeRole"}],
-}
-
-
-def node_role_policy(parameter_arn: str) -> dict[str, object]:
-    """All a notebook node's instance role may do: read its own launch parameter. (A
-    SecureString under the account's ``aws/ssm`` key needs no KMS grant of its own: that
-    key's policy lets the account's principals decrypt through SSM.)"""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [{"Sid": "LaunchParameter", "Effect": "Allow",
-                       "Action": ["ssm:GetParameter"], "Resource": parameter_arn}],
-    }
 
 
 # -- the secret -----------------------------------------------------------------------------
