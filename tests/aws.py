@@ -75,6 +75,7 @@ def aws_emulator(log_dir: Path, boot_delay: float = 0.1) -> Iterator[Emulator]:
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": REGION, "INITIAL_NO_AUTH_ACTION_COUNT": "40",
            "BODO_EMULATOR_BOOT_DELAY": str(boot_delay), "PYTHONPATH": str(ROOT),
+           "BODO_EMULATOR_PORT": str(port),
            # AWS-managed policies (AmazonSSMManagedInstanceCore) exist in real accounts.
            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     env.pop("AWS_ENDPOINT_URL", None)
@@ -128,6 +129,12 @@ def aws_emulator(log_dir: Path, boot_delay: float = 0.1) -> Iterator[Emulator]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        # Booted notebook nodes end with the emulator: nothing of them may be left.
+        from .aws_emulator.plugin import leftover_nodes
+
+        left = leftover_nodes()
+        if left:
+            raise AssertionError(f"the AWS emulator left notebook nodes behind: {left}")
 
 
 def leftovers(em: Emulator, cluster_id: str | None = None) -> dict[str, list[str]]:

@@ -24,15 +24,47 @@
   node and then the cluster as ready in the cluster's DynamoDB table, and
   publish an ipyparallel connection file to the cluster's bucket. It reads the
   table and bucket names from the user-data, as the script itself does.
+* Booting notebook nodes: instances tagged ``bodo:notebook`` really boot. After
+  the boot delay the plugin runs the instance's real user-data (the bash script
+  of ``notebook_bootstrap.user_data``) as root, as cloud-init would, with
+  what the machine provides in its environment: the credentials of the
+  instance's role (the plugin assumes the role of the instance profile through
+  moto's STS, as the instance metadata service hands them to a real node;
+  IAM is enforced, so the node reads exactly what its role allows),
+  ``AWS_ENDPOINT_URL`` (the emulator) and ``BODO_NODE_ROOT`` (a folder of its
+  own, ``/tmp/bodo-node-<instance>-*``, that every path of the node is under).
+  The script fetches its secrets from the emulator's SSM with those
+  credentials and starts the server as the node's user.
+  As root, every node gets a network namespace of its own
+  (``bodo-emu-<instance>``): a veth pair, the instance's private IP on the
+  namespace's end, a link-local address on the host's end with a /32 route
+  to the private IP, so the server listens on its own address and the control
+  plane's readiness probe reaches it at the instance's private IP. The
+  namespace reaches nothing but the host's end of its veth, where a small
+  relay forwards to the emulator (on the host's loopback). Without root there
+  is no namespace and notebook nodes do not boot (the log says so).
+  TerminateInstances (and the emulator's exit on SIGTERM) kills every
+  process of the namespace, deletes it (and with it the veth pair and the
+  route) and the node's folder. ``tests/aws.py`` checks after the emulator's
+  exit that no namespace, veth or node folder is left, failing loudly.
 """
 
 from __future__ import annotations
 
+import atexit
 import base64
+import glob
 import json
 import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from moto.core.responses import ActionResult
@@ -142,6 +174,16 @@ def run_instances(self: Any) -> Any:
         with LOCK:
             TOKENS[key] = reservation
     tags = self._parse_tag_specification().get("instance", {})
+    if "bodo:notebook" in tags:
+        text = _user_data_text(self._get_param("UserData") or "")
+        for inst in reservation.instances:
+            with LOCK:
+                if inst.id in NODES:
+                    continue  # a repeated ClientToken: the same instance, booted once
+                NODES[inst.id] = Node(inst.id)
+            threading.Thread(target=boot_notebook, daemon=True,
+                             args=(self.current_account, self.region, text, inst.id,
+                                   inst.private_ip, profile)).start()
     if "bodo:cluster" in tags:
         user_data = self._get_param("UserData") or ""
         try:
@@ -186,6 +228,241 @@ def boot(account: str, region: str, user_data: str, ids: list[str], ips: list[st
         return
 
 
+# -- notebook nodes ---------------------------------------------------------------------
+
+NETNS_PREFIX = "bodo-emu-"
+NODE_DIR_PREFIX = "bodo-node-"
+VETH_PREFIX = "bemu"
+
+
+@dataclass
+class Node:
+    instance_id: str
+    terminated: bool = False
+    proc: subprocess.Popen | None = None
+    root: str = ""
+    netns: str = ""
+    relay: Relay | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+NODES: dict[str, Node] = {}
+_counter = [0]
+
+
+def _user_data_text(user_data: str) -> str:
+    try:
+        return base64.b64decode(user_data).decode()
+    except ValueError:
+        return user_data
+
+
+class Relay:
+    """TCP from the host's end of a namespace's veth to the emulator on loopback."""
+
+    def __init__(self, listen: tuple[str, int], target: tuple[str, int]):
+        self.target = target
+        self.server = socket.create_server(listen, reuse_port=False)
+        self.conns: list[socket.socket] = []
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            try:
+                up = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                conn.close()
+                continue
+            self.conns += [conn, up]
+            for a, b in ((conn, up), (up, conn)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a: socket.socket, b: socket.socket) -> None:
+        try:
+            while data := a.recv(65536):
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def close(self) -> None:
+        self.closed = True
+        self.server.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+
+
+def _log(msg: str) -> None:
+    print(f"[aws-emulator] {msg}", file=sys.stderr, flush=True)
+
+
+def _role_credentials(account: str, region: str, profile: str, session: str) -> Any:
+    """What the instance metadata service hands a real node: its role's credentials."""
+    from moto.iam.models import iam_backends
+    from moto.sts.models import sts_backends
+
+    role = iam_backends[account]["aws"].get_instance_profile(profile).roles[0]
+    return sts_backends[account]["aws"].assume_role(
+        region_name=region, role_session_name=session, role_arn=role.arn, policy="",
+        duration=3600, external_id="")
+
+
+def boot_notebook(account: str, region: str, user_data: str, instance_id: str,
+                  private_ip: str, profile: str) -> None:
+    """Run a notebook node's user-data (see the module docstring)."""
+    from moto.ec2.models import ec2_backends
+
+    time.sleep(float(os.environ.get("BODO_EMULATOR_BOOT_DELAY", "0.2")))
+    node = NODES[instance_id]
+    with node.lock:
+        if node.terminated or ec2_backends[account][region].get_instance(
+                instance_id).state != "running":
+            return
+        if os.geteuid() != 0:
+            _log(f"notebook node {instance_id} does not boot: network namespaces need root")
+            return
+        try:
+            creds = _role_credentials(account, region, profile, instance_id)
+            node.root = tempfile.mkdtemp(prefix=f"{NODE_DIR_PREFIX}{instance_id}-")
+            os.chmod(node.root, 0o755)
+            script = os.path.join(node.root, "user-data.sh")
+            with open(script, "w") as f:
+                f.write(user_data)
+            os.chmod(script, 0o700)
+            port = int(os.environ["BODO_EMULATOR_PORT"])
+            host_ip = _namespace(node, private_ip)
+            node.relay = Relay((host_ip, port), ("127.0.0.1", port))
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
+                   "AWS_ACCESS_KEY_ID": creds.access_key_id,
+                   "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
+                   "AWS_SESSION_TOKEN": creds.session_token, "AWS_DEFAULT_REGION": region,
+                   "AWS_ENDPOINT_URL": f"http://{host_ip}:{port}",
+                   "AWS_EC2_METADATA_DISABLED": "true", "BODO_NODE_ROOT": node.root}
+            out = open(os.path.join(node.root, "cloud-init-output.log"), "ab")
+            node.proc = subprocess.Popen(["ip", "netns", "exec", node.netns, "bash", script],
+                                         env=env, cwd=node.root, stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+            out.close()
+            _log(f"notebook node {instance_id} booting at {private_ip} in {node.netns}")
+        except Exception as e:
+            _log(f"notebook node {instance_id} could not boot: {e!r}")
+            _stop(node)
+
+
+def _namespace(node: Node, private_ip: str) -> str:
+    """A namespace with the instance's private IP; returns the host end's address."""
+    with LOCK:
+        _counter[0] += 1
+        n = _counter[0]
+    node.netns = f"{NETNS_PREFIX}{node.instance_id}"
+    host_veth, ns_veth = f"{VETH_PREFIX}{n}h", f"{VETH_PREFIX}{n}n"
+    host_ip = f"169.254.{200 + n // 250}.{n % 250 + 1}"
+    _ip("netns", "add", node.netns)
+    _ip("link", "add", host_veth, "type", "veth", "peer", "name", ns_veth)
+    _ip("link", "set", ns_veth, "netns", node.netns)
+    _ip("addr", "add", f"{host_ip}/32", "dev", host_veth)
+    _ip("link", "set", host_veth, "up")
+    _ip("route", "add", f"{private_ip}/32", "dev", host_veth, "src", host_ip)
+    _ip("-n", node.netns, "link", "set", "lo", "up")
+    _ip("-n", node.netns, "addr", "add", f"{private_ip}/32", "dev", ns_veth)
+    _ip("-n", node.netns, "link", "set", ns_veth, "up")
+    _ip("-n", node.netns, "route", "add", f"{host_ip}/32", "dev", ns_veth)
+    return host_ip
+
+
+def _namespace_pids(netns: str) -> list[int]:
+    r = subprocess.run(["ip", "netns", "pids", netns], capture_output=True, text=True)
+    return [int(p) for p in r.stdout.split()]
+
+
+def _stop(node: Node) -> None:
+    """The node's end: every process of its namespace, the namespace, its folder."""
+    node.terminated = True
+    if node.proc is not None and node.proc.poll() is None:
+        try:
+            os.killpg(node.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if node.netns:
+        deadline = time.monotonic() + 10
+        while (pids := _namespace_pids(node.netns)) and time.monotonic() < deadline:
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
+        subprocess.run(["ip", "netns", "del", node.netns], capture_output=True)
+        node.netns = ""
+    if node.proc is not None:
+        try:
+            node.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            pass
+    if node.relay is not None:
+        node.relay.close()
+        node.relay = None
+    if node.root:
+        shutil.rmtree(node.root, ignore_errors=True)
+        node.root = ""
+
+
+def stop_node(instance_id: str) -> None:
+    node = NODES.get(instance_id)
+    if node is None:
+        return
+    with node.lock:
+        _stop(node)
+
+
+def stop_all_nodes() -> None:
+    for iid in list(NODES):
+        stop_node(iid)
+
+
+def leftover_nodes() -> list[str]:
+    """Namespaces, veths and node folders of the emulator that still exist (for the
+    tests' teardown: after the emulator's exit there must be none)."""
+    r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    out = [line.split()[0] for line in r.stdout.splitlines()
+           if line.startswith(NETNS_PREFIX)]
+    r = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
+    out += [line.split(":")[1].strip().split("@")[0] for line in r.stdout.splitlines()
+            if line.split(":")[1].strip().startswith(VETH_PREFIX)]
+    out += glob.glob(os.path.join(tempfile.gettempdir(), f"{NODE_DIR_PREFIX}*"))
+    return out
+
+
+_original_terminate = InstanceResponse.terminate_instances
+
+
+def terminate_instances(self: Any) -> Any:
+    ids = self._get_param("InstanceIds", [])
+    result = _original_terminate(self)
+    for iid in ids:
+        stop_node(iid)
+    return result
+
+
 def _efs_signature_fix() -> None:
     from moto.iam.access_control import IAMRequest, IAMRequestBase
 
@@ -220,3 +497,12 @@ def apply() -> None:
     EC2Response.delete_placement_group = delete_placement_group  # type: ignore[attr-defined]
     InstanceResponse.run_instances = run_instances  # type: ignore[method-assign]
     EC2Response.run_instances = run_instances  # type: ignore[attr-defined]
+    InstanceResponse.terminate_instances = terminate_instances  # type: ignore[method-assign]
+    EC2Response.terminate_instances = terminate_instances  # type: ignore[attr-defined]
+    atexit.register(stop_all_nodes)
+
+    def on_term(signum: int, frame: Any) -> None:
+        stop_all_nodes()
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
