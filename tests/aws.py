@@ -204,3 +204,41 @@ def leftovers(em: Emulator, cluster_id: str | None = None) -> dict[str, list[str
                              if t.startswith("bodo-c-") and (cluster_id is None
                                                              or cluster_id in t)]
     return {k: v for k, v in out.items() if v}
+
+
+def notebook_leftovers(em: Emulator, notebook_id: str | None = None) -> dict[str, list[str]]:
+    """Everything an EC2 notebook makes, scanned by tag, name and path: what is left
+    (instances not terminated, security groups, cluster rules naming them, roles,
+    instance profiles, SSM parameters)."""
+    def mine(tags: list[dict[str, str]] | None) -> bool:
+        t = {x["Key"]: x["Value"] for x in tags or []}
+        return "bodo:notebook" in t and notebook_id in (None, t["bodo:notebook"])
+
+    ec2 = em.client("ec2")
+    out: dict[str, list[str]] = {}
+    flt = [{"Name": "tag-key", "Values": ["bodo:notebook"]}]
+    out["instance"] = [i["InstanceId"] for r in ec2.describe_instances(Filters=flt)[
+        "Reservations"] for i in r["Instances"]
+        if i["State"]["Name"] != "terminated" and mine(i.get("Tags"))]
+    groups = ec2.describe_security_groups()["SecurityGroups"]
+    out["security-group"] = [g["GroupId"] for g in groups if mine(g.get("Tags"))]
+    nb_groups = {g["GroupId"] for g in groups if "bodo:notebook" in
+                 {t["Key"] for t in g.get("Tags", [])}} | set(out["security-group"])
+    out["security-group-rule"] = [
+        f"{g['GroupId']}<-{p['GroupId']}" for g in groups for r in g.get("IpPermissions", [])
+        for p in r.get("UserIdGroupPairs", [])
+        if p["GroupId"] in nb_groups and p["GroupId"] != g["GroupId"]
+        and (notebook_id is None or p["GroupId"] in out["security-group"])]
+    iam = em.client("iam", em.admin)
+    out["iam-role"] = [r["RoleName"] for r in iam.list_roles(
+        PathPrefix="/bodo/notebooks/")["Roles"] if notebook_id in (None, r["RoleName"][8:])]
+    out["instance-profile"] = [
+        p["InstanceProfileName"] for p in iam.list_instance_profiles(
+            PathPrefix="/bodo/notebooks/")["InstanceProfiles"]
+        if notebook_id in (None, p["InstanceProfileName"][8:])]
+    ssm = em.client("ssm", em.admin)
+    params = ssm.describe_parameters(ParameterFilters=[
+        {"Key": "Path", "Option": "Recursive", "Values": ["/bodo/notebooks"]}])["Parameters"]
+    out["ssm-parameter"] = [p["Name"] for p in params
+                            if notebook_id is None or f"/{notebook_id}/" in p["Name"]]
+    return {k: v for k, v in out.items() if v}

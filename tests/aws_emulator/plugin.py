@@ -18,6 +18,10 @@
   after their API operation ("s3:ListObjectsV2", "s3:PutPublicAccessBlock"),
   where IAM says "s3:ListBucket", "s3:PutBucketPublicAccessBlock"; the
   plugin uses IAM's names (the platform's own operation -> action table).
+  moto checks every non-S3 call against the resource "*", so a policy that
+  names one SSM parameter allows nothing; for SSM calls that name a parameter
+  the plugin checks that parameter's ARN, as IAM does (a notebook node's role
+  may read exactly its own launch parameter).
 * Booting: moto does not run instances. For instances tagged ``bodo:cluster``
   the plugin does, after ``BODO_EMULATOR_BOOT_DELAY`` seconds, what the last
   lines of the platform's user-data script do on a real node: register each
@@ -422,8 +426,24 @@ def _stop(node: Node) -> None:
         node.relay.close()
         node.relay = None
     if node.root:
+        _console_output(node)
         shutil.rmtree(node.root, ignore_errors=True)
         node.root = ""
+
+
+def _console_output(node: Node) -> None:
+    """The end of the node's logs into the emulator's (like EC2's console output),
+    tokens in URLs redacted."""
+    import re
+
+    for name in ("cloud-init-output.log", "var/log/bodo-notebook.log"):
+        try:
+            with open(os.path.join(node.root, name), errors="replace") as f:
+                tail = f.read()[-4000:]
+        except OSError:
+            continue
+        tail = re.sub(r"token=[^&\s]+", "token=<redacted>", tail)
+        _log(f"notebook node {node.instance_id}: {name}:\n{tail}")
 
 
 def stop_node(instance_id: str) -> None:
@@ -463,6 +483,20 @@ def terminate_instances(self: Any) -> Any:
     return result
 
 
+def _ssm_resource(request: Any) -> str:
+    """The parameter an SSM call names, as IAM sees it (moto checks "*")."""
+    try:
+        body = request._body
+        name = json.loads(body.decode() if isinstance(body, bytes) else body or "{}").get(
+            "Name")
+    except (ValueError, AttributeError):
+        return "*"
+    if not name:
+        return "*"
+    return (f"arn:aws:ssm:{request._region}:{request.account_id}:parameter"
+            f"{name if name.startswith('/') else '/' + name}")
+
+
 def _efs_signature_fix() -> None:
     from moto.iam.access_control import IAMRequest, IAMRequestBase
 
@@ -484,6 +518,8 @@ def _efs_signature_fix() -> None:
         iam_names = ACTION_FOR.get((service, operation))
         if service == "s3" and iam_names and len(iam_names) == 1:
             self._action = iam_names[0]
+        if service == "ssm" and resource == "*":
+            resource = _ssm_resource(self)
         original_check(self, resource)
 
     # On the base class: S3's requests (S3IAMRequest) are checked there too.

@@ -206,7 +206,7 @@ set -euo pipefail
 {header}
 ROOT="${{BODO_NODE_ROOT:-}}"
 LISTEN_IP="${{BODO_NODE_LISTEN_IP:-0.0.0.0}}"
-PORT="${{BODO_NODE_PORT:-$PORT}}"
+LISTEN_PORT="${{BODO_NODE_PORT:-$PORT}}"
 HOME_DIR="$ROOT/home/$NODE_USER"
 STATE="$HOME_DIR/.bodo-notebook"
 NOTEBOOKS="$HOME_DIR/notebooks"
@@ -235,9 +235,9 @@ if [ "$(id -u)" = 0 ]; then chown "$NODE_USER" "$STATE/launch.json"; fi
 export HOME="$HOME_DIR" {TAG_NOTEBOOK}="$NOTEBOOK_ID"
 [ -z "$CLUSTER_ID" ] || export BODO_JUPYTER_ATTACH_CLUSTER="$CLUSTER_ID"
 [ -z "$API_URL" ] || export BODO_JUPYTER_URL="$API_URL"
-echo "notebook $NOTEBOOK_ID: starting {module} on $LISTEN_IP:$PORT"
+echo "notebook $NOTEBOOK_ID: starting {module} on $LISTEN_IP:$LISTEN_PORT"
 cd "$NOTEBOOKS"
-exec ${{AS_USER[@]+"${{AS_USER[@]}}"}} "$PY" - "$STATE" {module} "$LISTEN_IP" "$PORT" \\
+exec ${{AS_USER[@]+"${{AS_USER[@]}}"}} "$PY" - "$STATE" {module} "$LISTEN_IP" "$LISTEN_PORT" \\
   "$NOTEBOOKS" "$HOME_DIR" \\
   <<'BODO_JUPYTER_EOF'
 {launch}BODO_JUPYTER_EOF

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +37,6 @@ from ...errors import BadRequest, PlatformError, ProvisionError
 from ...notebooks.backend import NotebookBackend, NotebookSpec, ServerLaunch
 from ...progress import TaskOps
 from ..base import InstanceType
-from ..local_notebooks import probe
 from .clients import AwsSession
 from .errors import code_of, explain
 from .notebook_bootstrap import (
@@ -64,6 +64,21 @@ ROLE_POLICY = "bodo-notebook"
 GONE_CODES = {"InvalidGroup.NotFound", "InvalidInstanceID.NotFound", "NoSuchEntity",
               "ParameterNotFound", "InvalidPermission.NotFound", "InvalidGroupId.Malformed"}
 LIVE_STATES = ("pending", "running")
+
+
+def probe(url: str, timeout: float = 2.0) -> str | None:
+    """The Jupyter server version at ``url`` (its ``/api``), or None when no Jupyter
+    server answers there (blocking). Only a server's own answer counts: on a network
+    where something else answers for any address (a proxy, a captive gateway), a bare
+    HTTP status would pass before the node has booted."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            if r.status != 200:
+                return None
+            version = json.loads(r.read(4096)).get("version")
+            return str(version) if version else None
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _gone(e: BaseException) -> bool:
@@ -360,9 +375,9 @@ class AWSNotebooks(NotebookBackend):
                     raise ProvisionError(f"the notebook's node {iid} is {state} before its "
                                          "server answered" + (f": {reason}" if reason else ""))
             if state == "running":
-                status = await asyncio.to_thread(probe, url)
-                if status is not None and status < 500:
-                    ops.progress(1.0, f"{url} answered HTTP {status}")
+                version = await asyncio.to_thread(probe, url)
+                if version is not None:
+                    ops.progress(1.0, f"{url} answered: Jupyter server {version}")
                     return
             tries += 1
             if time.monotonic() > deadline:
