@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import urllib.error
@@ -366,6 +367,27 @@ def test_killed_mid_create_resumes_with_the_same_node(plane, em, cluster):
         assert notebook_leftovers(em, nb_id) == {}
     delete(plane, nb_id)
     assert notebook_leftovers(em, nb_id) == {}
+
+
+@needs_root
+def test_orphan_sweep_removes_a_forgotten_notebooks_node(plane, em, cluster):
+    out = create(plane, "forgotten")
+    nb_id = out["notebook"]["id"]
+    assert plane.wait_task(out["task"]["id"], timeout=180)["status"] == "FINISHED"
+    (inst,) = instances(em, nb_id)
+    plane.stop(signal.SIGKILL)
+    db = sqlite3.connect(plane.data_dir / "bodo-jupyter.sqlite")
+    db.execute("UPDATE notebooks SET status='TERMINATED', details='{}' WHERE id=?", (nb_id,))
+    db.commit()
+    db.close()
+    plane.start()  # the orphan sweep runs at start
+    try:
+        wait_for(lambda: notebook_leftovers(em, nb_id) == {}, 60, interval=0.5,
+                 what="the orphan sweep")
+    except AssertionError:
+        raise AssertionError(f"left: {notebook_leftovers(em, nb_id)}") from None
+    assert netns_pids(inst["InstanceId"]) == []
+    assert plane.http("GET", "/clusters/nb-host")[1].get("holder") is None
 
 
 def test_policy_allows_what_notebooks_call(plane):
