@@ -370,6 +370,45 @@ def test_killed_mid_create_resumes_with_the_same_node(plane, em, cluster):
 
 
 @needs_root
+def test_hub_secrets_only_in_the_parameter_and_delete_mid_create_rolls_back(plane, em,
+                                                                           cluster):
+    """Behind a hub: the hub's API token reaches only the parameter (the node reads it
+    there); a delete while the create still waits for the server cancels it, and the
+    rollback leaves nothing."""
+    env = {"JUPYTERHUB_API_TOKEN": HUB_TOKEN, "JPY_API_TOKEN": HUB_TOKEN,
+           "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api", "JUPYTERHUB_USER": "ann",
+           "JUPYTERHUB_SERVICE_PREFIX": "/user/ann/hubnb/", "JUPYTERHUB_CLIENT_ID": "x"}
+    status, out = plane.http("POST", "/notebooks", {"name": "hubnb", "cluster": "nb-host",
+                                                    "instance_type": "t3.medium",
+                                                    "server_env": env})
+    assert status == 202, out
+    nb_id, task_id = out["notebook"]["id"], out["task"]["id"]
+    wait_for(lambda: instances(em, nb_id), 60, interval=0.05, what="the notebook's instance")
+    (inst,) = instances(em, nb_id)
+    ec2 = em.client("ec2")
+    text = base64.b64decode(ec2.describe_instance_attribute(
+        InstanceId=inst["InstanceId"], Attribute="userData")["UserData"]["Value"]).decode()
+    assert script_vars(text)["MODE"] == "hub" and "jupyterhub.singleuser" in text
+    assert HUB_TOKEN not in text and HUB_TOKEN not in json.dumps(inst["Tags"])
+    value = json.loads(em.client("ssm", em.admin).get_parameter(
+        Name=f"/bodo/notebooks/{nb_id}/launch", WithDecryption=True)["Parameter"]["Value"])
+    assert value["env"]["JUPYTERHUB_API_TOKEN"] == HUB_TOKEN and value["token"] is None
+    assert value["env"]["BODO_JUPYTER_TOKEN"] == HUB_TOKEN  # the kernels' API token
+    details = plane.http("GET", f"/notebooks/{nb_id}")[1]
+    assert details["status"] in ("NEW", "INPROGRESS"), details
+
+    del_task = delete(plane, nb_id)
+    create_task = plane.http("GET", f"/tasks/{task_id}")[1]
+    assert create_task["status"] == "CANCELLED", create_task
+    assert plane.http("GET", f"/notebooks/{nb_id}")[1]["status"] == "TERMINATED"
+    assert notebook_leftovers(em, nb_id) == {}, notebook_leftovers(em, nb_id)
+    seen = json.dumps([create_task, plane.http("GET", f"/tasks/{del_task['id']}")[1],
+                       plane.http("GET", "/notebooks?all=true")[1]])
+    seen += plane.log.read_text() + (plane.data_dir / "aws-audit.jsonl").read_text()
+    assert HUB_TOKEN not in seen
+
+
+@needs_root
 def test_orphan_sweep_removes_a_forgotten_notebooks_node(plane, em, cluster):
     out = create(plane, "forgotten")
     nb_id = out["notebook"]["id"]
