@@ -70,12 +70,14 @@ def _user(iam: Any, name: str, policy: dict[str, Any], account: str) -> Keys:
 
 
 @contextmanager
-def aws_emulator(log_dir: Path, boot_delay: float = 0.1) -> Iterator[Emulator]:
+def aws_emulator(log_dir: Path, boot_delay: float = 0.1,
+                 netns: bool = True) -> Iterator[Emulator]:
+    """``netns=False``: booted notebook nodes listen on 127.0.0.1 (as without root)."""
     port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": REGION, "INITIAL_NO_AUTH_ACTION_COUNT": "40",
            "BODO_EMULATOR_BOOT_DELAY": str(boot_delay), "PYTHONPATH": str(ROOT),
-           "BODO_EMULATOR_PORT": str(port),
+           "BODO_EMULATOR_PORT": str(port), "BODO_EMULATOR_NETNS": "1" if netns else "0",
            # AWS-managed policies (AmazonSSMManagedInstanceCore) exist in real accounts.
            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     env.pop("AWS_ENDPOINT_URL", None)

@@ -127,9 +127,7 @@ def em(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
         yield emulator
 
 
-@pytest.fixture(scope="module")
-def plane(tmp_path_factory: pytest.TempPathFactory, em: Emulator) -> Iterator[Serve]:
-    data = tmp_path_factory.mktemp("aws-nb-plane")
+def plane_config(data: Path, em: Emulator, extra: str = "") -> None:
     (data / "bodo_jupyter_config.py").write_text(
         'c.ControlPlane.enabled_providers = ["local", "aws"]\n'
         f'c.AWSProvider.ami_ids = {{"us-east-1": {em.ami!r}}}\n'
@@ -140,16 +138,36 @@ def plane(tmp_path_factory: pytest.TempPathFactory, em: Emulator) -> Iterator[Se
         "c.AWSNotebooks.probe_interval = 0.2\n"
         "c.AWSNotebooks.ready_timeout = 30\n"
         "c.ControlPlane.health_check_interval = 1.0\n"
-        "c.ControlPlane.orphan_sweep_interval = 3600\n")
+        "c.ControlPlane.orphan_sweep_interval = 3600\n" + extra)
+
+
+def set_credentials(s: Serve, em: Emulator) -> None:
+    status, out = s.http("PUT", "/aws/credentials", {
+        "access_key_id": em.user.access_key_id,
+        "secret_access_key": em.user.secret_access_key, "account_id": ACCOUNT,
+        "region": REGION})
+    assert status == 202, out
+    assert s.wait_task(out["task_id"])["status"] == "FINISHED"
+
+
+def make_cluster(plane: Serve) -> dict:
+    status, out = plane.http("POST", "/clusters", {"name": "nb-host", "provider": "aws",
+                                                   "instance_type": "c5.large",
+                                                   "instances": 1})
+    assert status == 202, out
+    task = plane.wait_task(out["task"]["id"], timeout=180)
+    assert task["status"] == "FINISHED", task
+    return plane.http("GET", "/clusters/nb-host")[1]
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory, em: Emulator) -> Iterator[Serve]:
+    data = tmp_path_factory.mktemp("aws-nb-plane")
+    plane_config(data, em)
     s = Serve(data, env=em.control_plane_env())
     s.start()
     try:
-        status, out = s.http("PUT", "/aws/credentials", {
-            "access_key_id": em.user.access_key_id,
-            "secret_access_key": em.user.secret_access_key, "account_id": ACCOUNT,
-            "region": REGION})
-        assert status == 202, out
-        assert s.wait_task(out["task_id"])["status"] == "FINISHED"
+        set_credentials(s, em)
         yield s
     finally:
         em.proxy.reset()
@@ -163,13 +181,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory, em: Emulator) -> Iterator[Se
 
 @pytest.fixture(scope="module")
 def cluster(plane: Serve) -> dict:
-    status, out = plane.http("POST", "/clusters", {"name": "nb-host", "provider": "aws",
-                                                   "instance_type": "c5.large",
-                                                   "instances": 1})
-    assert status == 202, out
-    task = plane.wait_task(out["task"]["id"], timeout=180)
-    assert task["status"] == "FINISHED", task
-    return plane.http("GET", "/clusters/nb-host")[1]
+    return make_cluster(plane)
 
 
 def get_status(url: str, token: str | None) -> int:
@@ -427,6 +439,39 @@ def test_orphan_sweep_removes_a_forgotten_notebooks_node(plane, em, cluster):
         raise AssertionError(f"left: {notebook_leftovers(em, nb_id)}") from None
     assert netns_pids(inst["InstanceId"]) == []
     assert plane.http("GET", "/clusters/nb-host")[1].get("holder") is None
+
+
+def test_without_namespaces_the_node_listens_on_loopback(tmp_path):
+    """The emulator without network namespaces (as without root): the node's server on
+    127.0.0.1 on a port of its own, which the instance's address tag names."""
+    with aws_emulator(tmp_path, netns=False) as em2:
+        data = tmp_path / "plane"
+        data.mkdir()
+        plane_config(data, em2, 'c.AWSNotebooks.address_tag = "bodo-emulator:address"\n')
+        s = Serve(data, env=em2.control_plane_env())
+        s.start()
+        try:
+            set_credentials(s, em2)
+            make_cluster(s)
+            out = create(s, "looped")
+            nb_id = out["notebook"]["id"]
+            task = s.wait_task(out["task"]["id"], timeout=180)
+            assert task["status"] == "FINISHED", task
+            (inst,) = instances(em2, nb_id)
+            tags = {t["Key"]: t["Value"] for t in inst["Tags"]}
+            conn = s.http("GET", f"/notebooks/{nb_id}/connection")[1]
+            assert conn["url"] == f"http://{tags['bodo-emulator:address']}/"
+            assert conn["url"].startswith("http://127.0.0.1:")
+            assert get_status(conn["url"] + "api/status", conn["token"]) == 200
+            assert get_status(conn["url"] + "api/status", None) == 403
+            delete(s, nb_id)
+            assert notebook_leftovers(em2, nb_id) == {}
+        finally:
+            try:
+                s.clean_up()
+            finally:
+                s.stop()
+        assert notebook_leftovers(em2) == {} and leftovers(em2) == {}
 
 
 def test_policy_allows_what_notebooks_call(plane):

@@ -45,8 +45,13 @@
   to the private IP, so the server listens on its own address and the control
   plane's readiness probe reaches it at the instance's private IP. The
   namespace reaches nothing but the host's end of its veth, where a small
-  relay forwards to the emulator (on the host's loopback). Without root there
-  is no namespace and notebook nodes do not boot (the log says so).
+  relay forwards to the emulator (on the host's loopback). Without root (or
+  with ``BODO_EMULATOR_NETNS=0``) there is no namespace: the server listens on
+  127.0.0.1 on a port of its own (``BODO_NODE_LISTEN_IP``/``BODO_NODE_PORT``),
+  and the instance carries a tag ``bodo-emulator:address`` = ``127.0.0.1:<port>``
+  that ``AWSNotebooks.address_tag`` tells the backend to use instead of the
+  private IP. Every process of a node, kernels too, carries
+  ``BODO_JUPYTER_EMULATED_NODE=<instance>`` in its environment.
   TerminateInstances (and the emulator's exit on SIGTERM) kills every
   process of the namespace, deletes it (and with it the veth pair and the
   route) and the node's folder. ``tests/aws.py`` checks after the emulator's
@@ -184,7 +189,12 @@ def run_instances(self: Any) -> Any:
             with LOCK:
                 if inst.id in NODES:
                     continue  # a repeated ClientToken: the same instance, booted once
-                NODES[inst.id] = Node(inst.id)
+                NODES[inst.id] = node = Node(inst.id)
+            if not _namespaces():
+                # No address of its own: the server gets a port on loopback, and the
+                # instance says where (the backend's AWSNotebooks.address_tag).
+                node.port = _free_port()
+                self.ec2_backend.create_tags([inst.id], {ADDRESS_TAG: f"127.0.0.1:{node.port}"})
             threading.Thread(target=boot_notebook, daemon=True,
                              args=(self.current_account, self.region, text, inst.id,
                                    inst.private_ip, profile)).start()
@@ -235,6 +245,8 @@ def boot(account: str, region: str, user_data: str, ids: list[str], ips: list[st
 # -- notebook nodes ---------------------------------------------------------------------
 
 NETNS_PREFIX = "bodo-emu-"
+ADDRESS_TAG = "bodo-emulator:address"
+NODE_ENV = "BODO_JUPYTER_EMULATED_NODE"  # kept by the node's launcher: kernels too
 NODE_DIR_PREFIX = "bodo-node-"
 VETH_PREFIX = "bemu"
 
@@ -247,11 +259,23 @@ class Node:
     root: str = ""
     netns: str = ""
     relay: Relay | None = None
+    port: int = 0  # without a namespace: the server's port on 127.0.0.1
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 NODES: dict[str, Node] = {}
 _counter = [0]
+
+
+def _namespaces() -> bool:
+    """Nodes get network namespaces as root, unless BODO_EMULATOR_NETNS=0."""
+    return os.geteuid() == 0 and os.environ.get("BODO_EMULATOR_NETNS", "1") != "0"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _user_data_text(user_data: str) -> str:
@@ -340,9 +364,6 @@ def boot_notebook(account: str, region: str, user_data: str, instance_id: str,
         if node.terminated or ec2_backends[account][region].get_instance(
                 instance_id).state != "running":
             return
-        if os.geteuid() != 0:
-            _log(f"notebook node {instance_id} does not boot: network namespaces need root")
-            return
         try:
             creds = _role_credentials(account, region, profile, instance_id)
             node.root = tempfile.mkdtemp(prefix=f"{NODE_DIR_PREFIX}{instance_id}-")
@@ -352,21 +373,28 @@ def boot_notebook(account: str, region: str, user_data: str, instance_id: str,
                 f.write(user_data)
             os.chmod(script, 0o700)
             port = int(os.environ["BODO_EMULATOR_PORT"])
-            host_ip = _namespace(node, private_ip)
-            node.relay = Relay((host_ip, port), ("127.0.0.1", port))
             env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8",
                    "AWS_ACCESS_KEY_ID": creds.access_key_id,
                    "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
                    "AWS_SESSION_TOKEN": creds.session_token, "AWS_DEFAULT_REGION": region,
-                   "AWS_ENDPOINT_URL": f"http://{host_ip}:{port}",
-                   "AWS_EC2_METADATA_DISABLED": "true", "BODO_NODE_ROOT": node.root}
+                   "AWS_EC2_METADATA_DISABLED": "true", "BODO_NODE_ROOT": node.root,
+                   NODE_ENV: instance_id}
+            if node.port:  # no namespace: loopback, a port of its own
+                env.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+                           BODO_NODE_LISTEN_IP="127.0.0.1", BODO_NODE_PORT=str(node.port))
+                argv, where = ["bash", script], f"127.0.0.1:{node.port}"
+            else:
+                host_ip = _namespace(node, private_ip)
+                node.relay = Relay((host_ip, port), ("127.0.0.1", port))
+                env["AWS_ENDPOINT_URL"] = f"http://{host_ip}:{port}"
+                argv = ["ip", "netns", "exec", node.netns, "bash", script]
+                where = f"{private_ip} in {node.netns}"
             out = open(os.path.join(node.root, "cloud-init-output.log"), "ab")
-            node.proc = subprocess.Popen(["ip", "netns", "exec", node.netns, "bash", script],
-                                         env=env, cwd=node.root, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+            node.proc = subprocess.Popen(argv, env=env, cwd=node.root,
+                                         stdin=subprocess.DEVNULL, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
             out.close()
-            _log(f"notebook node {instance_id} booting at {private_ip} in {node.netns}")
+            _log(f"notebook node {instance_id} booting at {where}")
         except Exception as e:
             _log(f"notebook node {instance_id} could not boot: {e!r}")
             _stop(node)
@@ -398,6 +426,23 @@ def _namespace_pids(netns: str) -> list[int]:
     return [int(p) for p in r.stdout.split()]
 
 
+def _tagged_pids(instance_id: str | None = None) -> list[int]:
+    """Processes of emulated nodes (of one), by the variable every one of them has."""
+    needle = f"{NODE_ENV}={instance_id or ''}".encode()
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/environ", "rb") as f:
+                env = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(v.startswith(needle) if instance_id is None else v == needle for v in env):
+            out.append(int(entry))
+    return out
+
+
 def _stop(node: Node) -> None:
     """The node's end: every process of its namespace, the namespace, its folder."""
     node.terminated = True
@@ -417,6 +462,11 @@ def _stop(node: Node) -> None:
             time.sleep(0.05)
         subprocess.run(["ip", "netns", "del", node.netns], capture_output=True)
         node.netns = ""
+    for pid in _tagged_pids(node.instance_id):  # kernels lead sessions of their own
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
     if node.proc is not None:
         try:
             node.proc.wait(5)
@@ -469,6 +519,7 @@ def leftover_nodes() -> list[str]:
     out += [line.split(":")[1].strip().split("@")[0] for line in r.stdout.splitlines()
             if line.split(":")[1].strip().startswith(VETH_PREFIX)]
     out += glob.glob(os.path.join(tempfile.gettempdir(), f"{NODE_DIR_PREFIX}*"))
+    out += [f"pid {p}" for p in _tagged_pids()]
     return out
 
 

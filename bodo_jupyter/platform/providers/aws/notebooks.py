@@ -109,6 +109,13 @@ class AWSNotebooks(NotebookBackend):
         the server's port, nothing else. Default: the cluster VPC's own range (a
         control plane in the VPC or peered with it).""",
     )
+    address_tag = Unicode(
+        "", config=True,
+        help="""For emulators: an instance tag whose value, `host:port`, is where the
+        node's server listens instead of its private IP and `port` (the tests' AWS
+        emulator sets `bodo-emulator:address` when it cannot give nodes addresses of
+        their own). Empty on AWS.""",
+    )
     ready_timeout = Float(
         900.0, config=True,
         help="Seconds a notebook node gets to boot and answer its readiness probe (HTTP).")
@@ -291,9 +298,12 @@ class AWSNotebooks(NotebookBackend):
         inst = await self._run_instance(aws, plan, launch, net["subnet"], groups[0])
         details["instance"] = inst["InstanceId"]
         record(details)  # the moment it exists
-        ip = inst.get("PrivateIpAddress") or ""
-        details.update(address=ip,
-                       url=f"http://{ip}:{plan.port}{server_path(launch.server_env)}")
+        address = f"{inst.get('PrivateIpAddress') or ''}:{plan.port}"
+        tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+        if self.address_tag and tags.get(self.address_tag):
+            address = tags[self.address_tag]
+        details.update(address=address,
+                       url=f"http://{address}{server_path(launch.server_env)}")
         record(details)
         return details
 
