@@ -134,7 +134,7 @@ def aws_emulator(log_dir: Path, boot_delay: float = 0.1,
         # Booted notebook nodes end with the emulator: nothing of them may be left.
         from .aws_emulator.plugin import leftover_nodes
 
-        left = leftover_nodes()
+        left = leftover_nodes(str(port))
         if left:
             raise AssertionError(f"the AWS emulator left notebook nodes behind: {left}")
 

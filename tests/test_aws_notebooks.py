@@ -202,8 +202,13 @@ def instances(em: Emulator, notebook_id: str, *, all_states: bool = False) -> li
             if all_states or i["State"]["Name"] != "terminated"]
 
 
-def netns_pids(instance_id: str) -> list[int]:
-    r = subprocess.run(["ip", "netns", "pids", f"bodo-emu-{instance_id}"],
+def netns(em: Emulator, instance_id: str) -> str:
+    """The emulator's network namespace of an instance (named by its port)."""
+    return f"bodo-emu-{em.url.rsplit(':', 1)[1]}-{instance_id}"
+
+
+def netns_pids(em: Emulator, instance_id: str) -> list[int]:
+    r = subprocess.run(["ip", "netns", "pids", netns(em, instance_id)],
                        capture_output=True, text=True)
     return [int(p) for p in r.stdout.split()]
 
@@ -273,10 +278,16 @@ def test_notebook_on_an_aws_cluster_boots_answers_and_leaves_nothing(plane, em, 
     token = conn["token"]
     assert get_status(conn["url"] + "api/status", token) == 200
     assert get_status(conn["url"] + "api/status", None) == 403
+    # Its Jupyter server reaches the control plane (kernels' BODO_JUPYTER_URL): the
+    # extension forwards the API, with the token the parameter gave it.
+    req = urllib.request.Request(conn["url"] + "bodo/api/v1/clusters",
+                                 headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(req, timeout=20) as r:
+        assert [c["name"] for c in json.loads(r.read())["items"]] == ["nb-host"]
     # ... from a namespace of its own, as the node's unprivileged user.
     import psutil
 
-    procs = [psutil.Process(p) for p in netns_pids(inst["InstanceId"])]
+    procs = [psutil.Process(p) for p in netns_pids(em, inst["InstanceId"])]
     servers = [p for p in procs if p.name().startswith("python")
                and "jupyterlab" in " ".join(p.cmdline())]
     assert servers and all(p.uids().real != 0 for p in servers), servers
@@ -332,9 +343,9 @@ def test_notebook_on_an_aws_cluster_boots_answers_and_leaves_nothing(plane, em, 
 
     del_task = delete(plane, nb_id)
     assert notebook_leftovers(em, nb_id) == {}, notebook_leftovers(em, nb_id)
-    assert netns_pids(inst["InstanceId"]) == []
+    assert netns_pids(em, inst["InstanceId"]) == []
     r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
-    assert f"bodo-emu-{inst['InstanceId']}" not in r.stdout
+    assert netns(em, inst["InstanceId"]) not in r.stdout
     # Nothing of the secrets in events, answers or logs.
     seen = json.dumps([plane.http("GET", f"/tasks/{t}")[1] for t in (task_id,
                                                                        del_task["id"])])
@@ -437,7 +448,7 @@ def test_orphan_sweep_removes_a_forgotten_notebooks_node(plane, em, cluster):
                  what="the orphan sweep")
     except AssertionError:
         raise AssertionError(f"left: {notebook_leftovers(em, nb_id)}") from None
-    assert netns_pids(inst["InstanceId"]) == []
+    assert netns_pids(em, inst["InstanceId"]) == []
     assert plane.http("GET", "/clusters/nb-host")[1].get("holder") is None
 
 

@@ -36,22 +36,27 @@
   moto's STS, as the instance metadata service hands them to a real node;
   IAM is enforced, so the node reads exactly what its role allows),
   ``AWS_ENDPOINT_URL`` (the emulator) and ``BODO_NODE_ROOT`` (a folder of its
-  own, ``/tmp/bodo-node-<instance>-*``, that every path of the node is under).
+  own, ``/tmp/bodo-node-<emulator port>-<instance>-*``, that every path of the node is under).
   The script fetches its secrets from the emulator's SSM with those
   credentials and starts the server as the node's user.
   As root, every node gets a network namespace of its own
-  (``bodo-emu-<instance>``): a veth pair, the instance's private IP on the
+  (``bodo-emu-<emulator port>-<instance>``): a veth pair, the instance's private IP on the
   namespace's end, a link-local address on the host's end with a /32 route
   to the private IP, so the server listens on its own address and the control
   plane's readiness probe reaches it at the instance's private IP. The
-  namespace reaches nothing but the host's end of its veth, where a small
-  relay forwards to the emulator (on the host's loopback). Without root (or
+  namespace reaches nothing but the host's end of its veth and its own
+  loopback, where the plugin relays the host loopback's ports the node is told
+  about (the emulator, the API URL of its user-data, the hub's URLs in its
+  parameter) to the host's loopback: the node's 127.0.0.1 URLs work as on
+  the host, and nothing else is reachable. Without root (or
   with ``BODO_EMULATOR_NETNS=0``) there is no namespace: the server listens on
   127.0.0.1 on a port of its own (``BODO_NODE_LISTEN_IP``/``BODO_NODE_PORT``),
   and the instance carries a tag ``bodo-emulator:address`` = ``127.0.0.1:<port>``
   that ``AWSNotebooks.address_tag`` tells the backend to use instead of the
   private IP. Every process of a node, kernels too, carries
-  ``BODO_JUPYTER_EMULATED_NODE=<instance>`` in its environment.
+  ``BODO_JUPYTER_EMULATED_NODE=<emulator port>/<instance>`` in its environment.
+  Two emulators on one machine keep their nodes apart by port, but nodes with the
+  same private IP cannot both have a namespace (one /32 route per address).
   TerminateInstances (and the emulator's exit on SIGTERM) kills every
   process of the namespace, deletes it (and with it the veth pair and the
   route) and the node's folder. ``tests/aws.py`` checks after the emulator's
@@ -248,7 +253,15 @@ NETNS_PREFIX = "bodo-emu-"
 ADDRESS_TAG = "bodo-emulator:address"
 NODE_ENV = "BODO_JUPYTER_EMULATED_NODE"  # kept by the node's launcher: kernels too
 NODE_DIR_PREFIX = "bodo-node-"
-VETH_PREFIX = "bemu"
+
+
+def _scope() -> str:
+    """What tells this emulator's nodes from another's on the same machine: its port."""
+    return os.environ.get("BODO_EMULATOR_PORT", "0")
+
+
+def _veth_prefix(scope: str) -> str:
+    return f"b{scope}x"  # + a number + h/n: at most 15 characters
 
 
 @dataclass
@@ -258,7 +271,8 @@ class Node:
     proc: subprocess.Popen | None = None
     root: str = ""
     netns: str = ""
-    relay: Relay | None = None
+    relays: list[Relay] = field(default_factory=list)
+    veth: str = ""  # the host's end of the namespace's veth pair
     port: int = 0  # without a namespace: the server's port on 127.0.0.1
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -286,11 +300,11 @@ def _user_data_text(user_data: str) -> str:
 
 
 class Relay:
-    """TCP from the host's end of a namespace's veth to the emulator on loopback."""
+    """TCP from a listening socket (made inside a node's namespace) to the host's."""
 
-    def __init__(self, listen: tuple[str, int], target: tuple[str, int]):
+    def __init__(self, server: socket.socket, target: tuple[str, int]):
         self.target = target
-        self.server = socket.create_server(listen, reuse_port=False)
+        self.server = server
         self.conns: list[socket.socket] = []
         self.closed = False
         threading.Thread(target=self._accept, daemon=True).start()
@@ -366,7 +380,8 @@ def boot_notebook(account: str, region: str, user_data: str, instance_id: str,
             return
         try:
             creds = _role_credentials(account, region, profile, instance_id)
-            node.root = tempfile.mkdtemp(prefix=f"{NODE_DIR_PREFIX}{instance_id}-")
+            node.root = tempfile.mkdtemp(
+                prefix=f"{NODE_DIR_PREFIX}{_scope()}-{instance_id}-")
             os.chmod(node.root, 0o755)
             script = os.path.join(node.root, "user-data.sh")
             with open(script, "w") as f:
@@ -378,15 +393,18 @@ def boot_notebook(account: str, region: str, user_data: str, instance_id: str,
                    "AWS_SECRET_ACCESS_KEY": creds.secret_access_key,
                    "AWS_SESSION_TOKEN": creds.session_token, "AWS_DEFAULT_REGION": region,
                    "AWS_EC2_METADATA_DISABLED": "true", "BODO_NODE_ROOT": node.root,
-                   NODE_ENV: instance_id}
+                   NODE_ENV: f"{_scope()}/{instance_id}"}
             if node.port:  # no namespace: loopback, a port of its own
                 env.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
                            BODO_NODE_LISTEN_IP="127.0.0.1", BODO_NODE_PORT=str(node.port))
                 argv, where = ["bash", script], f"127.0.0.1:{node.port}"
             else:
-                host_ip = _namespace(node, private_ip)
-                node.relay = Relay((host_ip, port), ("127.0.0.1", port))
-                env["AWS_ENDPOINT_URL"] = f"http://{host_ip}:{port}"
+                _namespace(node, private_ip)
+                # The node's loopback has what the host's has that it is told about:
+                # the emulator, the control plane's API, the hub.
+                for p in sorted({port, *_loopback_ports(account, region, user_data)}):
+                    node.relays.append(Relay(_listen_in(node.netns, p), ("127.0.0.1", p)))
+                env["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
                 argv = ["ip", "netns", "exec", node.netns, "bash", script]
                 where = f"{private_ip} in {node.netns}"
             out = open(os.path.join(node.root, "cloud-init-output.log"), "ab")
@@ -400,16 +418,62 @@ def boot_notebook(account: str, region: str, user_data: str, instance_id: str,
             _stop(node)
 
 
+def _loopback_ports(account: str, region: str, user_data: str) -> set[int]:
+    """Ports of the loopback URLs a node is told about: the API URL of its user-data,
+    and the URLs of its launch parameter (behind a hub: the hub's API)."""
+    import re
+
+    from moto.ssm.models import ssm_backends
+
+    from bodo_jupyter.platform.providers.aws.notebook_bootstrap import script_vars
+
+    v = script_vars(user_data)
+    text = v.get("API_URL", "")
+    try:
+        text += ssm_backends[account][region].get_parameter(v["PARAMETER"]).value
+    except Exception:
+        pass
+    return {int(m) for m in re.findall(r"https?://(?:127\.0\.0\.1|localhost):(\d+)", text)}
+
+
+def _listen_in(netns: str, port: int) -> socket.socket:
+    """A socket listening on 127.0.0.1:port inside ``netns`` (made by a thread that
+    enters the namespace: a socket stays in the namespace it was made in)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    out: dict[str, Any] = {}
+
+    def make() -> None:
+        try:
+            with open(f"/var/run/netns/{netns}") as f:
+                if libc.setns(f.fileno(), 0x40000000) != 0:  # CLONE_NEWNET
+                    raise OSError(ctypes.get_errno(), f"setns {netns}")
+            out["sock"] = socket.create_server(("127.0.0.1", port))
+        except Exception as e:
+            out["error"] = e
+
+    t = threading.Thread(target=make)  # this thread ends in the namespace, and dies
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["sock"]  # type: ignore[no-any-return]
+
+
 def _namespace(node: Node, private_ip: str) -> str:
     """A namespace with the instance's private IP; returns the host end's address."""
     with LOCK:
         _counter[0] += 1
         n = _counter[0]
-    node.netns = f"{NETNS_PREFIX}{node.instance_id}"
-    host_veth, ns_veth = f"{VETH_PREFIX}{n}h", f"{VETH_PREFIX}{n}n"
-    host_ip = f"169.254.{200 + n // 250}.{n % 250 + 1}"
+    scope = _scope()
+    node.netns = f"{NETNS_PREFIX}{scope}-{node.instance_id}"
+    host_veth, ns_veth = f"{_veth_prefix(scope)}{n}h", f"{_veth_prefix(scope)}{n}n"
+    # Apart from other emulators' (by port), unless two share a port modulo 20.
+    host_ip = f"169.254.{200 + 2 * (int(scope) % 20) + n // 250}.{n % 250 + 1}"
     _ip("netns", "add", node.netns)
     _ip("link", "add", host_veth, "type", "veth", "peer", "name", ns_veth)
+    node.veth = host_veth
     _ip("link", "set", ns_veth, "netns", node.netns)
     _ip("addr", "add", f"{host_ip}/32", "dev", host_veth)
     _ip("link", "set", host_veth, "up")
@@ -426,9 +490,9 @@ def _namespace_pids(netns: str) -> list[int]:
     return [int(p) for p in r.stdout.split()]
 
 
-def _tagged_pids(instance_id: str | None = None) -> list[int]:
+def _tagged_pids(instance_id: str | None = None, scope: str | None = None) -> list[int]:
     """Processes of emulated nodes (of one), by the variable every one of them has."""
-    needle = f"{NODE_ENV}={instance_id or ''}".encode()
+    needle = f"{NODE_ENV}={scope or _scope()}/{instance_id or ''}".encode()
     out = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -460,6 +524,12 @@ def _stop(node: Node) -> None:
                 except ProcessLookupError:
                     pass
             time.sleep(0.05)
+        for relay in node.relays:  # its sockets would keep the namespace alive
+            relay.close()
+        node.relays.clear()
+        if node.veth:  # both ends and the route, even while the namespace lingers
+            subprocess.run(["ip", "link", "del", node.veth], capture_output=True)
+            node.veth = ""
         subprocess.run(["ip", "netns", "del", node.netns], capture_output=True)
         node.netns = ""
     for pid in _tagged_pids(node.instance_id):  # kernels lead sessions of their own
@@ -472,9 +542,9 @@ def _stop(node: Node) -> None:
             node.proc.wait(5)
         except subprocess.TimeoutExpired:
             pass
-    if node.relay is not None:
-        node.relay.close()
-        node.relay = None
+    for relay in node.relays:
+        relay.close()
+    node.relays.clear()
     if node.root:
         _console_output(node)
         shutil.rmtree(node.root, ignore_errors=True)
@@ -509,17 +579,18 @@ def stop_all_nodes() -> None:
         stop_node(iid)
 
 
-def leftover_nodes() -> list[str]:
-    """Namespaces, veths and node folders of the emulator that still exist (for the
-    tests' teardown: after the emulator's exit there must be none)."""
+def leftover_nodes(scope: str) -> list[str]:
+    """Namespaces, veths, node folders and processes of the emulator on port ``scope``
+    that still exist (for the tests' teardown: after its exit there must be none)."""
     r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
     out = [line.split()[0] for line in r.stdout.splitlines()
-           if line.startswith(NETNS_PREFIX)]
+           if line.startswith(f"{NETNS_PREFIX}{scope}-")]
     r = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True)
-    out += [line.split(":")[1].strip().split("@")[0] for line in r.stdout.splitlines()
-            if line.split(":")[1].strip().startswith(VETH_PREFIX)]
-    out += glob.glob(os.path.join(tempfile.gettempdir(), f"{NODE_DIR_PREFIX}*"))
-    out += [f"pid {p}" for p in _tagged_pids()]
+    out += [name for line in r.stdout.splitlines()
+            if (name := line.split(":")[1].strip().split("@")[0]).startswith(
+                _veth_prefix(scope))]
+    out += glob.glob(os.path.join(tempfile.gettempdir(), f"{NODE_DIR_PREFIX}{scope}-*"))
+    out += [f"pid {p}" for p in _tagged_pids(scope=scope)]
     return out
 
 
