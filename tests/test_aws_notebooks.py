@@ -432,6 +432,38 @@ def test_hub_secrets_only_in_the_parameter_and_delete_mid_create_rolls_back(plan
 
 
 @needs_root
+def test_throttling_and_5xx_still_converge_and_a_killed_delete_resumes(plane, em, cluster):
+    """A fifth of AWS calls fail (throttling, 5xx): create and delete still converge;
+    the control plane killed during the delete finishes it when it starts again."""
+    em.proxy.reset()
+    em.proxy.fail_rate = 0.2
+    try:
+        out = create(plane, "flaky")
+        nb_id = out["notebook"]["id"]
+        task = plane.wait_task(out["task"]["id"], timeout=180)
+        assert task["status"] == "FINISHED", (task["error"], task["events"][-3:])
+        assert len(instances(em, nb_id)) == 1
+        assert em.proxy.stats.failed >= 3, em.proxy.stats
+    finally:
+        em.proxy.reset()
+    em.proxy.latency = 0.2  # a delete slow enough to be killed in the middle
+    status, out = plane.http("DELETE", f"/notebooks/{nb_id}")
+    assert status == 202, out
+    try:
+        wait_for(lambda: any(e["step"] == "stop-node" for e in plane.http(
+            "GET", f"/tasks/{out['task']['id']}")[1]["events"]), 30, interval=0.05,
+            what="the delete to start")
+        plane.stop(signal.SIGKILL)
+    finally:
+        em.proxy.reset()
+    plane.start()
+    task = plane.wait_task(out["task"]["id"], timeout=120)
+    assert task["status"] == "FINISHED", task
+    assert plane.http("GET", f"/notebooks/{nb_id}")[1]["status"] == "TERMINATED"
+    assert notebook_leftovers(em, nb_id) == {}, notebook_leftovers(em, nb_id)
+
+
+@needs_root
 def test_orphan_sweep_removes_a_forgotten_notebooks_node(plane, em, cluster):
     out = create(plane, "forgotten")
     nb_id = out["notebook"]["id"]
