@@ -137,6 +137,7 @@ def plane_config(data: Path, em: Emulator, extra: str = "") -> None:
         'c.AWSNotebooks.node_user = "nobody"\n'
         "c.AWSNotebooks.probe_interval = 0.2\n"
         "c.AWSNotebooks.ready_timeout = 30\n"
+        "c.AWSNotebooks.health_check_interval = 0.5\n"
         "c.ControlPlane.health_check_interval = 1.0\n"
         "c.ControlPlane.orphan_sweep_interval = 3600\n" + extra)
 

@@ -121,6 +121,16 @@ class AWSNotebooks(NotebookBackend):
         help="Seconds a notebook node gets to boot and answer its readiness probe (HTTP).")
     probe_interval = Float(2.0, config=True,
                            help="Seconds between readiness probes and AWS checks.")
+    health_check_interval = Float(
+        30.0, config=True,
+        help="""Seconds a running notebook's health (its instance's state, its server's
+        answer) is taken as known: the control plane's health loop asks more often, and
+        each notebook costs an AWS call and a probe.""",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._checked: dict[str, tuple[float, str | None]] = {}
 
     # -- shapes and checks -------------------------------------------------------------
 
@@ -400,6 +410,14 @@ class AWSNotebooks(NotebookBackend):
             await asyncio.sleep(self.probe_interval)
 
     async def check(self, spec: NotebookSpec, details: dict[str, Any]) -> str | None:
+        last = self._checked.get(spec.id)
+        if last and time.monotonic() - last[0] < self.health_check_interval:
+            return last[1]
+        reason = await self._check(spec, details)
+        self._checked[spec.id] = (time.monotonic(), reason)
+        return reason
+
+    async def _check(self, spec: NotebookSpec, details: dict[str, Any]) -> str | None:
         iid = details.get("instance")
         if not iid:
             return "The notebook's node is not recorded"
@@ -425,6 +443,7 @@ class AWSNotebooks(NotebookBackend):
         """Everything of the notebook, found by tag and name (and what was recorded), in
         dependency order: instance, the cluster's rule, security group, parameter, role
         (last: while it exists, the sweep finds the notebook again)."""
+        self._checked.pop(spec.id, None)
         aws, plan = self._plan(spec)
         ids = {i["InstanceId"] for i in await self._instances(aws, spec.id)}
         if details.get("instance"):
