@@ -49,6 +49,7 @@ class Emulator:
     partial: Keys  # the same policy without ec2:DescribeInstanceTypes
     other: Keys  # the policy, in another account (to be granted launch permission)
     ami: str
+    log: Path | None = None  # the emulator's own log (its nodes' console output too)
 
     def client(self, service: str, keys: Keys | None = None) -> Any:
         return boto3.client(service, endpoint_url=self.url, region_name=REGION,
@@ -121,7 +122,8 @@ def aws_emulator(log_dir: Path, boot_delay: float = 0.1,
         else:
             raise RuntimeError("the emulator does not enforce IAM")
         proxy = FaultProxy(url).start()
-        yield Emulator(url, proxy, admin, user, partial, other, ami)
+        yield Emulator(url, proxy, admin, user, partial, other, ami,
+                       log=log_dir / "aws-emulator.log")
     finally:
         if proxy is not None:
             proxy.stop()
