@@ -98,6 +98,10 @@ GROUPS: list[tuple[str, tuple[str, ...], str]] = [
     ("Limits", ("bodo_jupyter.platform.limits",), LIMITS_INTRO),
     ("Hosts", ("bodo_jupyter.platform.app", "bodo_jupyter.extension"),
      "The process the control plane runs in."),
+    ("JupyterHub", ("bodo_jupyter.hub.",),
+     "The hub's authenticator (sign-up and login) and spawner (notebooks), set in "
+     "`jupyterhub_config.py` (`c.JupyterHub.authenticator_class = \"bodo\"`, "
+     "`c.BodoAuthenticator.smtp_host = ...`); see [the hub guide](hub.md)."),
     ("Notebook kernels", ("bodo_jupyter.magics",),
      "The magics in a notebook's kernel, set in IPython's configuration "
      "(`ipython_config.py` or `ipython_kernel_config.py`: `c.BodoMagics.pip_timeout = 600`)."),

@@ -8,7 +8,9 @@ they started is still running.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -23,6 +25,30 @@ import psutil
 from tests.net import free_port
 
 BIN = Path(sys.executable).parent
+
+
+def submit(client: httpx.Client, path: str, data: dict[str, str],
+           action: str | None = None) -> httpx.Response:
+    """GET a page and POST its (first POST) form as a browser does: to the form's action
+    (or ``action``), with the form's hidden fields (``_xsrf`` among them) under ``data``;
+    the answer's redirects are not followed."""
+    page = client.get(path, follow_redirects=True)
+    page.raise_for_status()
+    form = re.search(r'<form[^>]*method="post"[^>]*>(.*?)</form>', page.text, re.S)
+    assert form, f"no POST form on {path}"
+    hidden = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"',
+                             form.group(1)))
+    assert "_xsrf" in hidden, f"no _xsrf field on {path}"
+    target = re.search(r'action="([^"]*)"', form.group(0))
+    url = action or page.url.join(target.group(1) if target else "")
+    return client.post(url, data={**hidden, **data}, follow_redirects=False)
+
+
+def _running(p: psutil.Process) -> bool:
+    try:
+        return p.is_running() and p.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 class Hub:
@@ -106,6 +132,14 @@ class Hub:
             raise AssertionError(f"login of {username} failed: {r.status_code}")
         return client
 
+    def browser(self) -> httpx.Client:
+        """A fresh browser-like client of the hub (no cookies yet), redirects not followed."""
+        return httpx.Client(base_url=self.url, timeout=30)
+
+    def submit(self, client: httpx.Client, path: str, data: dict[str, str],
+               action: str | None = None) -> httpx.Response:
+        return submit(client, path, data, action)
+
     def _tree(self) -> list[psutil.Process]:
         if self.proc is None:
             return []
@@ -129,14 +163,60 @@ class Hub:
                 self.proc.wait(10)
                 raise AssertionError(f"JupyterHub ignored SIGTERM for {timeout} s") from None
         _, alive = psutil.wait_procs(tree, timeout=timeout)
-        left = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        left = [p for p in alive if _running(p)]
         for p in left:
-            p.kill()
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
         self.proc = None
         if left:
             raise AssertionError("still running after the hub stopped: "
-                                 + ", ".join(f"{p.pid} {p.name()}" for p in left))
+                                 + ", ".join(f"{p.pid} {' '.join(p.cmdline()[:4])}" for p in left))
 
     def restart(self) -> Hub:
         self.stop()
         return self.start()
+
+
+def service_config(*, port: int, data: Path, plane_config: Path | None = None) -> str:
+    """Hub config lines for the platform: the control plane as the hub-managed service
+    ``bodo`` (its data in ``data``), users allowed to reach it, the hub's default URL its
+    page."""
+    argv = [sys.executable, "-m", "bodo_jupyter.cli", "serve", "--data-dir", str(data)]
+    if plane_config is not None:
+        argv += ["--config", str(plane_config)]
+    return textwrap.dedent(f"""
+        c.JupyterHub.services.append({{
+            "name": "bodo",
+            "url": "http://127.0.0.1:{port}",
+            "command": {argv!r},
+            "oauth_no_confirm": True,
+        }})
+        c.JupyterHub.load_roles.append({{"name": "user",
+            "scopes": ["self", "access:services!service=bodo"]}})
+        c.JupyterHub.load_roles.append({{"name": "bodo-service",
+            "scopes": ["read:users", "read:groups"], "services": ["bodo"]}})
+        c.JupyterHub.default_url = "/services/bodo/"
+        """)
+
+
+def wait_for_service(hub: Hub, timeout: float = 60.0) -> None:
+    """Until the platform service answers through the proxy (its 401 is an answer)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(hub.url + "/services/bodo/api/v1/", timeout=5).status_code == 401:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the bodo service did not answer:\n{hub.log_tail()}")
+        time.sleep(0.2)
+
+
+def user_token(hub: Hub, user: str, scopes: list[str] | None = None) -> str:
+    """A new hub token of ``user`` (default: for the platform service only)."""
+    with hub.api() as api:
+        r = api.post(f"/users/{user}/tokens", json={
+            "note": "test", "scopes": scopes or ["access:services!service=bodo"]})
+        r.raise_for_status()
+        return str(r.json()["token"])

@@ -124,6 +124,8 @@ def test_no_import_loops():
     ("bodo_jupyter.cli", ("bodo_jupyter.cli", "bodo_jupyter.sdk", "bodo_jupyter.contract",
                           "bodo_jupyter.platform.app",
                           "bodo_jupyter.platform.providers.aws.policy")),
+    # The hub side (authenticator, spawner) is a client too: the contract and the SDK.
+    ("bodo_jupyter.hub", ("bodo_jupyter.hub", "bodo_jupyter.sdk", "bodo_jupyter.contract")),
 ])
 def test_layers(package: str, may_use: tuple[str, ...]):
     bad = sorted((m, t) for m, targets in graph().items()

@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 from typing import Any
+from urllib.parse import urlsplit
 
 from jupyter_core.paths import jupyter_config_path
 from tornado.httpserver import HTTPServer
@@ -21,6 +22,7 @@ from traitlets import Bool, Integer, List, Unicode, default
 from traitlets.config import Application
 
 from .api.server import make_app
+from .files import write_private
 from .limits import Limits
 from .process_guard import make_undumpable
 from .runtime import AlreadyRunning
@@ -46,6 +48,19 @@ class ServeApp(Application):
         return os.environ.get("BODO_JUPYTER_TOKEN") or secrets.token_urlsafe(32)
 
     config_file = Unicode("", config=True, help="A bodo_jupyter_config.py to load.")
+    hub_service = Bool(
+        config=True,
+        help="Run as a JupyterHub-managed service: users authenticate with the hub (a hub "
+        "token or the hub's OAuth), each in the organisation their hub groups name; the "
+        "API is at <service prefix>api/v1 and the platform's page at the prefix. Default: "
+        "on when started by a hub ($JUPYTERHUB_SERVICE_PREFIX and $JUPYTERHUB_API_TOKEN set).",
+    )
+
+    @default("hub_service")
+    def _default_hub_service(self) -> bool:
+        return bool(os.environ.get("JUPYTERHUB_SERVICE_PREFIX")
+                    and os.environ.get("JUPYTERHUB_API_TOKEN"))
+
     protect_process = Bool(
         True, config=True,
         help="Mark the process not dumpable (Linux prctl PR_SET_DUMPABLE), so that "
@@ -71,8 +86,13 @@ class ServeApp(Application):
             self.load_config_file(f, path=[d])
 
     async def start_async(self) -> None:
+        if self.hub_service:
+            self.config.ControlPlane.single_user = False
         self.plane = ControlPlane(parent=self)
         await self.plane.start()
+        if self.hub_service:
+            await self._start_hub_service()
+            return
         app = make_app(self.plane, self.token)
         self.server = HTTPServer(app, xheaders=False)
         sockets = bind_sockets(self.port, self.ip)
@@ -82,6 +102,41 @@ class ServeApp(Application):
         self.url = f"http://{host}:{port}/bodo/api/v1"
         self.plane.advertise(self.url, self.token, "standalone")
         self.log.info("bodo-jupyter API at %s", self.url)
+
+    async def _start_hub_service(self) -> None:
+        """Serve where the hub said ($JUPYTERHUB_SERVICE_URL), under its prefix."""
+        from jupyterhub.services.auth import HubOAuth
+
+        from .api.hub_service import HubIdentities, make_hub_app
+
+        assert self.plane is not None
+        hub_auth = HubOAuth.instance(parent=self)
+        identities = HubIdentities(self.plane, hub_auth, parent=self)
+        service_url = urlsplit(os.environ.get("JUPYTERHUB_SERVICE_URL", ""))
+        host = service_url.hostname or self.ip
+        port = service_url.port or self.port
+        app = make_hub_app(self.plane, hub_auth, identities,
+                           cookie_secret=self._cookie_secret(),
+                           base_url=os.environ.get("JUPYTERHUB_BASE_URL", "/"))
+        self.server = HTTPServer(app, xheaders=True)
+        sockets = bind_sockets(port, host)
+        self.server.add_sockets(sockets)
+        bound = sockets[0].getsockname()[1]
+        self.url = f"http://{host}:{bound}{hub_auth.base_url}api/v1"
+        # Local clients find the API here; they authenticate with their own hub token.
+        self.plane.advertise(self.url, "", "hub-service")
+        self.log.info("bodo-jupyter hub service: API at %s", self.url)
+
+    def _cookie_secret(self) -> bytes:
+        """The key of the service's OAuth cookies, kept (0600) so a restart logs no one
+        out."""
+        assert self.plane is not None
+        path = self.plane.path / "hub-cookie-secret"
+        if path.exists():
+            return path.read_text().strip().encode()
+        secret = secrets.token_hex(32)
+        write_private(path, secret)
+        return secret.encode()
 
     async def stop_async(self) -> None:
         if self.server is not None:

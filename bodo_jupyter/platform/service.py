@@ -3,7 +3,8 @@
 It runs inside whatever process hosts it -- ``bodo-jupyter serve``, a Jupyter
 server (the extension), or later a JupyterHub service -- and is the only
 writer of state. ``start()`` takes the data-directory lock, migrates the
-schema, resumes interrupted tasks and starts the health loop.
+schema, resumes interrupted tasks and starts the health loop (clusters and
+notebooks whose processes died become FAILED) and the orphan sweep.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
-from traitlets import Float, List, Unicode, default
+from traitlets import Bool, Float, List, Unicode, default
 from traitlets.config import LoggingConfigurable
 
 from .clock import Clock, SystemClock
@@ -72,6 +73,13 @@ class ControlPlane(LoggingConfigurable):
         "default", config=True, help="Organisation of the single user outside JupyterHub."
     )
     default_user = Unicode(config=True, help="User name outside JupyterHub (default: $USER).")
+    single_user = Bool(
+        True, config=True,
+        help="One user and organisation (default_user, default_organization) that every "
+        "authenticated request acts as: bodo-jupyter serve and plain Jupyter. As a "
+        "JupyterHub service it is off: each hub user is their own, in the organisation "
+        "their hub groups name.",
+    )
 
     @default("default_user")
     def _default_user(self) -> str:
@@ -93,7 +101,8 @@ class ControlPlane(LoggingConfigurable):
     )
     orphan_sweep_interval = Float(
         300.0, config=True,
-        help="Seconds between sweeps for processes of deleted clusters (also run at start).",
+        help="Seconds between sweeps for processes of deleted clusters and notebooks (also "
+        "run at start).",
     )
 
     def __init__(self, clock: Clock | None = None, **kwargs: Any):
@@ -174,8 +183,9 @@ class ControlPlane(LoggingConfigurable):
         self._lock.acquire()
         try:
             await asyncio.to_thread(self.store.upgrade)
-            self._local_identity = self.ensure_user(self.default_user, self.default_organization,
-                                                    is_admin=True)
+            if self.single_user:
+                self._local_identity = self.ensure_user(
+                    self.default_user, self.default_organization, is_admin=True)
             self.log.info("bodo-jupyter control plane: data in %s, database %s",
                           self.path, self.store.redacted_url())
             released = self.leases.release_ended()
@@ -258,6 +268,13 @@ class ControlPlane(LoggingConfigurable):
             if user is None:
                 user = User(name=name, email=email, org_id=org.id, is_admin=is_admin)
                 s.add(user)
+                s.flush()
+            elif (user.org_id, user.is_admin) != (org.id, is_admin):
+                # The hub's groups are the truth: a user moved to another organisation
+                # (or made its admin) is one the moment the hub says so.
+                self.log.info("user %s: organisation %s, admin %s (from the hub)",
+                              name, org.name, is_admin)
+                user.org_id, user.is_admin = org.id, is_admin
                 s.flush()
             return Identity(user.id, user.name, org.id, org.name, user.is_admin)
 

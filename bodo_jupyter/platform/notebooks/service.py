@@ -265,6 +265,8 @@ class NotebookService:
                 s.add(n)
                 s.flush()
                 if cluster_id is not None:
+                    # Checked again in this transaction: it may have changed since.
+                    self._cluster(s, identity, cluster_id)
                     # Held from the notebook's first moment: no job can take it.
                     self.leases.take(s, identity.org_id, cluster_id, cluster_name or "",
                                      notebook_holder(n.id, name))

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from traitlets import Dict, Float
@@ -36,6 +37,9 @@ from .local_notebook_launch import (
 )
 from .processes import ProcessRecord
 
+#: The shell of notebooks' terminals, when the machine has one (else the user's /bin/sh).
+BASH = shutil.which("bash") or ""
+
 DEFAULT_NOTEBOOK_TYPES: dict[str, dict[str, Any]] = {
     "local.notebook": {"cores": 1, "memory_gib": 2,
                        "description": "A Jupyter server on this machine (runs no MPI ranks)"},
@@ -50,10 +54,14 @@ def free_port(ip: str) -> int:
         return int(s.getsockname()[1])
 
 
+#: The probe talks to this machine directly, never through a proxy of the environment.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def probe(url: str, timeout: float = 2.0) -> int | None:
     """The HTTP status of ``url``, or None when nothing answers (blocking)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with _DIRECT.open(url, timeout=timeout) as r:
             return int(r.status)
     except urllib.error.HTTPError as e:
         return int(e.code)
@@ -131,18 +139,26 @@ class LocalNotebooks(NotebookBackend):
         await asyncio.to_thread(files)
         port = free_port(p.ip)
         argv = server_argv(python=p.python, ip=p.ip, port=port, root_dir=paths.root_dir,
-                           hub=launch.hub, allow_root=os.geteuid() == 0 and run_as is None)
+                           hub=launch.hub, allow_root=os.geteuid() == 0 and run_as is None,
+                           shell=BASH or "/bin/sh")
+        url = server_url(p.ip, port, launch.server_env)
         platform = notebook_env(
             tags=self._tags(spec), paths=paths,
             run_as_env=run_as.env() if run_as is not None else {},
             api_url=launch.api_url, api_token=launch.api_token,
-            server_env=launch.server_env, cluster_id=spec.cluster_id, extra=p.extra_env)
+            server_env=launch.server_env, cluster_id=spec.cluster_id, url=url,
+            extra=p.extra_env)
         # Never the control plane's environment: the allow-listed part, then ours.
         env = user_env(os.environ, keep=p.env_keep, platform=platform)
+        # Terminals and kernels of the notebook find the platform's own commands
+        # (bodo-jupyter, jupyter, mpiexec) first, and terminals open a bash.
+        env["PATH"] = os.pathsep.join([str(Path(p.python).parent),
+                                       env.get("PATH") or os.defpath])
+        if BASH:
+            env["SHELL"] = BASH
         rec = await asyncio.to_thread(processes.spawn, argv, env=env, cwd=paths.root_dir,
                                       log_path=paths.log, run_as=run_as)
-        details = {"process": rec.to_dict(), "port": port,
-                   "url": server_url(p.ip, port, launch.server_env), "log": str(paths.log),
+        details = {"process": rec.to_dict(), "port": port, "url": url, "log": str(paths.log),
                    "hub": launch.hub}
         record(details)
         return details
