@@ -182,8 +182,15 @@ def leftovers(em: Emulator, cluster_id: str | None = None) -> dict[str, list[str
     efs = em.client("efs")
     out["efs"] = [f["FileSystemId"] for f in efs.describe_file_systems()["FileSystems"]
                   if mine(f.get("Tags"))]
-    out["mount-target"] = [m["MountTargetId"] for f in out["efs"]
-                           for m in efs.describe_mount_targets(FileSystemId=f)["MountTargets"]]
+    out["mount-target"] = []
+    for f in out["efs"]:
+        try:
+            mts = efs.describe_mount_targets(FileSystemId=f)["MountTargets"]
+        except ClientError as e:  # deleted since it was listed (a teardown under way)
+            if e.response["Error"]["Code"] != "FileSystemNotFound":
+                raise
+            mts = []
+        out["mount-target"] += [m["MountTargetId"] for m in mts]
     kms = em.client("kms", em.admin)
     out["kms-key"] = []
     for k in kms.list_keys()["Keys"]:
