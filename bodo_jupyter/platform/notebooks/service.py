@@ -241,6 +241,7 @@ class NotebookService:
             provider = c.provider if c is not None else self.default_provider
             cluster_id, cluster_name = (c.id, c.name) if c is not None else (None, None)
         b = self.backend(provider, field="cluster" if cluster_id else "provider")
+        b.check_create(identity.org_id, cluster_id)
         types = b.instance_types()
         if req.instance_type not in {t.name for t in types}:
             raise BadRequest(f"unknown notebook instance type {req.instance_type!r} for "
