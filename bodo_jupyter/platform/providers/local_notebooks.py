@@ -10,8 +10,6 @@ import os
 import shutil
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from traitlets import Dict, Float
 from ..errors import ProvisionError
 from ..files import write_private
 from ..notebooks.backend import NotebookBackend, NotebookSpec, ServerLaunch
+from ..notebooks.probe import jupyter_version
 from ..progress import TaskOps
 from ..run_as import RunAs, own_dir
 from ..user_env import user_env
@@ -52,21 +51,6 @@ def free_port(ip: str) -> int:
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((ip, 0))
         return int(s.getsockname()[1])
-
-
-#: The probe talks to this machine directly, never through a proxy of the environment.
-_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-
-def probe(url: str, timeout: float = 2.0) -> int | None:
-    """The HTTP status of ``url``, or None when nothing answers (blocking)."""
-    try:
-        with _DIRECT.open(url, timeout=timeout) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as e:
-        return int(e.code)
-    except (OSError, ValueError):
-        return None
 
 
 class LocalNotebooks(NotebookBackend):
@@ -171,10 +155,10 @@ class LocalNotebooks(NotebookBackend):
         tries = 0
         while True:
             ops.check_cancelled()
-            status = await asyncio.to_thread(probe, url)
+            version = await asyncio.to_thread(jupyter_version, url)
             tries += 1
-            if status is not None and status < 500:
-                ops.progress(1.0, f"{url} answered HTTP {status}")
+            if version is not None:
+                ops.progress(1.0, f"{url} answered: Jupyter server {version}")
                 return
             if not processes.leader_alive(rec):
                 code = processes.exit_code(rec)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +34,7 @@ from traitlets import Dict, Float, Integer, List, Unicode
 
 from ...errors import BadRequest, PlatformError, ProvisionError
 from ...notebooks.backend import NotebookBackend, NotebookSpec, ServerLaunch
+from ...notebooks.probe import jupyter_version
 from ...progress import TaskOps
 from ..base import InstanceType
 from .clients import AwsSession
@@ -64,21 +64,6 @@ ROLE_POLICY = "bodo-notebook"
 GONE_CODES = {"InvalidGroup.NotFound", "InvalidInstanceID.NotFound", "NoSuchEntity",
               "ParameterNotFound", "InvalidPermission.NotFound", "InvalidGroupId.Malformed"}
 LIVE_STATES = ("pending", "running")
-
-
-def probe(url: str, timeout: float = 2.0) -> str | None:
-    """The Jupyter server version at ``url`` (its ``/api``), or None when no Jupyter
-    server answers there (blocking). Only a server's own answer counts: on a network
-    where something else answers for any address (a proxy, a captive gateway), a bare
-    HTTP status would pass before the node has booted."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            if r.status != 200:
-                return None
-            version = json.loads(r.read(4096)).get("version")
-            return str(version) if version else None
-    except (OSError, ValueError, AttributeError):
-        return None
 
 
 def _gone(e: BaseException) -> bool:
@@ -395,7 +380,7 @@ class AWSNotebooks(NotebookBackend):
                     raise ProvisionError(f"the notebook's node {iid} is {state} before its "
                                          "server answered" + (f": {reason}" if reason else ""))
             if state == "running":
-                version = await asyncio.to_thread(probe, url)
+                version = await asyncio.to_thread(jupyter_version, url)
                 if version is not None:
                     ops.progress(1.0, f"{url} answered: Jupyter server {version}")
                     return
@@ -432,7 +417,7 @@ class AWSNotebooks(NotebookBackend):
             return None
         if state not in LIVE_STATES:
             return f"The notebook's node {iid} is {state}" + (f": {reason}" if reason else "")
-        if state == "running" and await asyncio.to_thread(probe, details["url"] + "api") \
+        if state == "running" and await asyncio.to_thread(jupyter_version, details["url"] + "api") \
                 is None:
             return f"The notebook's server at {details['url']} does not answer"
         return None
