@@ -241,12 +241,17 @@ def notebook_leftovers(em: Emulator, notebook_id: str | None = None) -> dict[str
         if p["GroupId"] in nb_groups and p["GroupId"] != g["GroupId"]
         and (notebook_id is None or p["GroupId"] in out["security-group"])]
     iam = em.client("iam", em.admin)
+    # The path is checked again: moto's ListInstanceProfiles ignores PathPrefix, and a
+    # cluster's own profile (path /bodo/) is not a notebook's.
     out["iam-role"] = [r["RoleName"] for r in iam.list_roles(
-        PathPrefix="/bodo/notebooks/")["Roles"] if notebook_id in (None, r["RoleName"][8:])]
+        PathPrefix="/bodo/notebooks/")["Roles"]
+        if r["Path"].startswith("/bodo/notebooks/")
+        and notebook_id in (None, r["RoleName"][8:])]
     out["instance-profile"] = [
         p["InstanceProfileName"] for p in iam.list_instance_profiles(
             PathPrefix="/bodo/notebooks/")["InstanceProfiles"]
-        if notebook_id in (None, p["InstanceProfileName"][8:])]
+        if p["Path"].startswith("/bodo/notebooks/")
+        and notebook_id in (None, p["InstanceProfileName"][8:])]
     ssm = em.client("ssm", em.admin)
     params = ssm.describe_parameters(ParameterFilters=[
         {"Key": "Path", "Option": "Recursive", "Values": ["/bodo/notebooks"]}])["Parameters"]
