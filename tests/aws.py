@@ -49,6 +49,7 @@ class Emulator:
     partial: Keys  # the same policy without ec2:DescribeInstanceTypes
     other: Keys  # the policy, in another account (to be granted launch permission)
     ami: str
+    log: Path | None = None  # the emulator's own log (its nodes' console output too)
 
     def client(self, service: str, keys: Keys | None = None) -> Any:
         return boto3.client(service, endpoint_url=self.url, region_name=REGION,
@@ -70,11 +71,14 @@ def _user(iam: Any, name: str, policy: dict[str, Any], account: str) -> Keys:
 
 
 @contextmanager
-def aws_emulator(log_dir: Path, boot_delay: float = 0.1) -> Iterator[Emulator]:
+def aws_emulator(log_dir: Path, boot_delay: float = 0.1,
+                 netns: bool = True) -> Iterator[Emulator]:
+    """``netns=False``: booted notebook nodes listen on 127.0.0.1 (as without root)."""
     port = free_port()
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
            "AWS_DEFAULT_REGION": REGION, "INITIAL_NO_AUTH_ACTION_COUNT": "40",
            "BODO_EMULATOR_BOOT_DELAY": str(boot_delay), "PYTHONPATH": str(ROOT),
+           "BODO_EMULATOR_PORT": str(port), "BODO_EMULATOR_NETNS": "1" if netns else "0",
            # AWS-managed policies (AmazonSSMManagedInstanceCore) exist in real accounts.
            "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     env.pop("AWS_ENDPOINT_URL", None)
@@ -118,7 +122,8 @@ def aws_emulator(log_dir: Path, boot_delay: float = 0.1) -> Iterator[Emulator]:
         else:
             raise RuntimeError("the emulator does not enforce IAM")
         proxy = FaultProxy(url).start()
-        yield Emulator(url, proxy, admin, user, partial, other, ami)
+        yield Emulator(url, proxy, admin, user, partial, other, ami,
+                       log=log_dir / "aws-emulator.log")
     finally:
         if proxy is not None:
             proxy.stop()
@@ -128,6 +133,12 @@ def aws_emulator(log_dir: Path, boot_delay: float = 0.1) -> Iterator[Emulator]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+        # Booted notebook nodes end with the emulator: nothing of them may be left.
+        from .aws_emulator.plugin import leftover_nodes
+
+        left = leftover_nodes(str(port))
+        if left:
+            raise AssertionError(f"the AWS emulator left notebook nodes behind: {left}")
 
 
 def leftovers(em: Emulator, cluster_id: str | None = None) -> dict[str, list[str]]:
@@ -171,8 +182,15 @@ def leftovers(em: Emulator, cluster_id: str | None = None) -> dict[str, list[str
     efs = em.client("efs")
     out["efs"] = [f["FileSystemId"] for f in efs.describe_file_systems()["FileSystems"]
                   if mine(f.get("Tags"))]
-    out["mount-target"] = [m["MountTargetId"] for f in out["efs"]
-                           for m in efs.describe_mount_targets(FileSystemId=f)["MountTargets"]]
+    out["mount-target"] = []
+    for f in out["efs"]:
+        try:
+            mts = efs.describe_mount_targets(FileSystemId=f)["MountTargets"]
+        except ClientError as e:  # deleted since it was listed (a teardown under way)
+            if e.response["Error"]["Code"] != "FileSystemNotFound":
+                raise
+            mts = []
+        out["mount-target"] += [m["MountTargetId"] for m in mts]
     kms = em.client("kms", em.admin)
     out["kms-key"] = []
     for k in kms.list_keys()["Keys"]:
@@ -196,4 +214,47 @@ def leftovers(em: Emulator, cluster_id: str | None = None) -> dict[str, list[str
     out["dynamodb-table"] = [t for t in ddb.list_tables()["TableNames"]
                              if t.startswith("bodo-c-") and (cluster_id is None
                                                              or cluster_id in t)]
+    return {k: v for k, v in out.items() if v}
+
+
+def notebook_leftovers(em: Emulator, notebook_id: str | None = None) -> dict[str, list[str]]:
+    """Everything an EC2 notebook makes, scanned by tag, name and path: what is left
+    (instances not terminated, security groups, cluster rules naming them, roles,
+    instance profiles, SSM parameters)."""
+    def mine(tags: list[dict[str, str]] | None) -> bool:
+        t = {x["Key"]: x["Value"] for x in tags or []}
+        return "bodo:notebook" in t and notebook_id in (None, t["bodo:notebook"])
+
+    ec2 = em.client("ec2")
+    out: dict[str, list[str]] = {}
+    flt = [{"Name": "tag-key", "Values": ["bodo:notebook"]}]
+    out["instance"] = [i["InstanceId"] for r in ec2.describe_instances(Filters=flt)[
+        "Reservations"] for i in r["Instances"]
+        if i["State"]["Name"] != "terminated" and mine(i.get("Tags"))]
+    groups = ec2.describe_security_groups()["SecurityGroups"]
+    out["security-group"] = [g["GroupId"] for g in groups if mine(g.get("Tags"))]
+    nb_groups = {g["GroupId"] for g in groups if "bodo:notebook" in
+                 {t["Key"] for t in g.get("Tags", [])}} | set(out["security-group"])
+    out["security-group-rule"] = [
+        f"{g['GroupId']}<-{p['GroupId']}" for g in groups for r in g.get("IpPermissions", [])
+        for p in r.get("UserIdGroupPairs", [])
+        if p["GroupId"] in nb_groups and p["GroupId"] != g["GroupId"]
+        and (notebook_id is None or p["GroupId"] in out["security-group"])]
+    iam = em.client("iam", em.admin)
+    # The path is checked again: moto's ListInstanceProfiles ignores PathPrefix, and a
+    # cluster's own profile (path /bodo/) is not a notebook's.
+    out["iam-role"] = [r["RoleName"] for r in iam.list_roles(
+        PathPrefix="/bodo/notebooks/")["Roles"]
+        if r["Path"].startswith("/bodo/notebooks/")
+        and notebook_id in (None, r["RoleName"][8:])]
+    out["instance-profile"] = [
+        p["InstanceProfileName"] for p in iam.list_instance_profiles(
+            PathPrefix="/bodo/notebooks/")["InstanceProfiles"]
+        if p["Path"].startswith("/bodo/notebooks/")
+        and notebook_id in (None, p["InstanceProfileName"][8:])]
+    ssm = em.client("ssm", em.admin)
+    params = ssm.describe_parameters(ParameterFilters=[
+        {"Key": "Path", "Option": "Recursive", "Values": ["/bodo/notebooks"]}])["Parameters"]
+    out["ssm-parameter"] = [p["Name"] for p in params
+                            if notebook_id is None or f"/{notebook_id}/" in p["Name"]]
     return {k: v for k, v in out.items() if v}

@@ -190,7 +190,8 @@ class Hub:
         return self.start()
 
 
-def service_config(*, port: int, data: Path, plane_config: Path | None = None) -> str:
+def service_config(*, port: int, data: Path, plane_config: Path | None = None,
+                   environment: dict[str, str] | None = None) -> str:
     """Hub config lines for the platform: the control plane as the hub-managed service
     ``bodo`` (its data in ``data``), users allowed to reach it, the hub's default URL its
     page."""
@@ -202,6 +203,7 @@ def service_config(*, port: int, data: Path, plane_config: Path | None = None) -
             "name": "bodo",
             "url": "http://127.0.0.1:{port}",
             "command": {argv!r},
+            "environment": {dict(environment or {})!r},
             "oauth_no_confirm": True,
         }})
         c.JupyterHub.load_roles.append({{"name": "user",

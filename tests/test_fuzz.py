@@ -6,8 +6,9 @@ Bounded and repeatable: ``MAX_EXAMPLES`` inputs per operation and mode, drawn
 derandomized (the same inputs every run). Operations that would start real
 clusters are fuzzed for their validation only: the plane offers one local
 instance type, ``fuzz.tiny``, that the generator never finds (nor the
-contract's examples, which name ``local.medium``), so no cluster, job run or
-AWS call outside the moto emulator ever starts.
+contract's examples, which name ``local.medium``), and one notebook type,
+``fuzz.nb`` (the examples name ``local.notebook``), so no cluster, notebook,
+job run or AWS call outside the moto emulator ever starts.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
     (data / "bodo_jupyter_config.py").write_text(
         "c.LocalProvider.instance_types_config = "
         "{'fuzz.tiny': {'cores': 1, 'memory_gib': 1}}\n"
-        "c.LocalProvider.ready_timeout = 1.0\n")
+        "c.LocalProvider.ready_timeout = 1.0\n"
+        # Notebooks likewise: the contract's example names local.notebook.
+        "c.LocalNotebooks.instance_types_config = {'fuzz.nb': {'cores': 1}}\n")
     with moto_server() as aws:
         s = Serve(data, env=aws).start()
         try:
@@ -149,5 +152,7 @@ def test_no_server_errors_and_every_answer_conforms(plane):
     # Nothing the fuzzer sent started a cluster or a run.
     _, clusters = plane.http("GET", "/clusters?all=true")
     assert clusters["items"] == [], clusters
+    _, notebooks = plane.http("GET", "/notebooks?all=true")
+    assert notebooks["items"] == [], notebooks
     _, tasks = plane.http("GET", "/tasks")
     assert [t for t in tasks["items"] if t["kind"] != "aws.grant-image"] == [], tasks

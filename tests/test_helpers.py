@@ -38,6 +38,8 @@ class FakePlane:
              ) -> tuple[int, Any]:
         self.calls.append(f"{method} {path.split('?')[0]}")
         route = path.split("?")[0]
+        if method == "GET" and route == "/notebooks":
+            return 200, {"items": [], "next": None}
         if method == "GET" and route == "/jobs":
             return 200, {"items": self.jobs, "next": None}
         if method == "PATCH" and route.startswith("/jobs/"):

@@ -46,3 +46,16 @@ def test_only_the_hubs_own_variables_reach_the_platform() -> None:
     for name in ("PATH", "AWS_SECRET_ACCESS_KEY", "JUPYTERHUBX", "jupyterhub_api_token",
                  "BODO_JUPYTER_SECRET_KEY"):
         assert not HUB_ENV.match(name)
+
+
+def test_onboarding_ticks_what_the_organisation_has() -> None:
+    from bodo_jupyter.platform.api.landing import onboarding
+
+    def states(**kw: object) -> list[str]:
+        return [s.state for s in onboarding(**{"aws_offered": False, "aws_ready": False,
+                                               "clusters": 0, "notebooks": 0, **kw})]
+
+    assert states() == ["not-needed", "todo", "todo"]
+    assert states(aws_offered=True) == ["todo", "todo", "todo"]
+    assert states(aws_offered=True, aws_ready=True, clusters=2, notebooks=1) == [
+        "done", "done", "done"]

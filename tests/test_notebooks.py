@@ -13,7 +13,7 @@ import pytest
 
 from bodo_jupyter.platform.providers.local_notebook_launch import TAG_NOTEBOOK
 
-from .helpers import Serve, assert_no_cluster_processes, notebook_processes, wait_for
+from .helpers import Serve, assert_no_cluster_processes, http, notebook_processes, wait_for
 from .jupyter import run_cells, start_kernel
 
 pytestmark = pytest.mark.mpi
@@ -152,8 +152,15 @@ def test_notebook_attached_to_a_cluster(serve: Serve):
         assert "notebook 'nb-px'" in err["error"]["message"], err
         assert [n["name"] for n in serve.http("GET", "/notebooks")[1]["items"]] == ["nb-px"]
 
-        # A kernel through the server's REST API and websocket: %%px in the first cell.
+        # The notebook server's bodo_jupyter extension runs no control plane of its own:
+        # it forwards the API to this one (what the labextension will use).
         conn = serve.http("GET", "/notebooks/nb-px/connection")[1]
+        code, page = http(conn["url"] + "bodo/api/v1", "GET", "/clusters", None,
+                          conn["token"])
+        assert code == 200 and [c["name"] for c in page["items"]] == ["nb-cluster"], page
+        assert page["items"][0]["holder"]["id"] == nb["id"]
+        assert http(conn["url"] + "bodo/api/v1", "GET", "/clusters", None, None)[0] == 403
+        # A kernel through the server's REST API and websocket: %%px in the first cell.
         kernel = start_kernel(conn["url"], conn["token"])
         px, status = run_cells(
             conn["url"], conn["token"], kernel,
@@ -202,20 +209,56 @@ def test_notebook_attached_to_a_cluster(serve: Serve):
 def test_create_rejects_bad_input(serve: Serve, body: dict[str, Any], status: int,
                                   field: str):
     """Each mistake is refused naming the field, and nothing is written."""
+    def written() -> tuple[list[str], list[str]]:
+        notebooks = serve.http("GET", "/notebooks?all=true&limit=500")[1]["items"]
+        tasks = serve.http("GET", "/tasks?limit=500")[1]["items"]
+        return [n["id"] for n in notebooks], [t["id"] for t in tasks]
+
+    before = written()
     code, err = serve.http("POST", "/notebooks", body)
     assert code == status and err["error"]["field"] == field, err
-    assert serve.http("GET", "/notebooks?all=true")[1]["items"] == []
-    tasks = serve.http("GET", "/tasks?limit=500")[1]["items"]
-    assert not [t for t in tasks if t["kind"].startswith("notebook.")]
+    assert written() == before
+
+
+class FakeHubAPI:
+    """Just enough of a hub's API for a single-user server to start: its version."""
+
+    def __init__(self) -> None:
+        import http.server
+        import threading
+
+        import jupyterhub
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                body = json.dumps({"version": jupyterhub.__version__}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("X-JupyterHub-Version", jupyterhub.__version__)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hub/api"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def test_server_env_is_never_shown(serve: Serve):
     """The hub's environment for the server (its API token) is stored encrypted and
-    appears in no answer, event, list or log; with it the server is a hub single-user
-    server (which cannot reach the made-up hub here: whatever the task's end, the
-    token stays hidden)."""
+    appears in no answer, event, list or log; with it the server is a JupyterHub
+    single-user server under the hub's prefix, and /connection has no token (the hub
+    authenticates)."""
+    hub = FakeHubAPI()
     env = {"JUPYTERHUB_API_TOKEN": HUB_TOKEN, "JUPYTERHUB_USER": "ann",
-           "JUPYTERHUB_API_URL": "http://127.0.0.1:9/hub/api",
+           "JUPYTERHUB_API_URL": hub.url,
            "JUPYTERHUB_SERVICE_PREFIX": "/user/ann/nb-hub/", "JUPYTERHUB_BASE_URL": "/",
            "JUPYTERHUB_CLIENT_ID": "jupyterhub-user-ann-nb-hub",
            "JUPYTERHUB_OAUTH_CALLBACK_URL": "/user/ann/nb-hub/oauth_callback"}
@@ -229,8 +272,16 @@ def test_server_env_is_never_shown(serve: Serve):
                 serve.http("GET", "/notebooks?all=true")[1]]
     code, conn = serve.http("GET", "/notebooks/nb-hub/connection")
     answers.append(conn)
-    if code == 200:  # behind a hub the hub authenticates: no token of ours
-        assert conn["token"] is None and "/user/ann/nb-hub/" in conn["url"], conn
+    hub.close()
+    assert task["status"] == "FINISHED", task
+    assert code == 200 and conn["token"] is None, conn  # the hub authenticates
+    assert conn["url"].endswith("/user/ann/nb-hub/"), conn
+    import psutil
+
+    server = psutil.Process(nb_pid(serve, out["notebook"]["id"]))
+    assert "jupyterhub.singleuser" in server.cmdline()
+    # The kernels reach the API with the server's own hub token.
+    assert server.environ()["BODO_JUPYTER_TOKEN"] == HUB_TOKEN
     answers.append(deleted(serve, "nb-hub"))
     for a in answers:
         assert HUB_TOKEN not in json.dumps(a), a
@@ -252,7 +303,13 @@ def test_cluster_checks_of_create(tmp_path):
     from bodo_jupyter.contract.models import CreateNotebookRequest
     from bodo_jupyter.platform.clusters.leases import Holder
     from bodo_jupyter.platform.errors import PlatformError
-    from bodo_jupyter.platform.models import Cluster, ClusterStatus, Notebook, Task
+    from bodo_jupyter.platform.models import (
+        Cluster,
+        ClusterLease,
+        ClusterStatus,
+        Notebook,
+        Task,
+    )
     from bodo_jupyter.platform.service import ControlPlane
 
     from .helpers import track
@@ -300,8 +357,24 @@ def test_cluster_checks_of_create(tmp_path):
         with plane.store.session() as s:
             assert s.query(Notebook).count() == 0
             assert s.query(Task).count() == 0
+            assert s.query(ClusterLease).count() == 1  # the run's, untouched
         # The other organisation sees no notebook of ann's, by id or name.
+        with plane.store.session() as s:
+            n = Notebook(org_id=ann.org_id, name="anns", provider="local",
+                         instance_type="local.notebook", created_by=ann.user_id)
+            s.add(n)
+            s.flush()
+            nb_id = n.id
+        assert plane.notebooks.get(ann, "anns")["id"] == nb_id
+        for ref in (nb_id, "anns"):
+            for op in (lambda r: plane.notebooks.get(bob, r),
+                       lambda r: plane.notebooks.connection(bob, r),
+                       lambda r: loop.run_until_complete(plane.notebooks.delete(bob, r))):
+                with pytest.raises(PlatformError) as e:
+                    op(ref)
+                assert e.value.status == 404
         assert plane.notebooks.list(bob)["items"] == []
+        assert [n["id"] for n in plane.notebooks.list(ann)["items"]] == [nb_id]
     finally:
         loop.run_until_complete(plane.stop())
         loop.close()
@@ -385,20 +458,191 @@ def test_restart_keeps_running_notebooks_and_resumes_a_create(tmp_path, gate_dir
     assert_no_cluster_processes(s.plane_id)
 
 
-def test_health_check_fails_a_notebook_whose_server_died(tmp_path):
-    """The health loop marks a RUNNING notebook whose server died FAILED, with the end
-    of its log, and lets go of nothing it does not hold; delete then cleans up."""
-    (tmp_path / "bodo_jupyter_config.py").write_text(
-        "c.ControlPlane.health_check_interval = 0.3\n")
-    s = Serve(tmp_path).start()
+def test_health_check_readiness_timeout_and_no_platform_secret(tmp_path, gate_dir):
+    """The server's environment holds none of the control plane's secrets; the health
+    loop marks a RUNNING notebook whose server died FAILED, with the end of its log; a
+    server that never answers fails the create after LocalNotebooks.ready_timeout,
+    leaving nothing running."""
+    from bodo_jupyter.platform.user_env import secrets_in
+
+    from .test_no_platform_secret import PLATFORM_SECRETS
+
+    gate = hold_servers(tmp_path, gate_dir)
+    gate.touch()
+    s = Serve(tmp_path, env=PLATFORM_SECRETS).start()
     try:
-        nb, _ = started(s, {"name": "fragile", "instance_type": "local.notebook"})
-        assert nb["status"] == "RUNNING"
+        nb, task = started(s, {"name": "fragile", "instance_type": "local.notebook"})
+        assert nb["status"] == "RUNNING", task
+        import psutil
+
+        for rec in notebook_processes(nb["id"]):
+            env = psutil.Process(rec.pid).environ()
+            assert not secrets_in(env, PLATFORM_SECRETS.values()), secrets_in(
+                env, PLATFORM_SECRETS.values())
         os.kill(nb_pid(s, nb["id"]), signal.SIGKILL)
         failed = wait_for(lambda: (lambda n: n if n["status"] == "FAILED" else None)(
             s.http("GET", "/notebooks/fragile")[1]), 15, what="the notebook to fail")
         assert "server exited" in failed["status_message"], failed
         deleted(s, "fragile")
+
+        s.stop()  # again with a short probe (a busy machine may take seconds to start one)
+        with open(tmp_path / "bodo_jupyter_config.py", "a") as f:
+            f.write("c.LocalNotebooks.ready_timeout = 1.5\n")
+        s.start()
+        gate.unlink()
+        nb, task = started(s, {"name": "mute", "instance_type": "local.notebook"})
+        assert task["status"] == "FAILED" and nb["status"] == "FAILED", task
+        assert "did not answer" in task["error"] and "within 1.5s" in task["error"], task
+        assert [st["state"] for st in task["steps"]] == ["done", "done", "failed"]
+        wait_for(lambda: not notebook_processes(nb["id"]), 15, what="the mute server")
+        deleted(s, "mute")
+    finally:
+        gate.touch()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
+    assert_no_cluster_processes(s.plane_id)
+
+
+def test_sdk_and_cli(serve: Serve):
+    """The SDK (async and blocking) and `bodo-jupyter notebook ...` drive the same
+    notebooks: create with progress, list, show, open (the URL with its token), delete."""
+    import asyncio
+
+    from bodo_jupyter.sdk import AsyncPlatform, Platform
+
+    async def with_async() -> None:
+        async with AsyncPlatform(serve.url, serve.token) as p:
+            types = await p.notebooks.instance_types()
+            assert [t.name for t in types] == ["local.notebook"]
+            nb = await p.notebooks.create("sdk-nb", "local.notebook", wait=True)
+            assert nb.status == "RUNNING" and nb.task.status == "FINISHED"
+            url = await nb.url()
+            assert "/lab?token=" in url
+            assert [n.name for n in await p.notebooks.list()] == ["sdk-nb"]
+            await nb.delete(wait=True)
+            assert nb.status == "TERMINATED"
+
+    asyncio.run(with_async())
+    with Platform(serve.url, serve.token) as p:
+        nb = p.notebooks.create("sync-nb", "local.notebook")
+        assert nb.wait(timeout=120).status == "RUNNING"
+        assert p.notebooks.get("sync-nb").connection().token
+        p.notebooks.delete("sync-nb", wait=True)
+        assert p.notebooks.get("sync-nb").status == "TERMINATED"
+
+    r = serve.cli("notebook", "create", "cli-nb", "-t", "local.notebook", "--wait")
+    assert r.returncode == 0, r.stderr
+    assert "readiness-probe" in r.stdout + r.stderr or "RUNNING" in r.stdout, r.stdout
+    assert "Notebook cli-nb is RUNNING" in r.stdout, r.stdout
+    r = serve.cli("notebook", "list")
+    assert r.returncode == 0 and "cli-nb" in r.stdout and "RUNNING" in r.stdout, r
+    r = serve.cli("notebook", "show", "cli-nb", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["status"] == "RUNNING", r
+    r = serve.cli("notebook", "open", "cli-nb", "--no-browser")
+    assert r.returncode == 0, r.stderr
+    url = r.stdout.strip()
+    assert "/lab?token=" in url
+    base, token = url.split("lab?token=")
+    assert get_status(base + "api/status", token) == 200
+    r = serve.cli("notebook", "create", "Bad!", "-t", "local.notebook")
+    assert r.returncode != 0 and "NAME" in r.stderr, r.stderr
+    r = serve.cli("notebook", "create", "cli-two", "-t", "local.notebook", "-c", "nope")
+    assert r.returncode == 1 and "--cluster" in r.stderr, r.stderr
+    r = serve.cli("notebook", "delete", "cli-nb", "--wait")
+    assert r.returncode == 0 and "Notebook cli-nb deleted" in r.stdout, (r.stdout, r.stderr)
+    r = serve.cli("notebook", "open", "cli-nb", "--no-browser")
+    assert r.returncode == 1 and "not RUNNING" in r.stderr, r.stderr
+
+
+def test_cancel_and_delete_during_create(tmp_path, gate_dir):
+    """Cancelling a create stops its server and lets go of the cluster (TERMINATED,
+    "Creation cancelled"); deleting a notebook whose create still runs cancels the
+    create first, then ends TERMINATED. Nothing is left running."""
+    gate = hold_servers(tmp_path, gate_dir)  # servers wait: creates stay in their probe
+    s = Serve(tmp_path).start()
+    try:
+        code, out = s.http("POST", "/clusters", {"name": "held-c",
+                                                 "instance_type": "local.small"})
+        assert code == 202 and s.wait_task(out["task"]["id"])["status"] == "FINISHED"
+        out = create(s, {"name": "to-cancel", "instance_type": "local.notebook",
+                         "cluster": "held-c"})
+        nb_id, task_id = out["notebook"]["id"], out["task"]["id"]
+        assert s.http("GET", "/clusters/held-c")[1]["holder"]["id"] == nb_id
+        wait_for(lambda: server_started(s, task_id), 60, what="the server to be started")
+        assert notebook_processes(nb_id)
+        code, _ = s.http("POST", f"/tasks/{task_id}/cancel", {})
+        assert code == 202
+        task = s.wait_task(task_id)
+        assert task["status"] == "CANCELLED", task
+        nb = s.http("GET", f"/notebooks/{nb_id}")[1]
+        assert nb["status"] == "TERMINATED" and nb["status_message"] == "Creation cancelled"
+        assert s.http("GET", "/clusters/held-c")[1]["holder"] is None
+        wait_for(lambda: not notebook_processes(nb_id), 15, what="the cancelled server")
+
+        out = create(s, {"name": "to-delete", "instance_type": "local.notebook",
+                         "cluster": "held-c"})
+        nb_id, task_id = out["notebook"]["id"], out["task"]["id"]
+        wait_for(lambda: server_started(s, task_id), 60, what="the server to be started")
+        gone = deleted(s, "to-delete")
+        assert gone["id"] == nb_id
+        assert s.http("GET", f"/tasks/{task_id}")[1]["status"] == "CANCELLED"
+        assert s.http("GET", "/clusters/held-c")[1]["holder"] is None
+        wait_for(lambda: not notebook_processes(nb_id), 15, what="the deleted server")
+        # The name is free again, and the cluster can be deleted.
+        code, out = s.http("DELETE", "/clusters/held-c")
+        assert code == 202 and s.wait_task(out["task"]["id"])["status"] == "FINISHED"
+    finally:
+        gate.touch()
+        try:
+            s.clean_up()
+        finally:
+            s.stop()
+    assert_no_cluster_processes(s.plane_id)
+
+
+def test_restart_during_delete_resumes_it(tmp_path, gate_dir):
+    """The control plane dies while a delete stops the server (a server slow to stop:
+    its session's leader ignores SIGTERM); after the restart the delete resumes, stops
+    everything and ends TERMINATED."""
+    import shlex
+    import sys
+
+    python = gate_dir / "python-slow-stop"
+    python.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *-m\\ jupyterlab*)\n'
+        "  trap '' TERM\n"
+        f'  {shlex.quote(sys.executable)} "$@"\n'
+        "  exit $?;;\n"
+        "esac\n"
+        f'exec {shlex.quote(sys.executable)} "$@"\n')
+    python.chmod(0o755)
+    (tmp_path / "bodo_jupyter_config.py").write_text(
+        f"c.LocalProvider.python = {str(python)!r}\n"
+        "c.LocalProvider.stop_timeout = 16.0\n")
+    s = Serve(tmp_path).start()
+    try:
+        nb, task = started(s, {"name": "slow-stop", "instance_type": "local.notebook"})
+        assert nb["status"] == "RUNNING", task
+        code, out = s.http("DELETE", "/notebooks/slow-stop")
+        assert code == 202
+        task_id = out["task"]["id"]
+
+        def stopping() -> bool:
+            t = s.http("GET", f"/tasks/{task_id}")[1]
+            return any(e["step"] == "stop-node" and e["state"] == "started"
+                       for e in t["events"])
+
+        wait_for(stopping, 30, what="the delete to stop the server")
+        s.kill()
+        assert notebook_processes(nb["id"]), "the server should still be stopping"
+        s.start()
+        task = s.wait_task(task_id, timeout=120)
+        assert task["status"] == "FINISHED" and task["attempts"] == 2, task
+        assert s.http("GET", "/notebooks/slow-stop")[1]["status"] == "TERMINATED"
+        wait_for(lambda: not notebook_processes(nb["id"]), 15, what="the server to be gone")
     finally:
         try:
             s.clean_up()

@@ -30,8 +30,15 @@ from bodo_jupyter.contract.runtime import Model
 from bodo_jupyter.platform.api.handlers import OPENAPI, ROUTES
 from bodo_jupyter.platform.clusters.lifecycle import CreateCluster, DeleteCluster
 from bodo_jupyter.platform.jobs.run_task import RunJob
-from bodo_jupyter.platform.models import AwsAccount, ClusterStatus, JobRunStatus, TaskStatus
+from bodo_jupyter.platform.models import (
+    AwsAccount,
+    ClusterStatus,
+    JobRunStatus,
+    NotebookStatus,
+    TaskStatus,
+)
 from bodo_jupyter.platform.models import utcnow as db_now
+from bodo_jupyter.platform.notebooks.lifecycle import CreateNotebook, DeleteNotebook
 from bodo_jupyter.platform.providers import bodo_versions
 from bodo_jupyter.platform.providers.aws import accounts as aws_credentials
 from bodo_jupyter.platform.providers.aws import plan as aws_plan
@@ -225,14 +232,14 @@ def test_the_code_uses_the_contracts_types():
 
     schemas = SPEC["components"]["schemas"]
     assert ClusterStatus is contract.ClusterStatus and TaskStatus is contract.TaskStatus
-    assert JobRunStatus is contract.JobRunStatus
+    assert JobRunStatus is contract.JobRunStatus and NotebookStatus is contract.NotebookStatus
     assert schemas["ClusterStatus"]["enum"] == [s.value for s in ClusterStatus]
-    assert set(schemas["TaskKind"]["enum"]) == {h.kind for h in (CreateCluster, DeleteCluster,
-                                                                  RunJob, GrantImage)}
+    assert set(schemas["TaskKind"]["enum"]) == {h.kind for h in (
+        CreateCluster, DeleteCluster, RunJob, GrantImage, CreateNotebook, DeleteNotebook)}
     handlers = Path(aws_credentials.__file__).parents[2] / "api" / "handlers.py"
     text = handlers.read_text()
     for request in ("CreateClusterRequest", "CreateJobRequest", "UpdateJobRequest",
-                    "AwsCredentialsRequest"):
+                    "AwsCredentialsRequest", "CreateNotebookRequest"):
         assert f"self.body({request})" in text, request
     assert "json_body()" not in text  # no handler reads an untyped body
 
@@ -274,6 +281,15 @@ def test_git_password_is_write_only():
         assert not [f for f in schemas[name]["properties"] if "password" in f
                     and f != "git_password_set"], name
     assert "git_password_set" in schemas["Job"]["required"]
+
+
+def test_server_env_is_write_only():
+    """A notebook's server environment (a hub's API token) goes in, never comes out."""
+    schemas = SPEC["components"]["schemas"]
+    assert schemas["CreateNotebookRequest"]["properties"]["server_env"]["writeOnly"] is True
+    for name, schema in schemas.items():
+        if name != "CreateNotebookRequest":
+            assert "server_env" not in schema.get("properties", {}), name
 
 
 def test_aws_secret_is_write_only_and_the_key_id_masked():
@@ -470,6 +486,62 @@ def test_unknown_cluster_is_404(serve: Serve):
                          ("GET", "/clusters/nope/connection")]:
         out = bad(serve, method, path, 404)
         assert out["error"]["code"] == "not_found"
+
+
+def test_notebooks_list_starts_empty_and_bad_input(serve: Serve):
+    """Notebook lists and instance types, the 400s of their parameters and of create
+    bodies (nothing written), and not_found for every notebook operation."""
+    types = call(serve, "GET", "/notebook-instance-types", 200)["items"]
+    assert [t["name"] for t in types] == ["local.notebook"]
+    assert call(serve, "GET", "/notebook-instance-types?provider=local", 200)["items"] == types
+    bad(serve, "GET", "/notebook-instance-types?provider=nope", 400, field="provider")
+    assert call(serve, "GET", "/notebooks", 200) == {"items": [], "next": None}
+    bad(serve, "GET", "/notebooks?limit=0", 400, field="limit")
+    bad(serve, "GET", "/notebooks?all=perhaps", 400, field="all")
+    bad(serve, "GET", "/notebooks?cursor=garbage", 400, field="cursor")
+    clusters = call(serve, "GET", "/clusters?limit=1", 200)
+    if clusters["next"]:
+        bad(serve, "GET", f"/notebooks?cursor={clusters['next']}", 400, field="cursor")
+    for body, field in [({}, "name"), ({"name": "ok"}, "instance_type"),
+                        ({"name": "ok", "instance_type": "local.small"}, "instance_type"),
+                        ({"name": "ok", "instance_type": "local.notebook", "cluster": "nope"},
+                         "cluster"),
+                        ({"name": "ok", "instance_type": "local.notebook",
+                          "server_env": {"HOME": "/"}}, "server_env.HOME")]:
+        bad(serve, "POST", "/notebooks", 400, body, field=field)
+    bad(serve, "POST", "/notebooks", 400, raw_body=b"{not json")
+    assert call(serve, "GET", "/notebooks?all=true", 200)["items"] == []
+    for method, path in [("GET", "/notebooks/nope"), ("DELETE", "/notebooks/nope"),
+                         ("GET", "/notebooks/nope/connection")]:
+        assert bad(serve, method, path, 404)["error"]["code"] == "not_found"
+
+
+def test_notebook_create_open_delete(serve: Serve):
+    """The 202/409 answers of a notebook's create, connection and delete, and its task."""
+    body = {"name": "openapi-nb", "instance_type": "local.notebook"}
+    created = call(serve, "POST", "/notebooks", 202, body)
+    nb, task = created["notebook"], created["task"]
+    assert nb["status"] == "NEW" and nb["last_task"]["id"] == task["id"]
+    assert task["kind"] == "notebook.create" and task["last_seq"] == 0
+    assert [s["state"] for s in task["steps"]] == ["pending"] * len(task["steps"])
+    bad(serve, "POST", "/notebooks", 409, body, field="name")
+    done = serve.wait_task(task["id"])
+    assert done["status"] == "FINISHED", done
+    call(serve, "GET", f"/tasks/{task['id']}", 200)
+    assert call(serve, "GET", "/notebooks/openapi-nb", 200)["status"] == "RUNNING"
+    assert [n["id"] for n in call(serve, "GET", "/notebooks", 200)["items"]] == [nb["id"]]
+    conn = call(serve, "GET", "/notebooks/openapi-nb/connection", 200)
+    assert conn["notebook_id"] == nb["id"] and conn["token"]
+    deleted = call(serve, "DELETE", f"/notebooks/{nb['id']}", 202)
+    assert deleted["task"]["kind"] == "notebook.delete"
+    assert deleted["notebook"]["status"] == "STOPPING"
+    bad(serve, "DELETE", f"/notebooks/{nb['id']}", 409)
+    assert serve.wait_task(deleted["task"]["id"])["status"] == "FINISHED"
+    gone = call(serve, "GET", f"/notebooks/{nb['id']}", 200)
+    assert gone["status"] == "TERMINATED"
+    bad(serve, "GET", f"/notebooks/{nb['id']}/connection", 409)
+    bad(serve, "DELETE", f"/notebooks/{nb['id']}", 409)
+    assert call(serve, "GET", "/notebooks?all=true", 200)["items"][0]["id"] == nb["id"]
 
 
 def test_aws_credentials_without_the_aws_provider(serve: Serve):

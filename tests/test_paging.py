@@ -30,6 +30,8 @@ from bodo_jupyter.platform.models import (
     JobRun,
     JobRunStatus,
     LeaseState,
+    Notebook,
+    NotebookStatus,
     Task,
     TaskStatus,
     utcnow,
@@ -45,7 +47,8 @@ N = 7  # items of each kind: more than a page of 3, and not a multiple of it
 BIG_ENV = {f"VAR_{i}": "x" * 1000 for i in range(500)}  # 0.5 MB in one job
 # Columns no list may read (they may be large, or are internal or secret).
 NOT_LISTED = ("jobs.env", "jobs.argv", "clusters.details", "tasks.params", "tasks.steps",
-              "tasks.step_state", "job_runs.details")
+              "tasks.step_state", "job_runs.details", "notebooks.details",
+              "notebooks.server_env_enc", "notebooks.token_enc")
 
 
 @contextmanager
@@ -72,7 +75,8 @@ def seed(store: Store, ident: Identity, n: int = N, *, job_prefix: str = "job") 
     def at(i: int) -> Any:
         return base - timedelta(seconds=10 * (i // 2))
 
-    out: dict[str, list[str]] = {"clusters": [], "tasks": [], "jobs": [], "runs": []}
+    out: dict[str, list[str]] = {"clusters": [], "tasks": [], "jobs": [], "runs": [],
+                                 "notebooks": []}
     with store.session() as s:
         for i in range(n):
             c = Cluster(org_id=org, name=f"{job_prefix}-c{i}", provider="local",
@@ -97,6 +101,14 @@ def seed(store: Store, ident: Identity, n: int = N, *, job_prefix: str = "job") 
                     env=BIG_ENV if i == 0 else {"A": "1"}, git_password_enc="secret" if i else None)
             s.add(j)
             s.flush()
+            nb = Notebook(org_id=org, name=f"{job_prefix}-n{i}", provider="local",
+                          instance_type="local.notebook", created_by=user, created_at=at(i),
+                          cluster_id=c.id if i % 2 else None, status=NotebookStatus.FAILED,
+                          server_env_enc="e" * 10_000, token_enc="t" * 200,
+                          details={"big": "v" * 10_000}, last_task_id=t.id)
+            s.add(nb)
+            s.flush()
+            out["notebooks"].append(nb.id)
             out["clusters"].append(c.id)
             out["tasks"].append(t.id)
             out["jobs"].append(j.id)
@@ -161,6 +173,7 @@ def test_pages_cover_every_item_once_newest_first_in_one_statement_each(tmp_path
             "tasks": (lambda **kw: plane.tasks.list(ann, **kw), Task),
             "jobs": (lambda **kw: plane.jobs.list(ann, **kw), Job),
             "runs": (lambda **kw: plane.jobs.runs(ann, "job-0", **kw), JobRun),
+            "notebooks": (lambda **kw: plane.notebooks.list(ann, **kw), Notebook),
         }
         for kind, (read, model) in lists.items():
             want = newest_first(plane.store, model, ids[kind])
@@ -178,6 +191,11 @@ def test_pages_cover_every_item_once_newest_first_in_one_statement_each(tmp_path
         assert [j["git_password_set"] for j in jobs].count(False) == 1
         assert first["last_run"]["id"] == newest_first(plane.store, JobRun, ids["runs"])[0]
         assert first["last_run"]["cluster"]["name"] == "job-c0"
+        notebooks = plane.notebooks.list(ann, limit=N)["items"]
+        for n in notebooks:
+            assert n == plane.notebooks.get(ann, n["id"])  # cluster and last task included
+        assert sum(n["cluster"] is not None for n in notebooks) == N // 2
+        assert all(n["last_task"]["kind"] == "cluster.create" for n in notebooks)
         clusters = plane.clusters.list(ann, limit=N)["items"]
         for c in clusters:
             assert c == plane.clusters.get(ann, c["id"])  # last task and holder included
@@ -213,6 +231,7 @@ def test_a_cursor_works_only_for_the_list_it_came_from(tmp_path):
             "clusters": plane.clusters.list(ann, limit=2)["next"],
             "tasks": plane.tasks.list(ann, limit=2)["next"],
             "jobs": plane.jobs.list(ann, limit=2)["next"],
+            "notebooks": plane.notebooks.list(ann, limit=2)["next"],
             "runs-0": plane.jobs.runs(ann, "job-0", limit=2)["next"],
             "runs-1": plane.jobs.runs(ann, "job-1", limit=2)["next"],
         }
@@ -221,6 +240,7 @@ def test_a_cursor_works_only_for_the_list_it_came_from(tmp_path):
             "clusters": lambda c: plane.clusters.list(ann, cursor=c),
             "tasks": lambda c: plane.tasks.list(ann, cursor=c),
             "jobs": lambda c: plane.jobs.list(ann, cursor=c),
+            "notebooks": lambda c: plane.notebooks.list(ann, cursor=c),
             "runs-0": lambda c: plane.jobs.runs(ann, "job-0", cursor=c),
             "runs-1": lambda c: plane.jobs.runs(ann, "job-1", cursor=c),
         }
@@ -295,6 +315,7 @@ def test_indexes_by_migration_keep_the_data(tmp_path, db_url):
     assert indexes["tasks"]["ix_tasks_org_created"] == ["org_id", "created_at", "id"]
     assert indexes["jobs"]["ix_jobs_org_created"] == ["org_id", "created_at", "id"]
     assert indexes["job_runs"]["ix_job_runs_job_created"] == ["job_id", "created_at", "id"]
+    assert "ix_notebooks_org_created" in names("notebooks")  # 0008
     # 0007 leaves existing clusters without a Bodo version, and their live names unique.
     assert "uq_clusters_live_name" in names("clusters")
     with store.session() as s:

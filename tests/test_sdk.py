@@ -115,6 +115,12 @@ class Ticker:
     def max_late(self) -> float:
         return max(t[1] for t in self.ticks)
 
+    @property
+    def max_stall(self) -> float:
+        """The latest a tick was beyond the time the loop's thread waited for a CPU: what
+        the loop itself held up (a busy machine's queueing is not the SDK's doing)."""
+        return max(late - queued for _, late, _, queued in self.ticks)
+
     def worst(self, n: int = 5) -> str:
         return "; ".join(
             f"{late * 1000:.0f} ms late at {at:.2f}s (loop CPU {cpu * 1000:.0f} ms, "
@@ -205,7 +211,9 @@ def test_200_concurrent_async_calls_never_stall_the_loop(plane: Serve, git: GitS
     """In one event loop: a timer that ticks every 10 ms, and 200 SDK calls at once --
     job creates, a cluster create, long polls on its task and on job runs' tasks, and
     follows of the runs' logs. Every call gets the right answer, no tick is late by
-    more than 100 ms, and nothing is left behind.
+    more than 100 ms beyond the time the loop's thread waited for a CPU (a machine busy
+    with other work delays every tick; that is not the SDK stalling the loop), and
+    nothing is left behind.
 
     The heap that pytest and the control plane (which the test helpers import) made
     before the test is frozen out of the garbage collector, as a long-running host
@@ -230,10 +238,11 @@ def test_200_concurrent_async_calls_never_stall_the_loop(plane: Serve, git: GitS
     print(f"\n{N_CALLS} calls ({dict(calls.kinds)}), at most {calls.peak} in flight; "
           f"{len(ticker.ticks)} ticks, the latest {late * 1000:.1f} ms late; longest GC "
           f"pause {pauses.longest * 1000:.1f} ms\nthe latest: {ticker.worst(3)}")
-    assert late <= MAX_LATE, (
-        f"a {TICK * 1000:g} ms tick was {late * 1000:.1f} ms late (at most "
-        f"{MAX_LATE * 1000:g} ms); the latest: {ticker.worst()}; longest GC pause "
-        f"{pauses.longest * 1000:.1f} ms")
+    stall = ticker.max_stall
+    assert stall <= MAX_LATE, (
+        f"a {TICK * 1000:g} ms tick was held up {stall * 1000:.1f} ms by the loop (at most "
+        f"{MAX_LATE * 1000:g} ms; {late * 1000:.1f} ms late in all); the latest: "
+        f"{ticker.worst()}; longest GC pause {pauses.longest * 1000:.1f} ms")
 
 
 async def concurrent_calls(plane: Serve, git: GitServer, gates: Path

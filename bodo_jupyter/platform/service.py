@@ -3,7 +3,8 @@
 It runs inside whatever process hosts it -- ``bodo-jupyter serve``, a Jupyter
 server (the extension), or later a JupyterHub service -- and is the only
 writer of state. ``start()`` takes the data-directory lock, migrates the
-schema, resumes interrupted tasks and starts the health loop.
+schema, resumes interrupted tasks and starts the health loop (clusters and
+notebooks whose processes died become FAILED) and the orphan sweep.
 """
 
 from __future__ import annotations
@@ -100,7 +101,8 @@ class ControlPlane(LoggingConfigurable):
     )
     orphan_sweep_interval = Float(
         300.0, config=True,
-        help="Seconds between sweeps for processes of deleted clusters (also run at start).",
+        help="Seconds between sweeps for processes of deleted clusters and notebooks (also "
+        "run at start).",
     )
 
     def __init__(self, clock: Clock | None = None, **kwargs: Any):

@@ -12,9 +12,9 @@ it imports nothing of the control plane (a lint rule and a test hold it to that)
 from __future__ import annotations
 
 from .attach import connect
-from .client import AsyncPlatform, Cluster, Job, JobRun, Task, discover
+from .client import AsyncPlatform, Cluster, Job, JobRun, Notebook, Task, discover
 from .errors import APIError, TaskFailed
 from .sync import Platform, attach
 
-__all__ = ["APIError", "AsyncPlatform", "Cluster", "Job", "JobRun", "Platform", "Task",
-           "TaskFailed", "attach", "connect", "discover"]
+__all__ = ["APIError", "AsyncPlatform", "Cluster", "Job", "JobRun", "Notebook", "Platform",
+           "Task", "TaskFailed", "attach", "connect", "discover"]

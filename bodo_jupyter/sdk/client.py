@@ -15,9 +15,9 @@ Every call is a coroutine and never blocks the event loop, so many of them
 a widget or a UI server can follow hundreds of tasks side by side.
 :class:`bodo_jupyter.sdk.Platform` is the blocking twin for scripts and the CLI.
 
-What comes back are *handles* (:class:`Cluster`, :class:`Task`, :class:`Job`,
-:class:`JobRun`) around the contract's typed models (``handle.data``), with
-the methods that act on them. Requests are built from the contract's request
+What comes back are *handles* (:class:`Cluster`, :class:`Notebook`,
+:class:`Task`, :class:`Job`, :class:`JobRun`) around the contract's typed models
+(``handle.data``), with the methods that act on them. Requests are built from the contract's request
 models, so the SDK sends exactly what the server parses.
 
 One rule keeps the blocking twin possible: these coroutines await only the
@@ -73,7 +73,7 @@ def _ref(name_or_id: str) -> str:
 
 
 class AsyncPlatform:
-    """Entry point: ``.clusters``, ``.tasks``, ``.jobs``, ``.credentials``."""
+    """Entry point: ``.clusters``, ``.notebooks``, ``.tasks``, ``.jobs``, ``.credentials``."""
 
     #: How requests are made; the blocking client uses one whose coroutines never suspend.
     transport_class: type[BaseTransport] = Transport
@@ -83,6 +83,7 @@ class AsyncPlatform:
         self.url, self.token = discover(url, token)
         self.transport = self.transport_class(self.url, self.token, timeout)
         self.clusters = Clusters(self)
+        self.notebooks = Notebooks(self)
         self.tasks = Tasks(self)
         self.jobs = Jobs(self)
         self.credentials = Credentials(self)
@@ -398,6 +399,126 @@ class Clusters:
                      on_event: EventCallback | None = None) -> Task:
         cluster = await self.get(name_or_id)
         return await cluster.delete(wait=wait, timeout=timeout, on_event=on_event)
+
+
+# -- notebooks ----------------------------------------------------------------------------
+
+
+class Notebook(Stateful):
+    """A notebook record; ``task`` is the task started by the call that returned it."""
+
+    model = models.Notebook
+    data: models.Notebook
+
+    def __init__(self, platform: AsyncPlatform, data: dict[str, Any],
+                 task: Task | None = None):
+        super().__init__(platform)
+        self.task = task
+        self._set(data)
+
+    def __repr__(self) -> str:
+        d = self.data
+        on = f" on {d.cluster.name}" if d.cluster else ""
+        return f"<Notebook {d.name} {d.status} {d.instance_type}{on}>"
+
+    @property
+    def name(self) -> str:
+        return self.data.name
+
+    async def refresh(self) -> Notebook:
+        self._set(await self.platform.request("GET", f"/notebooks/{self.id}"))
+        return self
+
+    async def wait(self, timeout: float | None = None,
+                   on_event: EventCallback | None = None) -> Notebook:
+        """Until the task that returned it (its create or delete) ends; raises
+        :class:`TaskFailed` when it does not finish."""
+        if self.task is None:
+            last = self.data.last_task
+            if last is None:
+                return self
+            self.task = await self.platform.tasks.get(last.id)
+        await self.task.wait(timeout, on_event=on_event)
+        return await self.refresh()
+
+    async def delete(self, wait: bool = False, timeout: float | None = None,
+                     on_event: EventCallback | None = None) -> Task:
+        out = await self.platform.request("DELETE", f"/notebooks/{self.id}")
+        self._set(out["notebook"])
+        self.task = Task(self.platform, out["task"])
+        if wait:
+            await self.task.wait(timeout, on_event=on_event)
+            await self.refresh()
+        return self.task
+
+    async def connection(self) -> models.NotebookConnection:
+        """Its server's URL and, without a hub, its token (a secret)."""
+        return models.NotebookConnection.from_dict(
+            await self.platform.request("GET", f"/notebooks/{self.id}/connection"))
+
+    async def url(self) -> str:
+        """The URL to open in a browser: JupyterLab, with the token when there is one."""
+        conn = await self.connection()
+        return lab_url(conn.url, conn.token)
+
+
+def lab_url(base: str, token: str | None) -> str:
+    """JupyterLab at ``base``; a token goes in the query, which Jupyter accepts once
+    and then keeps as a cookie."""
+    url = base.rstrip("/") + "/lab"
+    return f"{url}?token={quote(token, safe='')}" if token else url
+
+
+class Notebooks:
+    def __init__(self, platform: AsyncPlatform):
+        self.platform = platform
+
+    async def instance_types(self, provider: str | None = None) -> list[models.InstanceType]:
+        """The node shapes a notebook may have."""
+        out = await self.platform.request("GET", "/notebook-instance-types",
+                                          params={"provider": provider})
+        return [models.InstanceType.from_dict(t) for t in out["items"]]
+
+    async def create(self, name: str, instance_type: str, cluster: str | None = None, *,
+                     server_env: dict[str, str] | None = None, wait: bool = False,
+                     timeout: float | None = None,
+                     on_event: EventCallback | None = None) -> Notebook:
+        """Start creating a notebook, attached to ``cluster`` (a name or id) if given;
+        with ``wait``, until it is RUNNING (or raise). ``server_env``: a hub spawner's
+        environment for the server (write-only)."""
+        req = models.CreateNotebookRequest(name=name, instance_type=instance_type,
+                                           cluster=cluster, server_env=server_env)
+        return await self.create_from(req, wait=wait, timeout=timeout, on_event=on_event)
+
+    async def create_from(self, req: models.CreateNotebookRequest, *, wait: bool = False,
+                          timeout: float | None = None,
+                          on_event: EventCallback | None = None) -> Notebook:
+        out = await self.platform.request("POST", "/notebooks", req.to_dict())
+        nb = Notebook(self.platform, out["notebook"], Task(self.platform, out["task"]))
+        if wait:
+            await nb.wait(timeout, on_event=on_event)
+        return nb
+
+    async def get(self, name_or_id: str) -> Notebook:
+        return Notebook(self.platform,
+                        await self.platform.request("GET", f"/notebooks/{_ref(name_or_id)}"))
+
+    async def iterate(self, all: bool = False, *, page_size: int | None = None,
+                      limit: int | None = None) -> AsyncIterator[Notebook]:
+        """Notebooks newest first, page after page as they are read."""
+        async for n in self.platform.pages("/notebooks", {"all": all or None},
+                                           page_size, limit):
+            yield Notebook(self.platform, n)
+
+    async def list(self, all: bool = False, limit: int | None = None) -> list[Notebook]:
+        """Every notebook (or the newest ``limit``), newest first."""
+        return [n async for n in self.iterate(all, limit=limit)]
+
+    async def delete(self, name_or_id: str, wait: bool = False,
+                     timeout: float | None = None,
+                     on_event: EventCallback | None = None) -> Task:
+        nb = await self.get(name_or_id)
+        return await nb.delete(wait=wait, timeout=timeout, on_event=on_event)
 
 
 # -- jobs ---------------------------------------------------------------------------------

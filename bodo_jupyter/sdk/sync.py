@@ -20,11 +20,11 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, TypeVar
 
-from .client import AsyncPlatform, Clusters, Credentials, Handle, Jobs, Tasks
+from .client import AsyncPlatform, Clusters, Credentials, Handle, Jobs, Notebooks, Tasks
 from .http import BlockingTransport
 
 T = TypeVar("T")
-_ASYNC_OBJECTS = (AsyncPlatform, Handle, Clusters, Tasks, Jobs, Credentials)
+_ASYNC_OBJECTS = (AsyncPlatform, Handle, Clusters, Notebooks, Tasks, Jobs, Credentials)
 
 
 def run(aw: Awaitable[T]) -> T:

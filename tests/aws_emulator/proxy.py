@@ -6,7 +6,7 @@ Before forwarding, the proxy can
 
 * wait ``latency`` seconds (every call a round trip of that length),
 * fail a fraction ``fail_rate`` of calls with throttling or a 5xx, in the
-  error format of the call's protocol (EC2/IAM/STS XML, DynamoDB/KMS JSON,
+  error format of the call's protocol (EC2/IAM/STS XML, DynamoDB/KMS/SSM JSON,
   S3/EFS REST), which boto3's retry logic handles,
 * fail calls of one API action with a given error code (``rules``), e.g.
   InsufficientInstanceCapacity on RunInstances.
@@ -123,7 +123,7 @@ class FaultProxy:
 
     def error_response(self, service: str, code: str, message: str, status: int
                        ) -> tuple[int, dict[str, str], bytes]:
-        if service in ("dynamodb", "kms", "tagging"):
+        if service in ("dynamodb", "kms", "tagging", "ssm"):
             body = json.dumps({"__type": f"com.amazonaws.emulator#{code}",
                                "message": message}).encode()
             return status, {"Content-Type": "application/x-amz-json-1.0"}, body

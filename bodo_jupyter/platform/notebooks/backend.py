@@ -78,6 +78,10 @@ class NotebookBackend(LoggingConfigurable):
     def instance_types(self) -> list[InstanceType]:
         """The node shapes a notebook may have."""
 
+    def check_create(self, org_id: str, cluster_id: str | None) -> None:
+        """Refuse a notebook this backend cannot make (a BadRequest naming the field),
+        before anything is written. Default: anything goes."""
+
     @abstractmethod
     async def prepare(self, spec: NotebookSpec) -> None:
         """Request the node: folders, the organisation's user, and nothing left of an

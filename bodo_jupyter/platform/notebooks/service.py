@@ -241,6 +241,7 @@ class NotebookService:
             provider = c.provider if c is not None else self.default_provider
             cluster_id, cluster_name = (c.id, c.name) if c is not None else (None, None)
         b = self.backend(provider, field="cluster" if cluster_id else "provider")
+        b.check_create(identity.org_id, cluster_id)
         types = b.instance_types()
         if req.instance_type not in {t.name for t in types}:
             raise BadRequest(f"unknown notebook instance type {req.instance_type!r} for "
@@ -264,6 +265,8 @@ class NotebookService:
                 s.add(n)
                 s.flush()
                 if cluster_id is not None:
+                    # Checked again in this transaction: it may have changed since.
+                    self._cluster(s, identity, cluster_id)
                     # Held from the notebook's first moment: no job can take it.
                     self.leases.take(s, identity.org_id, cluster_id, cluster_name or "",
                                      notebook_holder(n.id, name))

@@ -83,13 +83,15 @@ def kernel_config(cluster_id: str | None) -> str:
 
 def notebook_env(*, tags: Mapping[str, str], paths: NotebookPaths,
                  run_as_env: Mapping[str, str], api_url: str | None, api_token: str | None,
-                 server_env: Mapping[str, str], cluster_id: str | None,
+                 server_env: Mapping[str, str], cluster_id: str | None, url: str,
                  extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """What the platform sets for a notebook's server (on top of the allow-listed part
     of the control plane's environment, see ``user_env``): ``tags`` (the notebook's and
     the control plane's ids, which teardown and the orphan sweep look for), its folders, where
     kernels reach the API, and either the token file (standalone) or the hub's
-    environment (behind a hub, where the API token is the server's hub token)."""
+    environment (behind a hub, where the API token is the server's hub token). Behind a
+    hub, ``JUPYTERHUB_SERVICE_URL`` is where the node put the server (``url``), whatever
+    the spawner guessed: the spawner learns the address from the notebook."""
     env: dict[str, str] = {
         **run_as_env,
         **(extra or {}),
@@ -102,6 +104,7 @@ def notebook_env(*, tags: Mapping[str, str], paths: NotebookPaths,
         env["BODO_JUPYTER_ATTACH_CLUSTER"] = cluster_id
     if server_env:
         env.update(server_env)
+        env["JUPYTERHUB_SERVICE_URL"] = url
         api_token = server_env.get("JUPYTERHUB_API_TOKEN") or api_token
     else:
         env["JUPYTER_TOKEN_FILE"] = str(paths.token_file)

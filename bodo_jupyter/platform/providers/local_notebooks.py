@@ -10,8 +10,6 @@ import os
 import shutil
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +19,7 @@ from traitlets import Dict, Float
 from ..errors import ProvisionError
 from ..files import write_private
 from ..notebooks.backend import NotebookBackend, NotebookSpec, ServerLaunch
+from ..notebooks.probe import jupyter_version
 from ..progress import TaskOps
 from ..run_as import RunAs, own_dir
 from ..user_env import user_env
@@ -52,17 +51,6 @@ def free_port(ip: str) -> int:
     with socket.socket(family, socket.SOCK_STREAM) as s:
         s.bind((ip, 0))
         return int(s.getsockname()[1])
-
-
-def probe(url: str, timeout: float = 2.0) -> int | None:
-    """The HTTP status of ``url``, or None when nothing answers (blocking)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
-            return int(r.status)
-    except urllib.error.HTTPError as e:
-        return int(e.code)
-    except (OSError, ValueError):
-        return None
 
 
 class LocalNotebooks(NotebookBackend):
@@ -137,11 +125,13 @@ class LocalNotebooks(NotebookBackend):
         argv = server_argv(python=p.python, ip=p.ip, port=port, root_dir=paths.root_dir,
                            hub=launch.hub, allow_root=os.geteuid() == 0 and run_as is None,
                            shell=BASH or "/bin/sh")
+        url = server_url(p.ip, port, launch.server_env)
         platform = notebook_env(
             tags=self._tags(spec), paths=paths,
             run_as_env=run_as.env() if run_as is not None else {},
             api_url=launch.api_url, api_token=launch.api_token,
-            server_env=launch.server_env, cluster_id=spec.cluster_id, extra=p.extra_env)
+            server_env=launch.server_env, cluster_id=spec.cluster_id, url=url,
+            extra=p.extra_env)
         # Never the control plane's environment: the allow-listed part, then ours.
         env = user_env(os.environ, keep=p.env_keep, platform=platform)
         # Terminals and kernels of the notebook find the platform's own commands
@@ -152,8 +142,7 @@ class LocalNotebooks(NotebookBackend):
             env["SHELL"] = BASH
         rec = await asyncio.to_thread(processes.spawn, argv, env=env, cwd=paths.root_dir,
                                       log_path=paths.log, run_as=run_as)
-        details = {"process": rec.to_dict(), "port": port,
-                   "url": server_url(p.ip, port, launch.server_env), "log": str(paths.log),
+        details = {"process": rec.to_dict(), "port": port, "url": url, "log": str(paths.log),
                    "hub": launch.hub}
         record(details)
         return details
@@ -166,10 +155,10 @@ class LocalNotebooks(NotebookBackend):
         tries = 0
         while True:
             ops.check_cancelled()
-            status = await asyncio.to_thread(probe, url)
+            version = await asyncio.to_thread(jupyter_version, url)
             tries += 1
-            if status is not None and status < 500:
-                ops.progress(1.0, f"{url} answered HTTP {status}")
+            if version is not None:
+                ops.progress(1.0, f"{url} answered: Jupyter server {version}")
                 return
             if not processes.leader_alive(rec):
                 code = processes.exit_code(rec)

@@ -51,7 +51,16 @@ def implied_actions(service: str, operation: str, params: dict[str, Any]) -> lis
         out.append("kms:GenerateDataKey")
     if service == "s3" and operation == "GetObject":
         out.append("kms:Decrypt")
+    if service == "ssm" and operation == "PutParameter" and params.get("Tags"):
+        out.append("ssm:AddTagsToResource")
     return out
+
+
+#: Actions only EC2 notebooks need (clusters never call them): a test of clusters alone
+#: leaves these out of its exact comparison, the notebooks' test checks them.
+NOTEBOOK_ACTIONS = frozenset({
+    "ssm:PutParameter", "ssm:AddTagsToResource", "ssm:DeleteParameter",
+    "ec2:RevokeSecurityGroupIngress"})
 
 
 def actions_for(service: str, operation: str, params: dict[str, Any]) -> list[str]:
@@ -115,4 +124,16 @@ def node_policy(*, bucket: str, table_arn: str, key_arn: str, efs_arn: str) -> d
              "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"],
              "Resource": efs_arn},
         ],
+    }
+
+
+def notebook_node_policy(parameter_arn: str) -> dict[str, Any]:
+    """All a notebook node's instance role may do: read its own launch parameter (the
+    server's secrets). A SecureString under the account's ``aws/ssm`` key needs no KMS
+    grant of its own: that key's policy lets the account's principals decrypt through
+    SSM."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "LaunchParameter", "Effect": "Allow",
+                       "Action": ["ssm:GetParameter"], "Resource": parameter_arn}],
     }
