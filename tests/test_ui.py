@@ -249,6 +249,14 @@ def test_create_a_local_cluster_and_watch_its_steps_finish(ui: UI) -> None:
     expect(row.locator(".jp-bodo-badge")).to_have_text("RUNNING")
     expect(row.locator("td").nth(4)).to_have_text("2")  # cores: 2 x 1
     expect(sidebar.locator('[data-step="cluster"]')).to_have_attribute("data-done", "true")
+    # The name opens and closes the details (a button: keyboard too).
+    toggle = row.get_by_role("button", name=f"Details of {CLUSTER}")
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    toggle.click()
+    expect(details).to_have_count(0)
+    toggle.focus()
+    ui.page.keyboard.press("Enter")
+    expect(task).to_have_attribute("data-status", "FINISHED")
     ui.shot("cluster-running")
     ui.shot("sidebar-clusters", sidebar)
 

@@ -79,3 +79,25 @@ export function nodes(...children: Child[]): (Node | string)[] {
   return children.filter((c): c is Node | string => c !== null && c !== undefined && c !== false)
     .map(c => (typeof c === 'number' ? String(c) : c));
 }
+
+/** A row's name as the button that opens and closes its details (▸ / ▾). */
+export function disclosure(
+  name: string,
+  open: boolean,
+  key: string,
+  onclick: () => void
+): HTMLButtonElement {
+  return h(
+    'button',
+    {
+      class: 'jp-bodo-disclosure',
+      'aria-expanded': String(open),
+      'aria-label': `Details of ${name}`,
+      title: open ? 'Hide details' : 'Details',
+      'data-key': key,
+      onclick
+    },
+    h('span', { class: 'jp-bodo-caret', 'aria-hidden': 'true' }, open ? '▾' : '▸'),
+    name
+  );
+}

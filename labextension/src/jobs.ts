@@ -5,7 +5,7 @@
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 
 import { sleep, taskEnded } from './api';
-import { age, badge, h, nodes } from './dom';
+import { age, badge, disclosure, h, nodes } from './dom';
 import { FormView } from './formview';
 import type { Job, JobCreated, JobLogs, JobPage, JobRun, JobRunPage } from './generated/api';
 import { FORMS } from './generated/forms';
@@ -149,7 +149,9 @@ export class JobsSection implements Section {
         h(
           'tr',
           { 'data-job': j.name, 'data-status': run?.status ?? 'none' },
-          h('td', { class: 'jp-bodo-name' }, j.name),
+          h('td', { class: 'jp-bodo-name' }, disclosure(j.name, open, `details-${j.id}`, () =>
+            this.toggle(j)
+          )),
           h('td', {}, clusterLabel(j)),
           h(
             'td',
@@ -167,9 +169,6 @@ export class JobsSection implements Section {
           h(
             'td',
             { class: 'jp-bodo-actions' },
-            this.button(open ? 'Hide' : 'Details', `Details of ${j.name}`, () =>
-              this.toggle(j)
-            ),
             run
               ? this.button(this.logs.has(j.id) ? 'Hide logs' : 'Show logs', `Logs of ${j.name}`, () =>
                   this.toggleLogs(j)
@@ -248,9 +247,26 @@ export class JobsSection implements Section {
       facts.push(['Retries', `${j.retries}, ${j.retry_delay_s} s apart`]);
     }
     const runs = this.runs.get(j.id) ?? [];
+    const active = j.last_run && !taskEnded(j.last_run.status);
     return h(
       'div',
       { class: 'jp-bodo-job-details' },
+      h(
+        'div',
+        { class: 'jp-bodo-details-actions' },
+        h('button', { class: 'jp-mod-styled jp-mod-accept', onclick: () => void this.runNow(j) }, 'Run now'),
+        active
+          ? h('button', { class: 'jp-mod-styled', onclick: () => void this.cancel(j) }, 'Cancel')
+          : null,
+        j.schedule.type !== 'now'
+          ? h(
+              'button',
+              { class: 'jp-mod-styled', onclick: () => void this.setActive(j, !j.schedule.active) },
+              j.schedule.active ? 'Deactivate' : 'Activate'
+            )
+          : null,
+        h('button', { class: 'jp-mod-styled jp-mod-warn', onclick: () => void this.remove(j) }, 'Delete')
+      ),
       h('dl', {}, facts.flatMap(([k, v]) => [h('dt', {}, k), h('dd', {}, v)])),
       h('h3', { class: 'jp-bodo-subhead' }, 'Runs'),
       runs.length

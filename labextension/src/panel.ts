@@ -6,7 +6,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { APIError, BodoAPI, taskEnded } from './api';
-import { age, badge, h, nodes } from './dom';
+import { age, badge, disclosure, h, nodes } from './dom';
 import { ChoicesUnavailable, Choice, FormView, Values } from './formview';
 import type {
   AwsAccount,
@@ -579,29 +579,20 @@ export class BodoPanel extends Widget implements SectionHost {
         h(
           'tr',
           { 'data-cluster': c.name, 'data-status': c.status },
-          h('td', { class: 'jp-bodo-name' }, c.name),
+          h('td', { class: 'jp-bodo-name' }, disclosure(c.name, open, `details-${c.id}`, () =>
+            this.toggleDetails(c)
+          )),
           h('td', {}, c.provider),
           h('td', {}, c.instance_type),
           h('td', { class: 'jp-bodo-num' }, c.instances),
           h('td', { class: 'jp-bodo-num', title: `${c.cores_per_instance} per instance` }, c.core_count),
           h('td', {}, c.efa ? 'yes' : 'no'),
           h('td', {}, badge(c.status)),
-          h('td', { class: 'jp-bodo-holder' }, c.holder?.label ?? '—'),
+          h('td', { class: 'jp-bodo-holder', title: c.holder?.label ?? '' }, c.holder?.label ?? '—'),
           h('td', { title: c.created_at }, age(c.created_at)),
           h(
             'td',
             { class: 'jp-bodo-actions' },
-            h(
-              'button',
-              {
-                class: 'jp-bodo-link',
-                'aria-expanded': String(open),
-                'data-key': `details-${c.id}`,
-                'aria-label': `Details of ${c.name}`,
-                onclick: () => this.toggleDetails(c)
-              },
-              open ? 'Hide' : 'Details'
-            ),
             c.status === 'RUNNING'
               ? h(
                   'button',
