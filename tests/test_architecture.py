@@ -126,6 +126,9 @@ def test_no_import_loops():
                           "bodo_jupyter.platform.providers.aws.policy")),
     # The hub side (authenticator, spawner) is a client too: the contract and the SDK.
     ("bodo_jupyter.hub", ("bodo_jupyter.hub", "bodo_jupyter.sdk", "bodo_jupyter.contract")),
+    # The notebook panels (ipywidgets) are a front end too: the SDK and the contract.
+    ("bodo_jupyter.widgets", ("bodo_jupyter.widgets", "bodo_jupyter.sdk",
+                              "bodo_jupyter.contract")),
 ])
 def test_layers(package: str, may_use: tuple[str, ...]):
     bad = sorted((m, t) for m, targets in graph().items()

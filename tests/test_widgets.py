@@ -1,0 +1,201 @@
+"""The ipywidgets panels (bodo_jupyter.widgets) for real: set a form's widgets, click,
+and see the SDK's effect on a real control plane (`bodo-jupyter serve`): clusters made
+and deleted, progress bars to their end, the API's errors under the field they name,
+jobs from a real Git server, and close() leaving nothing running. The field -> widget
+mapping is tested without a kernel or a server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import pytest
+
+from bodo_jupyter.contract import forms
+from bodo_jupyter.contract.runtime import ContractError
+from bodo_jupyter.widgets import ClusterPanel
+from bodo_jupyter.widgets.base import Panel, age
+from bodo_jupyter.widgets.fields import FormView
+
+from .git_server import GitServer
+from .helpers import Serve
+
+T = TypeVar("T")
+PASSWORD = "widgets-git-password"
+HELLO = "import os\nprint('hello from rank', os.environ.get('PMI_RANK', '?'), flush=True)\n"
+
+
+@pytest.fixture(scope="module")
+def git(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    server = GitServer(tmp_path_factory.mktemp("git"), "alice", PASSWORD).start()
+    server.create_repo("acme", "widgets", {"main": {"hello.py": HELLO}})
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def plane(tmp_path_factory: pytest.TempPathFactory, git: GitServer) -> Iterator[Serve]:
+    data = tmp_path_factory.mktemp("widgets-plane")
+    (data / "bodo_jupyter_config.py").write_text(git.plane_config())
+    s = Serve(data).start()
+    try:
+        yield s
+    finally:
+        s.shut_down()
+
+
+def run(plane: Serve, make: Callable[[Serve], Awaitable[T]]) -> T:
+    """Run a scenario in an event loop, as a kernel would, and check that it leaves no
+    task running behind it."""
+
+    async def main() -> T:
+        out = await make(plane)
+        me = asyncio.current_task()
+        left = [t for t in asyncio.all_tasks() if t is not me]
+        assert left == [], f"tasks still running: {left}"
+        return out
+
+    return asyncio.run(main())
+
+
+async def closed(panel: Panel) -> None:
+    panel.close()
+    await asyncio.wait_for(panel.wait_closed(), 30)
+    assert panel.tasks == set()
+
+
+# -- pure: fields as widgets, no kernel, no server ----------------------------------------
+
+
+def test_form_fields_as_widgets():
+    view = FormView(forms.JOB_CREATE)
+    assert [v.field.name for v in view.fields.values()] == [f.name for f in
+                                                           forms.JOB_CREATE.fields]
+    # Kinds -> widgets; labels and help from the declaration.
+    assert type(view["git_password"].input).__name__ == "Password"
+    assert type(view["env"].input).__name__ == "Textarea"
+    assert view["name"].input.description == "Name"
+    assert "Git branch" in view["ref"].help.value
+    # Advanced fields behind the toggle; show_if fields when they apply.
+    assert not view["ref"].shown and not view["instance_type"].shown
+    view.advanced.value = True
+    assert view["ref"].shown
+    view["schedule"].value = "cron"
+    assert view["cron"].shown and view["timezone"].shown and not view["at"].shown
+    # Values as Form.build wants them: ints, pairs, nothing for what is empty or hidden.
+    view.set_values({"name": "j", "command": "x.py", "path": "https://h/o/r",
+                     "cron": "0 9 * * 1", "retries": "2", "env": "A=1\nB = two=2",
+                     "timeout_s": "ten"})
+    vals = view.values()
+    assert vals["retries"] == 2 and vals["timeout_s"] == "ten"
+    assert vals["env"] == {"A": "1", "B": " two=2"}
+    assert "at" not in vals and "ref" not in vals
+    # The contract judges: its error lands under the field it names, in its words.
+    with pytest.raises(ContractError) as e:
+        forms.JOB_CREATE.build(vals)
+    shown = view.show_error(e.value.field, e.value.message)
+    assert shown is not None and shown.error_text == e.value.message
+    assert "color" in shown.error.value
+    # A dotted field finds its form field (cluster.instance_type -> instance_type),
+    # which is shown only with cluster NEW; else the message goes above the buttons.
+    assert view.show_error("cluster.instance_type", "bad type") is None
+    assert view.message_text == "Instance type: bad type"
+    view["git_password"].value = "s3cret"
+    view.clear_secrets()
+    assert view["git_password"].input.value == ""
+
+
+def test_age_reads_briefly():
+    import datetime
+
+    now = datetime.datetime(2030, 1, 1, 12, 0, tzinfo=datetime.UTC)
+    assert age("2030-01-01T11:59:55Z", now) == "5 s"
+    assert age("2030-01-01T09:00:00+00:00", now) == "3 h"
+    assert age(None) == ""
+
+
+def test_a_panel_needs_a_running_loop():
+    with pytest.raises(RuntimeError, match="running"):
+        ClusterPanel(url="http://127.0.0.1:9/bodo/api/v1", token="x")
+
+
+# -- ClusterPanel on a real control plane -------------------------------------------------
+
+
+@pytest.mark.mpi
+def test_cluster_panel_creates_follows_and_deletes(plane: Serve):
+    async def scenario(plane: Serve) -> None:
+        panel = ClusterPanel(url=plane.url, token=plane.token)
+        try:
+            await panel.until(lambda: panel.refreshes >= 1)
+            assert "No clusters yet" in panel.table.empty.value
+            view = panel.open_create()
+            await panel.until(lambda: view.loaded)
+            types = [v for _, v in view["instance_type"].input.options]
+            assert "local.small" in types
+            # EFA ticked: only EFA-capable types, and the local provider has none: said
+            # in words, not an empty list.
+            view["efa"].value = True
+            await panel.until(lambda: view["instance_type"].note.value)
+            assert "no EFA-capable" in view["instance_type"].note.value
+            view["efa"].value = False
+            await panel.until(lambda: "local.small" in
+                              [v for _, v in view["instance_type"].input.options])
+            assert view["instance_type"].note.value == ""
+
+            # A bad name: the API's (the contract's) words under the name field.
+            view.set_values({"name": "Bad Name!", "instance_type": "local.small",
+                             "instances": "2"})
+            view.submit.click()
+            await panel.until(lambda: view["name"].error_text)
+            status, answer = plane.http("POST", "/clusters", {
+                "name": "Bad Name!", "instance_type": "local.small", "instances": 2})
+            assert status == 400 and answer["error"]["field"] == "name"
+            assert view["name"].error_text == answer["error"]["message"]
+            assert plane.http("GET", "/clusters")[1]["items"] == []
+            # Typing in the field clears its error.
+            view["name"].value = "wdemo"
+            assert view["name"].error_text == ""
+
+            # Create: the form's values reach the platform; the bar follows the task.
+            view.submit.click()
+            await panel.until(lambda: panel.form is None and panel.task_views)
+            (task_id, bar), = panel.task_views.items()
+            await panel.until(lambda: bar.task is not None and bar.task.done, 120)
+            assert bar.task.status == "FINISHED", bar.task.data.error
+            assert bar.bar.value == bar.bar.max
+            status, c = plane.http("GET", "/clusters/wdemo")
+            assert status == 200 and c["status"] == "RUNNING"
+            assert (c["instance_type"], c["instances"], c["efa"]) == ("local.small", 2, False)
+            assert c["last_task"]["id"] == task_id
+            await panel.until(lambda: c["id"] in panel.table.rows and
+                              panel.table.cell(c["id"], "Status") == "RUNNING")
+            assert panel.table.cell(c["id"], "Name") == "wdemo"
+            assert panel.table.cell(c["id"], "Cores") == str(c["core_count"])
+            assert panel.table.cell(c["id"], "Instance type") == "local.small"
+            # A name already taken: the API's 409 in words under the name.
+            again = panel.open_create()
+            await panel.until(lambda: again.loaded)
+            again.set_values({"name": "wdemo", "instance_type": "local.small"})
+            again.submit.click()
+            await panel.until(lambda: again["name"].error_text)
+            assert "wdemo" in again["name"].error_text
+            panel.close_create()
+
+            # Delete asks, then deletes; its bar follows the delete task to the end.
+            confirm = panel.deletes[c["id"]]
+            confirm.button.click()
+            assert confirm.yes in confirm.box.children
+            confirm.yes.click()
+            await panel.until(lambda: len(panel.task_views) == 2)
+            delete = list(panel.task_views.values())[-1]
+            await panel.until(lambda: delete.task is not None and delete.task.done, 120)
+            assert delete.task.status == "FINISHED", delete.task.data.error
+            assert delete.bar.value == delete.bar.max
+            await panel.until(lambda: c["id"] not in panel.table.rows)
+            assert plane.http("GET", "/clusters")[1]["items"] == []
+        finally:
+            await closed(panel)
+
+    run(plane, scenario)
