@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 from bodo_jupyter.contract import forms
 from bodo_jupyter.contract.runtime import ContractError
-from bodo_jupyter.widgets import ClusterPanel
+from bodo_jupyter.widgets import ClusterPanel, JobPanel
 from bodo_jupyter.widgets.base import Panel, age
 from bodo_jupyter.widgets.fields import FormView
 
@@ -23,7 +23,8 @@ from .helpers import Serve
 
 T = TypeVar("T")
 PASSWORD = "widgets-git-password"
-HELLO = "import os\nprint('hello from rank', os.environ.get('PMI_RANK', '?'), flush=True)\n"
+HELLO = ("import os\nprint('hello from rank', os.environ.get('PMI_RANK', '?'), "
+         "os.environ.get('GREETING', ''), flush=True)\n")
 
 
 @pytest.fixture(scope="module")
@@ -137,12 +138,12 @@ def test_cluster_panel_creates_follows_and_deletes(plane: Serve):
             # EFA ticked: only EFA-capable types, and the local provider has none: said
             # in words, not an empty list.
             view["efa"].value = True
-            await panel.until(lambda: view["instance_type"].note.value)
-            assert "no EFA-capable" in view["instance_type"].note.value
+            await panel.until(lambda: view["instance_type"].note_text)
+            assert "no EFA-capable" in view["instance_type"].note_text
             view["efa"].value = False
             await panel.until(lambda: "local.small" in
                               [v for _, v in view["instance_type"].input.options])
-            assert view["instance_type"].note.value == ""
+            assert view["instance_type"].note_text == ""
 
             # A bad name: the API's (the contract's) words under the name field.
             view.set_values({"name": "Bad Name!", "instance_type": "local.small",
@@ -197,5 +198,112 @@ def test_cluster_panel_creates_follows_and_deletes(plane: Serve):
             assert plane.http("GET", "/clusters")[1]["items"] == []
         finally:
             await closed(panel)
+
+    run(plane, scenario)
+
+
+# -- JobPanel: a job from a private Git repository, with the advanced fields ---------------
+
+
+def widget_values(widget: Any) -> Iterator[Any]:
+    """Every value of a widget and of the widgets inside it."""
+    import ipywidgets
+
+    seen: set[int] = set()
+    todo = [widget]
+    while todo:
+        x = todo.pop()
+        if id(x) in seen:
+            continue
+        seen.add(id(x))
+        for name in ("value", "description", "placeholder", "options", "tooltip"):
+            if hasattr(x, name):
+                yield getattr(x, name)
+        if isinstance(x, ipywidgets.Box):
+            todo.extend(x.children)
+
+
+@pytest.mark.mpi
+def test_job_panel_runs_a_job_from_git_with_advanced_fields(plane: Serve, git: GitServer):
+    async def scenario(plane: Serve) -> None:
+        status, made = plane.http("POST", "/clusters", {
+            "name": "wjobs", "instance_type": "local.small", "instances": 2})
+        assert status == 202, made
+        panel = JobPanel(url=plane.url, token=plane.token)
+        try:
+            done = await asyncio.to_thread(plane.wait_task, made["task"]["id"])
+            assert done["status"] == "FINISHED", done
+            await panel.until(lambda: panel.refreshes >= 1)
+            view = panel.open_create()
+            await panel.until(lambda: view.loaded)
+            clusters = [v for _, v in view["cluster"].input.options]
+            assert clusters[:1] == [""] and "NEW" in clusters and "wjobs" in clusters
+            assert "mpiexec -n <CORE_COUNT> python" in view["command"].note_text
+            # NEW shows the new cluster's fields.
+            view["cluster"].value = "NEW"
+            assert view["instance_type"].shown and view["instances"].shown
+
+            # A bad cron: the API's words under the cron field, nothing made.
+            view.set_values({"name": "wjob", "cluster": "wjobs", "schedule": "cron",
+                             "cron": "not a cron", "command": "hello.py",
+                             "path": f"{git.url}/acme/widgets"})
+            view.submit.click()
+            await panel.until(lambda: view["cron"].error_text)
+            status, answer = plane.http("POST", "/jobs", {
+                "name": "wjob", "cluster": "wjobs", "command": "hello.py",
+                "path": f"{git.url}/acme/widgets",
+                "schedule": {"type": "cron", "cron": "not a cron"}})
+            assert status == 400 and view["cron"].error_text == answer["error"]["message"]
+            assert plane.http("GET", "/jobs")[1]["items"] == []
+
+            # Now, with the advanced fields: user, password, ref, env, timeout.
+            view.advanced.value = True
+            view.set_values({"schedule": "now", "git_username": "alice",
+                             "git_password": PASSWORD, "ref": "main",
+                             "env": "GREETING=hi from widgets", "timeout_s": "120"})
+            view.submit.click()
+            await panel.until(lambda: panel.form is None and panel.task_views, 30)
+            assert PASSWORD not in [str(v) for v in widget_values(view.box)]
+            assert view["git_password"].input.value == ""
+            status, job = plane.http("GET", "/jobs/wjob")
+            assert status == 200, job
+            assert (job["cluster"]["name"], job["ref"], job["git_username"]) == \
+                ("wjobs", "main", "alice")
+            assert job["git_password_set"] is True and job["timeout_s"] == 120
+            assert job["env"] == {"GREETING": "hi from widgets"}
+            assert PASSWORD not in str(job)
+            # The run's bar reaches its end; the live log shows both ranks and the env.
+            (_, bar), = panel.task_views.items()
+            await panel.until(lambda: bar.task is not None and bar.task.done, 120)
+            assert bar.task.status == "FINISHED", bar.task.data.error
+            assert bar.bar.value == bar.bar.max
+            await panel.until(lambda: panel.log_done, 60)
+            assert "hello from rank 0 hi from widgets" in panel.log_view.value
+            assert "hello from rank 1" in panel.log_view.value
+            await panel.until(lambda: job["id"] in panel.table.rows and
+                              panel.table.cell(job["id"], "Status") == "FINISHED")
+            assert panel.table.cell(job["id"], "Cluster") == "wjobs"
+            assert "hello.py" in panel.detail.value
+            assert PASSWORD not in [str(v) for v in widget_values(panel)]
+
+            # Run now from the row: a second run, followed to its end.
+            panel.buttons[job["id"]].run_now.click()
+            await panel.until(lambda: len(panel.task_views) == 2)
+            second = list(panel.task_views.values())[-1]
+            await panel.until(lambda: second.task is not None and second.task.done, 120)
+            assert second.task.status == "FINISHED", second.task.data.error
+            await panel.until(lambda: len(panel.runs.rows) == 2)
+
+            # Delete asks first, then the job is gone.
+            row = panel.buttons[job["id"]]
+            row.delete.button.click()
+            row.delete.yes.click()
+            await panel.until(lambda: job["id"] not in panel.table.rows)
+            assert plane.http("GET", "/jobs/wjob")[0] == 404
+        finally:
+            await closed(panel)
+            status, out = plane.http("DELETE", "/clusters/wjobs")
+            assert status == 202, out
+            await asyncio.to_thread(plane.wait_task, out["task"]["id"])
 
     run(plane, scenario)

@@ -14,5 +14,6 @@ the SDK and the contract (tests/test_architecture.py).
 from __future__ import annotations
 
 from .clusters import ClusterPanel
+from .jobs import JobPanel
 
-__all__ = ["ClusterPanel"]
+__all__ = ["ClusterPanel", "JobPanel"]

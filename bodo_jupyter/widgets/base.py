@@ -26,13 +26,14 @@ from bodo_jupyter.contract.forms import NEW_CLUSTER, Form
 from bodo_jupyter.contract.runtime import ContractError, Model
 from bodo_jupyter.sdk import APIError, AsyncPlatform, Task
 
-from .fields import ERROR_STYLE, HELP_STYLE, Choice, FieldView, FormView, text
+from .fields import ERROR_STYLE, HELP_STYLE, Choice, FieldView, FormView, plain, text
 
 log = logging.getLogger(__name__)
 
 IDLE_FIRST = 10.0  # s: the first idle refresh after a change
 IDLE_MAX = 60.0  # s: the longest wait between idle refreshes
 BACKOFF = 1.6  # each quiet refresh waits this much longer
+SHOWN_TASKS = 4  # task bars kept in view (running ones, then the newest ended)
 STATUS_COLOURS = {"RUNNING": "#2e7d32", "FINISHED": "#2e7d32", "READY": "#2e7d32",
                   "FAILED": "#c62828", "CANCELLED": "#757575", "TERMINATED": "#757575",
                   "NEW": "#1565c0", "INPROGRESS": "#ef6c00", "STOPPING": "#ef6c00"}
@@ -111,18 +112,15 @@ class Table:
 
     def cell(self, key: str, column: str) -> str:
         """A cell's text (tags removed), for tests and people reading state."""
-        import re
-
-        value = self.rows[key][0][self.columns.index(column)].value
-        return html.unescape(re.sub(r"<[^>]+>", "", value))
+        return plain(self.rows[key][0][self.columns.index(column)].value)
 
 
 class TaskView:
     """A running task as a progress bar (0 to 1, from its events), its status and the
     newest step's message."""
 
-    def __init__(self, title: str):
-        self.title = w.HTML(html.escape(title))
+    def __init__(self, title_html: str):
+        self.title = w.HTML(title_html)
         self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, bar_style="info",
                                    layout=w.Layout(width="14em"))
         self.status = w.HTML(badge("NEW"))
@@ -144,6 +142,25 @@ class TaskView:
             self.step.value = text(task.data.error, ERROR_STYLE)
         elif message:
             self.step.value = text(message, HELP_STYLE)
+
+
+class Confirm:
+    """A Delete button that asks first: Delete -> "Delete NAME?" Yes / No."""
+
+    def __init__(self, name: str, label: str = "Delete"):
+        self.button = w.Button(description=label, button_style="danger",
+                               layout=w.Layout(width="auto"))
+        self.question = w.HTML(f"{label} <b>{html.escape(name)}</b>?")
+        self.yes = w.Button(description="Yes", button_style="danger",
+                            layout=w.Layout(width="auto"))
+        self.no = w.Button(description="No", layout=w.Layout(width="auto"))
+        self.box = w.HBox([self.button])
+        self.button.on_click(lambda _: self.ask(True))
+        self.no.on_click(lambda _: self.ask(False))
+        self.yes.on_click(lambda _: self.ask(False))
+
+    def ask(self, on: bool) -> None:
+        self.box.children = [self.question, self.yes, self.no] if on else [self.button]
 
 
 class Panel(w.VBox):
@@ -183,6 +200,8 @@ class Panel(w.VBox):
         self._changed = asyncio.Condition()
         self._info: Any = None
         self.message = w.HTML("")
+        self.task_views: dict[str, TaskView] = {}
+        self.tasks_box = w.VBox([])
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.refresh_button.on_click(lambda _: self.wake())
         self.header = w.HBox([w.HTML(f"<h3 style='margin: 4px 0'>{html.escape(self.title)}"
@@ -227,9 +246,7 @@ class Panel(w.VBox):
 
     @property
     def message_text(self) -> str:
-        import re
-
-        return html.unescape(re.sub(r"<[^>]+>", "", self.message.value))
+        return plain(self.message.value)
 
     async def notify(self) -> None:
         async with self._changed:
@@ -302,6 +319,27 @@ class Panel(w.VBox):
         view.show(task)
         self.wake()
         return task
+
+    # -- task bars ------------------------------------------------------------------------
+
+    def follow_task(self, task: Task, name: str) -> TaskView:
+        """A progress bar for ``task`` (about ``name``), driven by its events."""
+        if task.id in self.task_views:
+            return self.task_views[task.id]
+        kind = str(task.data.kind).split(".")[-1]
+        view = TaskView(f"{html.escape(kind)} <b>{html.escape(name)}</b>")
+        self.task_views[task.id] = view
+        self.spawn(self.follow(task, view), f"{kind} {name}")
+        self._show_tasks()
+        return view
+
+    def _show_tasks(self) -> None:
+        views = list(self.task_views.items())
+        running = [(k, v) for k, v in views if v.task is None or not v.task.done]
+        ended = [(k, v) for k, v in views if (k, v) not in running]
+        keep = dict(running + ended[-max(0, SHOWN_TASKS - len(running)):])
+        self.task_views = {k: v for k, v in views if k in keep}
+        self.tasks_box.children = [v.box for v in self.task_views.values()]
 
     # -- forms ----------------------------------------------------------------------------
 

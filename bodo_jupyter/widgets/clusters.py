@@ -10,31 +10,11 @@ import ipywidgets as w
 from bodo_jupyter.contract.forms import CLUSTER_CREATE
 from bodo_jupyter.sdk import Cluster, Task
 
-from .base import Panel, Table, TaskView, age, badge
+from .base import Confirm, Panel, Table, age, badge
 from .fields import FormView
 
 COLUMNS = ("Name", "Provider", "Instance type", "Instances", "Cores", "EFA", "Status",
            "Holder", "Age")
-SHOWN_TASKS = 4  # task bars kept in view (running ones, then the newest ended)
-
-
-class Confirm:
-    """A Delete button that asks first: Delete -> "Delete NAME?" Yes / No."""
-
-    def __init__(self, name: str, label: str = "Delete"):
-        self.button = w.Button(description=label, button_style="danger",
-                               layout=w.Layout(width="auto"))
-        self.question = w.HTML(f"{label} <b>{html.escape(name)}</b>?")
-        self.yes = w.Button(description="Yes", button_style="danger",
-                            layout=w.Layout(width="auto"))
-        self.no = w.Button(description="No", layout=w.Layout(width="auto"))
-        self.box = w.HBox([self.button])
-        self.button.on_click(lambda _: self.ask(True))
-        self.no.on_click(lambda _: self.ask(False))
-        self.yes.on_click(lambda _: self.ask(False))
-
-    def ask(self, on: bool) -> None:
-        self.box.children = [self.question, self.yes, self.no] if on else [self.button]
 
 
 class ClusterPanel(Panel):
@@ -57,8 +37,6 @@ class ClusterPanel(Panel):
         self.clusters: dict[str, Cluster] = {}
         self.table = Table(COLUMNS)
         self.deletes: dict[str, Confirm] = {}
-        self.task_views: dict[str, TaskView] = {}
-        self.tasks_box = w.VBox([])
         self.create_button = w.Button(description="Create cluster", icon="plus",
                                       button_style="primary")
         self.create_button.on_click(lambda _: self.open_create())
@@ -142,22 +120,3 @@ class ClusterPanel(Panel):
         self.follow_task(task, c.name)
         self.wake()
         return task
-
-    # -- task bars ------------------------------------------------------------------------
-
-    def follow_task(self, task: Task, name: str) -> TaskView:
-        kind = str(task.data.kind).split(".")[-1]
-        view = TaskView(f"{kind} <b>{html.escape(name)}</b>")
-        view.title.value = f"{html.escape(kind)} <b>{html.escape(name)}</b>"
-        self.task_views[task.id] = view
-        self.spawn(self.follow(task, view), f"{kind} {name}")
-        self._show_tasks()
-        return view
-
-    def _show_tasks(self) -> None:
-        views = list(self.task_views.items())
-        running = [(k, v) for k, v in views if v.task is None or not v.task.done]
-        ended = [(k, v) for k, v in views if (k, v) not in running]
-        keep = dict(running + ended[-max(0, SHOWN_TASKS - len(running)):])
-        self.task_views = {k: v for k, v in views if k in keep}
-        self.tasks_box.children = [v.box for v in self.task_views.values()]

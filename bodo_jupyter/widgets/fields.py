@@ -55,6 +55,11 @@ def make_input(form: Form, f: Field) -> w.Widget:
     return w.Text(placeholder=placeholder, **common)  # text, integer
 
 
+def plain(markup: str) -> str:
+    """An HTML widget's value as the words it shows."""
+    return html.unescape(re.sub(r"<[^>]+>", "", markup))
+
+
 def text(message: str, style: str) -> str:
     return f'<span style="{style}">{html.escape(message)}</span>' if message else ""
 
@@ -124,7 +129,11 @@ class FieldView:
 
     @property
     def error_text(self) -> str:
-        return html.unescape(re.sub(r"<[^>]+>", "", self.error.value))
+        return plain(self.error.value)
+
+    @property
+    def note_text(self) -> str:
+        return plain(self.note.value)
 
     def show_error(self, message: str) -> None:
         self.error.value = text(message, ERROR_STYLE)
@@ -224,7 +233,7 @@ class FormView:
 
     @property
     def message_text(self) -> str:
-        return html.unescape(re.sub(r"<[^>]+>", "", self.message.value))
+        return plain(self.message.value)
 
     def clear_secrets(self) -> None:
         """Secrets never stay in a widget's value after a submit."""
