@@ -14,9 +14,9 @@ import pytest
 
 from bodo_jupyter.contract import forms
 from bodo_jupyter.contract.runtime import ContractError
-from bodo_jupyter.widgets import ClusterPanel, JobPanel
+from bodo_jupyter.widgets import ClusterPanel, JobPanel, NotebookPanel, SettingsPanel
 from bodo_jupyter.widgets.base import Panel, age
-from bodo_jupyter.widgets.fields import FormView
+from bodo_jupyter.widgets.fields import FormView, plain
 
 from .git_server import GitServer
 from .helpers import Serve
@@ -305,5 +305,76 @@ def test_job_panel_runs_a_job_from_git_with_advanced_fields(plane: Serve, git: G
             status, out = plane.http("DELETE", "/clusters/wjobs")
             assert status == 202, out
             await asyncio.to_thread(plane.wait_task, out["task"]["id"])
+
+    run(plane, scenario)
+
+
+# -- NotebookPanel and SettingsPanel --------------------------------------------------------
+
+
+@pytest.mark.mpi
+def test_notebook_panel_creates_opens_and_deletes(plane: Serve):
+    async def scenario(plane: Serve) -> None:
+        panel = NotebookPanel(url=plane.url, token=plane.token)
+        try:
+            view = panel.open_create()
+            await panel.until(lambda: view.loaded)
+            types = [v for _, v in view["instance_type"].input.options if v]
+            assert types, view["instance_type"].note_text
+            assert view["cluster"].note_text == "No RUNNING cluster is free."
+            view.set_values({"name": "wnb", "instance_type": types[0]})
+            view.submit.click()
+            await panel.until(lambda: panel.form is None and panel.task_views, 30)
+            (_, bar), = panel.task_views.items()
+            await panel.until(lambda: bar.task is not None and bar.task.done, 120)
+            assert bar.task.status == "FINISHED", bar.task.data.error
+            assert bar.bar.value == bar.bar.max
+            status, nb = plane.http("GET", "/notebooks/wnb")
+            assert status == 200 and nb["status"] == "RUNNING"
+            assert nb["instance_type"] == types[0] and nb["cluster"] is None
+            await panel.until(lambda: nb["id"] in panel.table.rows and
+                              panel.table.cell(nb["id"], "Status") == "RUNNING")
+            assert panel.table.cell(nb["id"], "Node type") == types[0]
+            panel.opens[nb["id"]].click()
+            await panel.until(lambda: panel.links[nb["id"]].value)
+            conn = plane.http("GET", f"/notebooks/{nb['id']}/connection")[1]
+            assert conn["url"].rstrip("/") + "/lab" in panel.links[nb["id"]].value
+            confirm = panel.deletes[nb["id"]]
+            confirm.button.click()
+            confirm.yes.click()
+            await panel.until(lambda: len(panel.task_views) == 2)
+            delete = list(panel.task_views.values())[-1]
+            await panel.until(lambda: delete.task is not None and delete.task.done, 120)
+            assert delete.task.status == "FINISHED", delete.task.data.error
+            await panel.until(lambda: nb["id"] not in panel.table.rows)
+        finally:
+            await closed(panel)
+
+    run(plane, scenario)
+
+
+def test_settings_panel_shows_the_apis_error_and_never_keeps_the_secret(plane: Serve):
+    secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+    async def scenario(plane: Serve) -> None:
+        panel = SettingsPanel(url=plane.url, token=plane.token)
+        try:
+            await panel.until(lambda: panel.refreshes >= 1)
+            assert "No AWS account is linked" in plain(panel.status.value)
+            assert '"Statement"' in panel.policy.value
+            assert "create-policy" in panel.policy_help.value
+            body = {"access_key_id": "nope", "secret_access_key": secret,
+                    "account_id": "123456789012", "region": "us-east-1"}
+            panel.form.set_values(body)
+            assert type(panel.form["secret_access_key"].input).__name__ == "Password"
+            panel.form.submit.click()
+            await panel.until(lambda: panel.form["access_key_id"].error_text)
+            status, answer = plane.http("PUT", "/aws/credentials", body)
+            assert status == 400 and answer["error"]["field"] == "access_key_id"
+            assert panel.form["access_key_id"].error_text == answer["error"]["message"]
+            assert secret not in [str(v) for v in widget_values(panel)]
+            assert plane.http("GET", "/aws/credentials")[0] == 404
+        finally:
+            await closed(panel)
 
     run(plane, scenario)

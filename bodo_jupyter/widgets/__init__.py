@@ -15,5 +15,7 @@ from __future__ import annotations
 
 from .clusters import ClusterPanel
 from .jobs import JobPanel
+from .notebooks import NotebookPanel
+from .settings import SettingsPanel
 
-__all__ = ["ClusterPanel", "JobPanel"]
+__all__ = ["ClusterPanel", "JobPanel", "NotebookPanel", "SettingsPanel"]
