@@ -378,3 +378,79 @@ def test_settings_panel_shows_the_apis_error_and_never_keeps_the_secret(plane: S
             await closed(panel)
 
     run(plane, scenario)
+
+
+# -- in a real kernel ---------------------------------------------------------------------
+
+
+def execute(kc: Any, code: str, timeout: float = 120) -> str:
+    """Run a cell in the kernel; its printed output (an error fails the test)."""
+    msg_id = kc.execute(code)
+    out: list[str] = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        kind, content = msg["msg_type"], msg["content"]
+        if kind == "stream":
+            out.append(content["text"])
+        elif kind == "error":
+            raise AssertionError("\n".join(content["traceback"]))
+        elif kind == "status" and content["execution_state"] == "idle":
+            return "".join(out)
+
+
+@pytest.mark.mpi
+def test_a_panel_in_a_real_kernel_runs_on_its_loop_without_blocking_it(plane: Serve):
+    from jupyter_client.manager import start_new_kernel
+
+    km, kc = start_new_kernel(env={**plane.client_env(), "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
+    try:
+        execute(kc, "from bodo_jupyter.widgets import ClusterPanel\npanel = ClusterPanel()\n"
+                    "await panel.until(lambda: panel.refreshes >= 1)")
+        # A click schedules the create; the cell ends (the kernel is free) while the
+        # panel still follows the task, and the next cell runs at once.
+        out = execute(kc, "view = panel.open_create()\n"
+                          "await panel.until(lambda: view.loaded)\n"
+                          "view.set_values({'name': 'wkernel', 'instance_type': 'local.small'})\n"
+                          "view.submit.click()\n"
+                          "await panel.until(lambda: panel.task_views)\n"
+                          "bar, = panel.task_views.values()\n"
+                          "print('following', bar.task.done)")
+        assert out.strip() == "following False"
+        assert execute(kc, "print(bar.task.done, 6 * 7)").strip().endswith("42")
+        out = execute(kc, "await panel.until(lambda: bar.task.done, 120)\n"
+                          "print(bar.task.status, bar.bar.value == bar.bar.max)")
+        assert out.strip() == "FINISHED True"
+        assert plane.http("GET", "/clusters/wkernel")[1]["status"] == "RUNNING"
+        out = execute(kc, "panel.close()\nawait panel.wait_closed()\n"
+                          "import asyncio\n"
+                          "mine = [t for t in asyncio.all_tasks() if 'bodo_jupyter' in "
+                          "repr(t.get_coro())]\nprint(len(panel.tasks), len(mine))")
+        assert out.strip() == "0 0"
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+        status, out = plane.http("DELETE", "/clusters/wkernel")
+        if status == 202:
+            plane.wait_task(out["task"]["id"])
+
+
+def test_the_idle_refresh_backs_off_and_a_wake_resets_it(plane: Serve):
+    async def scenario(plane: Serve) -> None:
+        assert (ClusterPanel.idle_first, ClusterPanel.idle_max) == (10.0, 60.0)
+        panel = ClusterPanel(url=plane.url, token=plane.token, idle_first=0.05,
+                             idle_max=0.2)
+        try:
+            delays: list[float] = []
+            await panel.until(lambda: delays.append(panel.delay) or panel.refreshes >= 6)
+            assert panel.delay == 0.2  # nothing changed: 0.05 -> 0.08 -> ... capped
+            assert delays == sorted(delays)  # each quiet refresh waits longer
+            n = panel.refreshes
+            panel.wake()
+            assert panel.delay == 0.05
+            await panel.until(lambda: panel.refreshes > n)
+        finally:
+            await closed(panel)
+
+    run(plane, scenario)

@@ -328,6 +328,7 @@ class Panel(w.VBox):
             return self.task_views[task.id]
         kind = str(task.data.kind).split(".")[-1]
         view = TaskView(f"{html.escape(kind)} <b>{html.escape(name)}</b>")
+        view.show(task)
         self.task_views[task.id] = view
         self.spawn(self.follow(task, view), f"{kind} {name}")
         self._show_tasks()
