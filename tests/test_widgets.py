@@ -15,7 +15,7 @@ import pytest
 from bodo_jupyter.contract import forms
 from bodo_jupyter.contract.runtime import ContractError
 from bodo_jupyter.widgets import ClusterPanel, JobPanel, NotebookPanel, SettingsPanel
-from bodo_jupyter.widgets.base import Panel, age
+from bodo_jupyter.widgets.base import Panel, age, descendants
 from bodo_jupyter.widgets.fields import FormView, plain
 
 from .git_server import GitServer
@@ -61,9 +61,12 @@ def run(plane: Serve, make: Callable[[Serve], Awaitable[T]]) -> T:
 
 
 async def closed(panel: Panel) -> None:
+    """close(): no task of the panel left, and its widgets closed (their comms too)."""
+    inside = descendants(panel)
     panel.close()
     await asyncio.wait_for(panel.wait_closed(), 30)
     assert panel.tasks == set()
+    assert panel.comm is None and [x for x in inside if x.comm is not None] == []
 
 
 # -- pure: fields as widgets, no kernel, no server ----------------------------------------

@@ -77,6 +77,24 @@ def no_loop_message() -> str:
             "asyncio event loop): there is no running event loop here")
 
 
+def descendants(box: w.Box) -> list[w.Widget]:
+    """The widgets inside a box (and inside those), with their layouts and styles."""
+    out: list[w.Widget] = []
+    todo = list(box.children)
+    while todo:
+        x = todo.pop()
+        if x in out:
+            continue
+        out.append(x)
+        for name in ("layout", "style"):
+            part = getattr(x, name, None)
+            if isinstance(part, w.Widget):
+                out.append(part)
+        if isinstance(x, w.Box):
+            todo.extend(x.children)
+    return out
+
+
 class Table:
     """Rows of cells (HTML) with a box of actions each, kept by key: a refresh updates
     the cells in place and adds or drops rows, so buttons stay the same widgets."""
@@ -106,8 +124,10 @@ class Table:
             for cell, value in zip(row[0], cells, strict=True):
                 if cell.value != value:
                     cell.value = value
-        self.grid.children = [*self.header, *[c for key in rows
-                                              for c in (*self.rows[key][0], self.rows[key][1])]]
+        children = (*self.header, *[c for key in rows
+                                    for c in (*self.rows[key][0], self.rows[key][1])])
+        if tuple(self.grid.children) != children:  # no message to the front end for naught
+            self.grid.children = children
         self.empty.value = text(empty, HELP_STYLE) if not rows else ""
 
     def cell(self, key: str, column: str) -> str:
@@ -449,6 +469,8 @@ class Panel(w.VBox):
                 closing = self._loop.create_task(self.platform.close())
                 self.tasks.add(closing)
                 closing.add_done_callback(self.tasks.discard)
+            for widget in descendants(self):  # their comms too, not only the panel's
+                widget.close()
         super().close()
 
     async def wait_closed(self) -> None:
