@@ -457,3 +457,52 @@ def test_the_idle_refresh_backs_off_and_a_wake_resets_it(plane: Serve):
             await closed(panel)
 
     run(plane, scenario)
+
+
+def test_job_panel_cron_job_on_new_clusters_deactivate_and_cancel(plane: Serve, git: GitServer):
+    import datetime
+
+    month = (datetime.datetime.now(datetime.UTC).month + 5) % 12 + 1  # months away
+
+    async def scenario(plane: Serve) -> None:
+        panel = JobPanel(url=plane.url, token=plane.token)
+        try:
+            view = panel.open_create()
+            await panel.until(lambda: view.loaded)
+            view.set_values({"name": "wcron", "cluster": "NEW", "schedule": "cron",
+                             "cron": f"0 0 1 {month} *", "command": "hello.py",
+                             "path": f"{git.url}/acme/widgets"})
+            view.set_values({"instance_type": "local.small", "instances": "2",
+                             "timezone": "Europe/Paris"})
+            view.submit.click()
+            await panel.until(lambda: panel.form is None and panel.detail_job)
+            status, job = plane.http("GET", "/jobs/wcron")
+            assert status == 200, job
+            assert job["cluster"] is None
+            assert (job["new_cluster"]["instance_type"], job["new_cluster"]["instances"]) \
+                == ("local.small", 2)
+            assert (job["schedule"]["type"], job["schedule"]["timezone"]) == \
+                ("cron", "Europe/Paris")
+            await panel.until(lambda: job["id"] in panel.table.rows)
+            assert panel.table.cell(job["id"], "Cluster") == "NEW 2 × local.small"  # noqa: RUF001
+            assert panel.table.cell(job["id"], "Next run") != ""
+            row = panel.buttons[job["id"]]
+            await panel.until(lambda: row.active.description == "Deactivate")
+            row.active.click()
+            await panel.until(lambda: "(inactive)" in panel.table.cell(job["id"], "Schedule"))
+            assert plane.http("GET", "/jobs/wcron")[1]["schedule"]["active"] is False
+            await panel.until(lambda: row.active.description == "Activate")
+            row.active.click()
+            await panel.until(lambda: "(inactive)" not in
+                              panel.table.cell(job["id"], "Schedule"))
+            assert plane.http("GET", "/jobs/wcron")[1]["schedule"]["active"] is True
+            # Cancel with no run: the API's 4xx, in its words, in the panel's message line.
+            row.cancel.click()
+            await panel.until(lambda: "no active run to cancel" in panel.message_text)
+            row.delete.button.click()
+            row.delete.yes.click()
+            await panel.until(lambda: job["id"] not in panel.table.rows)
+        finally:
+            await closed(panel)
+
+    run(plane, scenario)
