@@ -465,7 +465,7 @@ class Panel(w.VBox):
             self.closed = True
             for task in list(self.tasks):
                 task.cancel()
-            if self._own_platform:
+            if self._own_platform and not self._loop.is_closed():
                 closing = self._loop.create_task(self.platform.close())
                 self.tasks.add(closing)
                 closing.add_done_callback(self.tasks.discard)
