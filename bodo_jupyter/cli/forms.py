@@ -49,6 +49,8 @@ def _param(form: Form, f: Field) -> Callable[[Callable[..., Any]], Callable[...,
         return click.option(*names, f.name, multiple=True, metavar="NAME=VALUE",
                             help=help_text)
     if f.kind == "secret":
+        help_text += (" Give the NAME of an environment variable that holds it: the "
+                      "secret itself is never on the command line.")
         return click.option(*names, f.name, metavar="VAR", help=help_text)
     metavar = f.name.upper() if f.kind != "datetime" else "TIME"
     return click.option(*names, f.name, metavar=metavar, help=help_text,

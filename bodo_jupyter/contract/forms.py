@@ -279,8 +279,8 @@ JOB_CREATE = Form(
               advanced=True, help="Git username (private repositories)."),
         Field("git_password", "Git password or token", "git_password", kind="secret",
               flag="--password-env", advanced=True,
-              help="Name of an environment variable holding the Git password or token "
-                   "(never the secret itself on the command line)."),
+              help="Git password or token (private repositories): stored encrypted, "
+                   "never shown again."),
         Field("ref", "Reference", "ref", advanced=True, help="Git branch, tag or commit."),
         Field("env", "Environment variables", "env", kind="pairs", advanced=True,
               help="Environment variable for the job, NAME=VALUE (repeatable)."),

@@ -143,10 +143,6 @@ class JobPanel(Panel):
         view = FormView(JOB_CREATE, "Create")
         command = view["command"]
         command.note.value = text(f"runs as: {PREFIX} <command>", HELP_STYLE)
-        for fv in view.fields.values():  # the secret itself here, not a variable's name
-            if fv.field.kind == "secret":
-                fv.help.value = text(f"{fv.field.label}: sent once, stored encrypted, "
-                                     "never shown again.", HELP_STYLE)
         self.form = view
         self.on(view.submit, lambda: self.create(view), "create")
         view.cancel.on_click(lambda _: self.close_create())

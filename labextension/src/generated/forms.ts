@@ -336,7 +336,7 @@ export const FORMS: Record<string, FormSpec> = {
         "label": "Git password or token",
         "api": "git_password",
         "kind": "secret",
-        "help": "Name of an environment variable holding the Git password or token (never the secret itself on the command line).",
+        "help": "Git password or token (private repositories): stored encrypted, never shown again.",
         "advanced": true,
         "required": false,
         "max_length": 1024,
