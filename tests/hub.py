@@ -18,10 +18,14 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 
+from bodo_jupyter.platform.service import plane_id
+from bodo_jupyter.platform.store import sqlite_url
+from tests.helpers import register_plane
 from tests.net import free_port
 
 BIN = Path(sys.executable).parent
@@ -195,6 +199,7 @@ def service_config(*, port: int, data: Path, plane_config: Path | None = None,
     """Hub config lines for the platform: the control plane as the hub-managed service
     ``bodo`` (its data in ``data``), users allowed to reach it, the hub's default URL its
     page."""
+    register_service_plane(data, "the hub service")
     argv = [sys.executable, "-m", "bodo_jupyter.cli", "serve", "--data-dir", str(data)]
     if plane_config is not None:
         argv += ["--config", str(plane_config)]
@@ -212,6 +217,30 @@ def service_config(*, port: int, data: Path, plane_config: Path | None = None,
             "scopes": ["read:users", "read:groups"], "services": ["bodo"]}})
         c.JupyterHub.default_url = "/services/bodo/"
         """)
+
+
+def register_service_plane(data: Path, what: str) -> str:
+    """The control plane a hub starts on ``data``, for the session's leak check: its
+    clusters and notebooks outlive the hub by design, so a test that leaves one running
+    fails the run."""
+    data = Path(data)
+    return register_plane(plane_id(sqlite_url(data / "bodo-jupyter.sqlite"), data),
+                          f"{what} in {data}")
+
+
+def platform_call(base_url: str, token: str) -> Any:
+    """The platform's API as a user, in the shape tests.helpers.clean_up calls it."""
+    def call(method: str, path: str, body: Any = None, timeout: float = 60
+             ) -> tuple[int, Any]:
+        r = httpx.request(method, base_url.rstrip("/") + "/services/bodo/api/v1" + path,
+                          json=body, timeout=timeout,
+                          headers={"Authorization": f"token {token}"})
+        try:
+            return r.status_code, r.json()
+        except ValueError:
+            return r.status_code, r.text
+
+    return call
 
 
 def wait_for_service(hub: Hub, timeout: float = 60.0) -> None:

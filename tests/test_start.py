@@ -25,8 +25,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.helpers import ROOT, wait_for
-from tests.hub import submit
+from tests.helpers import ROOT, clean_up, wait_for
+from tests.hub import platform_call, register_service_plane, submit
 from tests.jupyter import run_cells, start_kernel
 from tests.net import free_port
 from tests.test_start_lab import isolated_env, run_in_terminal
@@ -52,12 +52,14 @@ def test_the_run_command_serves_the_platform_from_sign_up_to_px(tmp_path: Path) 
                BODO_SERVICE_PORT=str(free_port()), BODO_HUB_CATCHER_PORT=str(free_port()),
                BODO_HUB_HUB_PORT=str(free_port()), BODO_HUB_PROXY_API_PORT=str(free_port()))
     log = tmp_path / "start.log"
+    register_service_plane(tmp_path / "hub-data" / "platform", "scripts/start's service")
     with open(log, "wb") as out:
         proc = subprocess.Popen([str(ROOT / "scripts" / "start")], stdout=out,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
                                 cwd=tmp_path, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     browser = httpx.Client(base_url=base, timeout=60)
+    token = ""
     try:
         def up() -> bool:
             if proc.poll() is not None:
@@ -151,14 +153,21 @@ def test_the_run_command_serves_the_platform_from_sign_up_to_px(tmp_path: Path) 
         hub.close()
     finally:
         browser.close()
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)  # scripts/start exec'd into jupyterhub
         try:
-            proc.wait(90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
-            raise AssertionError(f"the hub did not stop: {log.read_text()[-3000:]}") from None
+            if token and proc.poll() is None:
+                # Clusters and notebooks outlive the hub by design: whatever a failed
+                # step left, the platform deletes before the hub stops.
+                clean_up(platform_call(base, token), "the platform of scripts/start")
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)  # scripts/start exec'd into jupyterhub
+            try:
+                proc.wait(90)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+                raise AssertionError(
+                    f"the hub did not stop: {log.read_text()[-3000:]}") from None
     left = [p for p in psutil.process_iter(["pid"]) if session_of(p.pid) == proc.pid]
     assert not left, f"processes of scripts/start left running: {left}"
     assert PASSWORD not in log.read_text()
