@@ -9,6 +9,7 @@ they started is still running.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import secrets
@@ -25,7 +26,7 @@ import psutil
 
 from bodo_jupyter.platform.service import plane_id
 from bodo_jupyter.platform.store import sqlite_url
-from tests.helpers import register_plane
+from tests.helpers import register_plane, wait_for
 from tests.net import free_port
 
 BIN = Path(sys.executable).parent
@@ -241,6 +242,35 @@ def platform_call(base_url: str, token: str) -> Any:
             return r.status_code, r.text
 
     return call
+
+
+def platform(hub: Hub, user: str) -> httpx.Client:
+    """A client of the platform's API as ``user`` (a fresh hub token of theirs)."""
+    return httpx.Client(base_url=hub.url + "/services/bodo/api/v1", timeout=60,
+                        headers={"Authorization": f"token {user_token(hub, user)}"})
+
+
+def wait_task(api: httpx.Client, task_id: str, timeout: float = 240) -> dict[str, Any]:
+    """Until the task ends (long polls through ``api``); the task."""
+    return wait_for(lambda: (t := api.get(f"/tasks/{task_id}", params={"wait": 10}).json())
+                    ["status"] in ("FINISHED", "FAILED", "CANCELLED") and t,
+                    timeout, what=f"task {task_id}")
+
+
+def progress_events(hub: Hub, user: str, server: str) -> list[dict[str, Any]]:
+    """The hub's spawn progress stream (server-sent events) until it says ready/failed."""
+    events = []
+    tok = user_token(hub, user, ["read:servers!user", "access:servers!user"])
+    with httpx.stream("GET", f"{hub.url}/hub/api/users/{user}/servers/{server}/progress",
+                      headers={"Authorization": f"token {tok}"}, timeout=300) as r:
+        r.raise_for_status()
+        for line in r.iter_lines():
+            if line.startswith("data:"):
+                ev = json.loads(line[5:])
+                events.append(ev)
+                if ev.get("ready") or ev.get("failed"):
+                    break
+    return events
 
 
 def wait_for_service(hub: Hub, timeout: float = 60.0) -> None:

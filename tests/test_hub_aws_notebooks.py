@@ -9,7 +9,6 @@ by the spawner's state), and stops with nothing left in the emulator.
 
 from __future__ import annotations
 
-import json
 import os
 from urllib.parse import quote
 
@@ -19,7 +18,15 @@ import pytest
 from bodo_jupyter.contract.hub_groups import org_groups
 from tests.aws import REGION, aws_emulator, leftovers, notebook_leftovers
 from tests.helpers import wait_for
-from tests.hub import Hub, service_config, user_token, wait_for_service
+from tests.hub import (
+    Hub,
+    platform,
+    progress_events,
+    service_config,
+    user_token,
+    wait_for_service,
+    wait_task,
+)
 from tests.net import free_port
 from tests.test_aws_notebooks import ACCOUNT, plane_config
 
@@ -34,25 +41,6 @@ c.JupyterHub.allow_named_servers = True
 c.JupyterHub.cleanup_servers = False
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 """
-
-
-def progress(hub: Hub, user: str, server: str) -> list[dict]:
-    tok = user_token(hub, user, ["read:servers!user"])
-    events = []
-    with httpx.stream("GET", f"{hub.url}/hub/api/users/{user}/servers/{server}/progress",
-                      headers={"Authorization": f"token {tok}"}, timeout=300) as r:
-        for line in r.iter_lines():
-            if line.startswith("data:"):
-                events.append(json.loads(line[5:]))
-                if events[-1].get("ready") or events[-1].get("failed"):
-                    break
-    return events
-
-
-def wait_task(api: httpx.Client, task_id: str, timeout: float = 240) -> dict:
-    return wait_for(lambda: (t := api.get(f"/tasks/{task_id}", params={"wait": 10}).json())
-                    ["status"] in ("FINISHED", "FAILED", "CANCELLED") and t,
-                    timeout, what=f"task {task_id}")
 
 
 def test_an_ec2_notebook_spawned_by_the_hub_survives_a_hub_restart(tmp_path) -> None:
@@ -70,8 +58,7 @@ def test_an_ec2_notebook_spawned_by_the_hub_survives_a_hub_restart(tmp_path) -> 
                 admin.post("/users/ada").raise_for_status()
                 group = quote(org_groups("acme", admin=False)[0], safe="")
                 admin.post(f"/groups/{group}", json={"users": ["ada"]}).raise_for_status()
-            api = httpx.Client(base_url=hub.url + "/services/bodo/api/v1", timeout=60,
-                               headers={"Authorization": f"token {user_token(hub, 'ada')}"})
+            api = platform(hub, "ada")
             r = api.put("/aws/credentials", json={
                 "access_key_id": em.user.access_key_id,
                 "secret_access_key": em.user.secret_access_key, "account_id": ACCOUNT,
@@ -87,7 +74,7 @@ def test_an_ec2_notebook_spawned_by_the_hub_survives_a_hub_restart(tmp_path) -> 
                 r = admin.post("/users/ada/servers/ec2", json={
                     "instance_type": "t3.medium", "cluster": "nb-host"})
                 assert r.status_code in (201, 202), r.text
-            events = progress(hub, "ada", "ec2")
+            events = progress_events(hub, "ada", "ec2")
             assert events[-1].get("ready"), events
             nb = api.get("/notebooks/ada-ec2").json()
             assert nb["status"] == "RUNNING" and nb["provider"] == "aws", nb
@@ -115,8 +102,7 @@ def test_an_ec2_notebook_spawned_by_the_hub_survives_a_hub_restart(tmp_path) -> 
                 assert admin.delete("/users/ada/servers/ec2").status_code in (202, 204)
                 wait_for(lambda: "ec2" not in admin.get("/users/ada").json()["servers"],
                          120, what="the server to stop")
-            api = httpx.Client(base_url=hub.url + "/services/bodo/api/v1", timeout=60,
-                               headers={"Authorization": f"token {user_token(hub, 'ada')}"})
+            api = platform(hub, "ada")
             assert api.get("/notebooks/ada-ec2").json()["status"] == "TERMINATED"
             assert notebook_leftovers(em) == {}
             r = api.delete("/clusters/nb-host")

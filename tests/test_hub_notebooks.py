@@ -10,7 +10,6 @@ message and nothing made.
 
 from __future__ import annotations
 
-import json
 from urllib.parse import quote
 
 import httpx
@@ -18,7 +17,15 @@ import pytest
 
 from bodo_jupyter.contract.hub_groups import org_groups
 from tests.helpers import wait_for
-from tests.hub import Hub, service_config, user_token, wait_for_service
+from tests.hub import (
+    Hub,
+    platform,
+    progress_events,
+    service_config,
+    user_token,
+    wait_for_service,
+    wait_task,
+)
 from tests.jupyter import run_cells, start_kernel
 from tests.net import free_port
 
@@ -52,33 +59,6 @@ def hub(tmp_path_factory):
         yield h
     finally:
         h.stop()
-
-
-def platform(hub: Hub, user: str) -> httpx.Client:
-    return httpx.Client(base_url=hub.url + "/services/bodo/api/v1", timeout=60,
-                        headers={"Authorization": f"token {user_token(hub, user)}"})
-
-
-def wait_task(api: httpx.Client, task_id: str, timeout: float = 180) -> dict:
-    return wait_for(lambda: (t := api.get(f"/tasks/{task_id}", params={"wait": 10}).json())
-                    ["status"] in ("FINISHED", "FAILED", "CANCELLED") and t,
-                    timeout, what=f"task {task_id}")
-
-
-def progress_events(hub: Hub, user: str, server: str) -> list[dict]:
-    """The hub's spawn progress stream (server-sent events) until it says ready/failed."""
-    events = []
-    tok = user_token(hub, user, ["read:servers!user", "access:servers!user"])
-    with httpx.stream("GET", f"{hub.url}/hub/api/users/{user}/servers/{server}/progress",
-                      headers={"Authorization": f"token {tok}"}, timeout=300) as r:
-        r.raise_for_status()
-        for line in r.iter_lines():
-            if line.startswith("data:"):
-                ev = json.loads(line[5:])
-                events.append(ev)
-                if ev.get("ready") or ev.get("failed"):
-                    break
-    return events
 
 
 def test_a_named_server_is_a_notebook_attached_to_a_cluster(hub: Hub) -> None:
